@@ -1,0 +1,55 @@
+//! The framework-free core of x402 for Rust.
+//!
+//! Everything that does not depend on a web framework lives here, so the tower/axum and
+//! actix-web adapters stay thin and behave identically:
+//!
+//! - [`wire`]: the v1 and v2 JSON types of the x402 protocol (`PaymentRequired`,
+//!   `PaymentRequirements`, `PaymentPayload`, facilitator responses);
+//! - [`codec`]: the base64 header codecs (`PAYMENT-REQUIRED`, `PAYMENT-SIGNATURE`, `X-PAYMENT`,
+//!   `PAYMENT-RESPONSE`, `X-PAYMENT-RESPONSE`);
+//! - [`network`] and [`money`]: networks (legacy names ↔ CAIP-2), default USDC assets, and exact
+//!   decimal prices in atomic units;
+//! - [`spec`], [`path`], [`pattern`], [`matcher`] and [`table`]: the route configuration (the
+//!   `X402Route` spec shape), path normalisation, and the compiled, immutable [`RouteTable`];
+//! - [`offer`]: the per-route payment offer, with its 402 challenge serialized once;
+//! - [`labels`]: the closed outcome/reason enums and per-route metric labels.
+//!
+//! No tower, axum, actix or `http` types appear in this crate's API.
+//!
+//! # Example
+//!
+//! ```
+//! use x402_core::{RouteTable, spec::RouteSpec, table::{RequestInfo, RouteMatch}};
+//!
+//! let spec = RouteSpec::from_json(r#"{
+//!     "payment": { "wallet": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
+//!                  "network": "base-sepolia", "defaultPrice": "$0.001" },
+//!     "routes": [ { "path": "/weather", "methods": ["GET"] },
+//!                 { "path": "/health", "free": true } ]
+//! }"#).unwrap();
+//! let table = RouteTable::from_spec(&spec).unwrap();
+//!
+//! let request = RequestInfo::new("GET", Some("api.example.com"), "/weather?city=SF");
+//! match table.match_request(&request, &()).unwrap() {
+//!     RouteMatch::Priced(route) => {
+//!         let accept = &route.offer().accepts()[0];
+//!         assert_eq!(accept.requirements().amount, "1000");
+//!         assert_eq!(accept.requirements().network, "eip155:84532");
+//!     }
+//!     other => panic!("expected a priced route, got {other:?}"),
+//! }
+//! ```
+
+pub mod codec;
+pub mod labels;
+pub mod matcher;
+pub mod money;
+pub mod network;
+pub mod offer;
+pub mod path;
+pub mod pattern;
+pub mod spec;
+pub mod table;
+pub mod wire;
+
+pub use table::RouteTable;

@@ -1,0 +1,1 @@
+//! offer (in progress)
