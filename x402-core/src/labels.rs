@@ -1,1 +1,239 @@
-//! labels (in progress)
+//! Metric names, bounded label values, and the reasons a payment is refused.
+//!
+//! Every adapter records the same series with the same names and labels, so they live here.
+//! Labels are bounded by construction: `route` is a configured route name, `chain` the
+//! *resolved* CAIP-2 id (also for routes that inherit the default network), and `outcome`,
+//! `reason`, `operation` are closed enums. A raw path, a payer or a transaction hash is never a
+//! label.
+//!
+//! | name | kind | labels | meaning |
+//! |---|---|---|---|
+//! | `x402_requests_total` | counter | `route`, `chain`, `outcome` | matched requests by [`Outcome`] |
+//! | `x402_payment_rejections_total` | counter | `route`, `chain`, `reason` | payments refused, by [`Reason`] |
+//! | `x402_payments_settled_total` | counter | `route`, `chain` | successful settlements |
+//! | `x402_amount_settled_total` | counter | `route`, `chain` | atomic units settled (saturating at `u64::MAX` per payment) |
+//! | `x402_last_payment_success_timestamp_seconds` | gauge | `route`, `chain` | unix time of the last successful payment |
+//! | `x402_facilitator_request_duration_seconds` | histogram | `operation`, `outcome` | facilitator latency by [`FacilitatorOperation`] and [`FacilitatorOutcome`] |
+//! | `x402_route_table_routes` | gauge | — | routes in the live table |
+//! | `x402_route_table_reloads_total` | counter | `result` | table swaps by [`ReloadResult`] |
+//!
+//! When a reload removes a route, its `(route, chain)` series must disappear from the exporter:
+//! [`RouteTable::label_sets`](crate::RouteTable::label_sets) lists the pairs a table can emit,
+//! so the difference between the old and the new table is what to remove.
+//!
+//! ```
+//! use x402_core::labels::{Outcome, Reason, names};
+//!
+//! assert_eq!(names::REQUESTS_TOTAL, "x402_requests_total");
+//! assert_eq!(Outcome::Paid.as_str(), "paid");
+//! assert_eq!(Reason::InvalidSignature.as_str(), "invalid_signature");
+//! ```
+
+use std::{fmt, sync::Arc};
+
+/// Metric names, one constant per series family.
+pub mod names {
+    /// Counter: matched requests, labels `route`, `chain`, `outcome`.
+    pub const REQUESTS_TOTAL: &str = "x402_requests_total";
+    /// Counter: refused payments, labels `route`, `chain`, `reason`.
+    pub const PAYMENT_REJECTIONS_TOTAL: &str = "x402_payment_rejections_total";
+    /// Counter: successful settlements, labels `route`, `chain`.
+    pub const PAYMENTS_SETTLED_TOTAL: &str = "x402_payments_settled_total";
+    /// Counter: atomic units settled, labels `route`, `chain`.
+    pub const AMOUNT_SETTLED_TOTAL: &str = "x402_amount_settled_total";
+    /// Gauge: unix time of the last successful payment, labels `route`, `chain`.
+    pub const LAST_PAYMENT_SUCCESS_TIMESTAMP_SECONDS: &str =
+        "x402_last_payment_success_timestamp_seconds";
+    /// Histogram: facilitator latency, labels `operation`, `outcome`.
+    pub const FACILITATOR_REQUEST_DURATION_SECONDS: &str =
+        "x402_facilitator_request_duration_seconds";
+    /// Gauge: routes in the live table.
+    pub const ROUTE_TABLE_ROUTES: &str = "x402_route_table_routes";
+    /// Counter: route table reloads, label `result`.
+    pub const ROUTE_TABLE_RELOADS_TOTAL: &str = "x402_route_table_reloads_total";
+}
+
+/// Label keys.
+pub mod keys {
+    /// The route name.
+    pub const ROUTE: &str = "route";
+    /// The resolved CAIP-2 network.
+    pub const CHAIN: &str = "chain";
+    /// An [`Outcome`](super::Outcome) or a [`FacilitatorOutcome`](super::FacilitatorOutcome).
+    pub const OUTCOME: &str = "outcome";
+    /// A [`Reason`](super::Reason).
+    pub const REASON: &str = "reason";
+    /// A [`FacilitatorOperation`](super::FacilitatorOperation).
+    pub const OPERATION: &str = "operation";
+    /// A [`ReloadResult`](super::ReloadResult).
+    pub const RESULT: &str = "result";
+}
+
+macro_rules! label_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident { $( $(#[$vmeta:meta])* $variant:ident => $text:literal, )* }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum $name { $( $(#[$vmeta])* $variant, )* }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+            /// The label value.
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text,)* }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+label_enum! {
+    /// What happened to a request that matched a route.
+    pub enum Outcome {
+        /// A free route, or a conditional route whose conditions let it through.
+        Free => "free",
+        /// No payment: answered with the 402 challenge.
+        PaymentRequired => "payment_required",
+        /// Paid and settled; the handler's response was delivered with a receipt.
+        Paid => "paid",
+        /// Verified only (settlement happens elsewhere); the handler's response was delivered.
+        Verified => "verified",
+        /// The payment was refused (402 with a [`Reason`]).
+        Rejected => "rejected",
+        /// The handler answered ≥ 400, so nothing was charged.
+        NotCharged => "not_charged",
+        /// The facilitator could not be reached, timed out or answered nonsense (502/503).
+        FacilitatorError => "facilitator_error",
+        /// Settlement failed after the handler ran; its output was not delivered.
+        SettlementFailed => "settlement_failed",
+        /// The request could not be matched safely (e.g. an invalid path): 400.
+        BadRequest => "bad_request",
+    }
+}
+
+label_enum! {
+    /// Why a payment was refused. The text is also the `error` of the re-challenge, so
+    /// clients can tell what to fix.
+    pub enum Reason {
+        /// The payment header is not valid base64 JSON of a payment payload, or too large.
+        InvalidPaymentHeader => "invalid_payment_header",
+        /// The payload's `x402Version` does not match the header it came in.
+        VersionMismatch => "x402_version_mismatch",
+        /// The payment does not match any requirement the route advertises.
+        NoMatchingRequirement => "no_matching_requirement",
+        /// The scheme is not supported here.
+        UnsupportedScheme => "unsupported_scheme",
+        /// `authorization.to` is not the route's `payTo`.
+        RecipientMismatch => "recipient_mismatch",
+        /// `authorization.value` is not the route's amount.
+        AmountMismatch => "amount_mismatch",
+        /// The authorization is not valid yet (`validAfter` in the future).
+        NotYetValid => "not_yet_valid",
+        /// The authorization has expired (`validBefore` passed or too close).
+        Expired => "expired",
+        /// The signature does not recover to `authorization.from`.
+        InvalidSignature => "invalid_signature",
+        /// The same authorization is being, or has been, used.
+        Replay => "replay",
+        /// The facilitator said the payment is invalid (its reason goes in the challenge).
+        VerifyRejected => "verify_rejected",
+        /// The facilitator refused to settle.
+        SettleRejected => "settle_rejected",
+    }
+}
+
+label_enum! {
+    /// A facilitator call.
+    pub enum FacilitatorOperation {
+        /// `POST /verify`.
+        Verify => "verify",
+        /// `POST /settle`.
+        Settle => "settle",
+        /// `GET /supported`.
+        Supported => "supported",
+    }
+}
+
+label_enum! {
+    /// How a facilitator call ended.
+    pub enum FacilitatorOutcome {
+        /// A well-formed answer (valid or not).
+        Ok => "ok",
+        /// No answer in time.
+        Timeout => "timeout",
+        /// Connection refused, reset, or an HTTP error status without a usable body.
+        Unavailable => "unavailable",
+        /// An answer that is not the expected JSON.
+        Malformed => "malformed",
+    }
+}
+
+label_enum! {
+    /// How a route table reload ended.
+    pub enum ReloadResult {
+        /// The new table replaced the old one.
+        Ok => "ok",
+        /// The new configuration had errors; the old table stays.
+        Error => "error",
+    }
+}
+
+/// The `(route, chain)` labels of one payment option of a route, built once with the table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RouteLabels {
+    route: Arc<str>,
+    chain: Arc<str>,
+}
+
+impl RouteLabels {
+    /// Labels for a route name and a resolved CAIP-2 chain.
+    pub fn new(route: impl Into<Arc<str>>, chain: impl Into<Arc<str>>) -> Self {
+        Self {
+            route: route.into(),
+            chain: chain.into(),
+        }
+    }
+
+    /// The `route` label value.
+    pub fn route(&self) -> &Arc<str> {
+        &self.route
+    }
+
+    /// The `chain` label value: a CAIP-2 id, or `"none"` for a free route with no network.
+    pub fn chain(&self) -> &Arc<str> {
+        &self.chain
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn label_values_are_unique_snake_case() {
+        let mut seen = HashSet::new();
+        let all = Outcome::ALL
+            .iter()
+            .map(|o| o.as_str())
+            .chain(Reason::ALL.iter().map(|r| r.as_str()));
+        for text in all {
+            assert!(seen.insert(text), "{text} appears twice");
+            assert!(
+                text.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()),
+                "{text} is not snake_case"
+            );
+        }
+    }
+}

@@ -1,1 +1,445 @@
-//! offer (in progress)
+//! A priced route's payment offer, with its 402 challenge serialized once.
+//!
+//! An [`Offer`] is built when the route table is compiled. It holds the route's payment options
+//! ([`Accept`]s) — each with its v2 requirement already serialized for the facilitator — and
+//! the challenge bodies (the v2 `PAYMENT-REQUIRED` JSON and the v1 402 body) as templates whose
+//! only holes are the resource URL and the `error` text. Answering a 402 is therefore a copy
+//! of precomputed bytes plus two JSON-escaped strings, and a base64 pass.
+//!
+//! ```
+//! use x402_core::{RouteTable, spec::RouteSpec, codec, wire::v2};
+//!
+//! let spec = RouteSpec::from_json(r#"{
+//!   "payment": {"wallet": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", "network": "base-sepolia"},
+//!   "routes": [{"path": "/weather", "price": "$0.001", "description": "Weather data",
+//!               "mimeType": "application/json"}]
+//! }"#).unwrap();
+//! let table = RouteTable::from_spec(&spec).unwrap();
+//! let offer = table.routes()[0].offer().unwrap();
+//!
+//! let header = offer.payment_required_header("http://127.0.0.1:4021/weather", "Payment required");
+//! let decoded: v2::PaymentRequired =
+//!     codec::decode_header(header.as_bytes(), codec::DEFAULT_MAX_HEADER_BYTES).unwrap();
+//! assert_eq!(decoded.resource.url, "http://127.0.0.1:4021/weather");
+//! assert_eq!(decoded.accepts[0].amount, "1000");
+//! ```
+
+use alloy_primitives::{Address, U256};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::{
+    codec,
+    labels::RouteLabels,
+    network::{Asset, Network},
+    wire::{ResourceInfo, V1, V2, v1, v2},
+};
+
+/// The payment options of a priced route and its precomputed challenge.
+#[derive(Debug, Clone)]
+pub struct Offer {
+    accepts: Box<[Accept]>,
+    description: Box<str>,
+    mime_type: Box<str>,
+    v2_template: JsonTemplate,
+    v1_template: Option<JsonTemplate>,
+}
+
+/// One payment option: a network, an asset, an amount and a recipient.
+#[derive(Debug, Clone)]
+pub struct Accept {
+    requirements: v2::PaymentRequirements,
+    requirements_json: Box<RawValue>,
+    v1: Option<V1Accept>,
+    network: Network,
+    asset: Asset,
+    amount: U256,
+    pay_to: Address,
+    labels: RouteLabels,
+}
+
+#[derive(Debug, Clone)]
+struct V1Accept {
+    requirements: v1::PaymentRequirements,
+    template: JsonTemplate,
+}
+
+/// What the table compiler resolved for one payment option.
+#[derive(Debug)]
+pub(crate) struct ResolvedAccept {
+    pub(crate) network: Network,
+    pub(crate) asset: Asset,
+    pub(crate) amount: U256,
+    pub(crate) pay_to: Address,
+    pub(crate) max_timeout_seconds: u64,
+    pub(crate) labels: RouteLabels,
+}
+
+/// A template could not be built (only possible if configured text contains the template's
+/// private placeholder).
+#[derive(Debug, thiserror::Error)]
+#[error("description or mimeType contains reserved placeholder text")]
+pub(crate) struct TemplateError;
+
+impl Offer {
+    pub(crate) fn new(
+        resolved: Vec<ResolvedAccept>,
+        description: &str,
+        mime_type: &str,
+    ) -> Result<Self, TemplateError> {
+        let accepts = resolved
+            .into_iter()
+            .map(|r| Accept::new(r, description, mime_type))
+            .collect::<Result<Box<[_]>, _>>()?;
+
+        let v2_template = JsonTemplate::new(&v2::PaymentRequired {
+            x402_version: V2,
+            error: Some(ERROR_HOLE.to_owned()),
+            resource: ResourceInfo {
+                url: URL_HOLE.to_owned(),
+                description: Some(description.to_owned()),
+                mime_type: Some(mime_type.to_owned()),
+                service_name: None,
+                tags: None,
+                icon_url: None,
+            },
+            accepts: accepts.iter().map(|a| a.requirements.clone()).collect(),
+            extensions: None,
+        })?;
+
+        let v1_accepts: Vec<_> = accepts
+            .iter()
+            .filter_map(|a| a.v1.as_ref().map(|v| v.requirements_with_hole()))
+            .collect();
+        let v1_template = if v1_accepts.is_empty() {
+            None
+        } else {
+            Some(JsonTemplate::new(&v1::PaymentRequired {
+                x402_version: V1,
+                error: ERROR_HOLE.to_owned(),
+                accepts: v1_accepts,
+                payer: None,
+            })?)
+        };
+
+        Ok(Self {
+            accepts,
+            description: description.into(),
+            mime_type: mime_type.into(),
+            v2_template,
+            v1_template,
+        })
+    }
+
+    /// The payment options, in the order they are advertised.
+    pub fn accepts(&self) -> &[Accept] {
+        &self.accepts
+    }
+
+    /// The resource description sent in the challenge (`""` when not configured).
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The resource media type sent in the challenge (`""` when not configured).
+    pub fn mime_type(&self) -> &str {
+        &self.mime_type
+    }
+
+    /// Writes the v2 `PaymentRequired` JSON for `resource_url` with `error` into `out`.
+    pub fn write_payment_required_json(&self, resource_url: &str, error: &str, out: &mut Vec<u8>) {
+        self.v2_template.render(resource_url, error, out);
+    }
+
+    /// The `PAYMENT-REQUIRED` header value (base64 of the v2 `PaymentRequired` JSON).
+    pub fn payment_required_header(&self, resource_url: &str, error: &str) -> String {
+        let mut json = Vec::with_capacity(self.v2_template.len_hint(resource_url, error));
+        self.v2_template.render(resource_url, error, &mut json);
+        codec::encode_json_bytes(&json)
+    }
+
+    /// The v1 402 body (`{"x402Version":1,"error":…,"accepts":[…]}`), listing the options whose
+    /// network v1 clients know; `None` when there is none.
+    pub fn v1_body(&self, resource_url: &str, error: &str) -> Option<Vec<u8>> {
+        let template = self.v1_template.as_ref()?;
+        let mut json = Vec::with_capacity(template.len_hint(resource_url, error));
+        template.render(resource_url, error, &mut json);
+        Some(json)
+    }
+
+    /// The typed v2 challenge (allocates; the adapters use the precomputed header instead).
+    pub fn payment_required(&self, resource_url: &str, error: &str) -> v2::PaymentRequired {
+        v2::PaymentRequired {
+            x402_version: V2,
+            error: Some(error.to_owned()),
+            resource: ResourceInfo {
+                url: resource_url.to_owned(),
+                description: Some(self.description.to_string()),
+                mime_type: Some(self.mime_type.to_string()),
+                service_name: None,
+                tags: None,
+                icon_url: None,
+            },
+            accepts: self
+                .accepts
+                .iter()
+                .map(|a| a.requirements.clone())
+                .collect(),
+            extensions: None,
+        }
+    }
+
+    /// The option a v2 payment chose: the first whose requirement equals the client's
+    /// `accepted` on every field, where the server's `extra` must be a subset of the client's
+    /// (the client may add keys), as the official server matches.
+    pub fn find_v2(&self, accepted: &v2::PaymentRequirements) -> Option<&Accept> {
+        self.accepts.iter().find(|a| a.matches_accepted(accepted))
+    }
+
+    /// The options a v1 payment may be for: those with the same scheme and v1 network name.
+    /// (A v1 payload does not name the asset or amount; the local checks pick among these.)
+    pub fn find_v1<'a>(
+        &'a self,
+        scheme: &'a str,
+        network: &'a str,
+    ) -> impl Iterator<Item = &'a Accept> + 'a {
+        self.accepts.iter().filter(move |a| {
+            a.requirements.scheme == scheme && a.network.v1_name() == Some(network)
+        })
+    }
+}
+
+impl Accept {
+    fn new(
+        resolved: ResolvedAccept,
+        description: &str,
+        mime_type: &str,
+    ) -> Result<Self, TemplateError> {
+        let ResolvedAccept {
+            network,
+            asset,
+            amount,
+            pay_to,
+            max_timeout_seconds,
+            labels,
+        } = resolved;
+        let extra = asset.extra();
+        let requirements = v2::PaymentRequirements {
+            scheme: EXACT.to_owned(),
+            network: network.caip2().to_owned(),
+            amount: amount.to_string(),
+            asset: asset.address.to_checksum(None),
+            pay_to: pay_to.to_checksum(None),
+            max_timeout_seconds,
+            extra: extra.clone(),
+        };
+        let requirements_json = serde_json::value::to_raw_value(&requirements)
+            .expect("requirements serialize to JSON");
+        let v1 = match network.v1_name() {
+            Some(name) => {
+                let requirements = v1::PaymentRequirements {
+                    scheme: EXACT.to_owned(),
+                    network: name.to_owned(),
+                    max_amount_required: requirements.amount.clone(),
+                    resource: String::new(),
+                    description: description.to_owned(),
+                    mime_type: mime_type.to_owned(),
+                    output_schema: None,
+                    pay_to: requirements.pay_to.clone(),
+                    max_timeout_seconds,
+                    asset: requirements.asset.clone(),
+                    extra,
+                };
+                let template = JsonTemplate::new(&V1Accept::with_hole(&requirements))?;
+                Some(V1Accept {
+                    requirements,
+                    template,
+                })
+            }
+            None => None,
+        };
+        Ok(Self {
+            requirements,
+            requirements_json,
+            v1,
+            network,
+            asset,
+            amount,
+            pay_to,
+            labels,
+        })
+    }
+
+    /// The v2 requirement advertised for this option.
+    pub fn requirements(&self) -> &v2::PaymentRequirements {
+        &self.requirements
+    }
+
+    /// The v2 requirement serialized once, for facilitator request bodies.
+    pub fn requirements_json(&self) -> &RawValue {
+        &self.requirements_json
+    }
+
+    /// The v1 requirement (with an empty `resource`; see [`Accept::v1_requirements_json`]),
+    /// when v1 clients know this network.
+    pub fn v1_requirements(&self) -> Option<&v1::PaymentRequirements> {
+        self.v1.as_ref().map(|v| &v.requirements)
+    }
+
+    /// The v1 requirement JSON for `resource_url`, for facilitator request bodies.
+    pub fn v1_requirements_json(&self, resource_url: &str) -> Option<Vec<u8>> {
+        let v1 = self.v1.as_ref()?;
+        let mut json = Vec::with_capacity(v1.template.len_hint(resource_url, ""));
+        v1.template.render(resource_url, "", &mut json);
+        Some(json)
+    }
+
+    /// The network.
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    /// The token.
+    pub fn asset(&self) -> &Asset {
+        &self.asset
+    }
+
+    /// The price in atomic units of the asset.
+    pub fn amount(&self) -> U256 {
+        self.amount
+    }
+
+    /// The recipient.
+    pub fn pay_to(&self) -> Address {
+        self.pay_to
+    }
+
+    /// The metric labels of this option (`route`, resolved `chain`).
+    pub fn labels(&self) -> &RouteLabels {
+        &self.labels
+    }
+
+    /// Whether a client's `accepted` is this option: equal on every field but `extra`, and
+    /// every key of our `extra` present in the client's with the same value.
+    pub fn matches_accepted(&self, accepted: &v2::PaymentRequirements) -> bool {
+        let ours = &self.requirements;
+        ours.scheme == accepted.scheme
+            && ours.network == accepted.network
+            && ours.amount == accepted.amount
+            && ours.asset == accepted.asset
+            && ours.pay_to == accepted.pay_to
+            && ours.max_timeout_seconds == accepted.max_timeout_seconds
+            && match (&ours.extra, &accepted.extra) {
+                (None, _) => true,
+                (Some(ours), Some(theirs)) => ours.iter().all(|(k, v)| theirs.get(k) == Some(v)),
+                (Some(ours), None) => ours.is_empty(),
+            }
+    }
+}
+
+impl V1Accept {
+    fn with_hole(requirements: &v1::PaymentRequirements) -> v1::PaymentRequirements {
+        v1::PaymentRequirements {
+            resource: URL_HOLE.to_owned(),
+            ..requirements.clone()
+        }
+    }
+
+    fn requirements_with_hole(&self) -> v1::PaymentRequirements {
+        Self::with_hole(&self.requirements)
+    }
+}
+
+const EXACT: &str = "exact";
+
+// Placeholders serialized in place of the per-request strings, then cut out of the JSON.
+// They hold control characters, which serde_json always escapes as `\u0001`, so configured
+// text can only produce the same bytes by containing those control characters itself.
+const URL_HOLE: &str = "\u{1}x402:resource-url\u{1}";
+const ERROR_HOLE: &str = "\u{1}x402:error\u{1}";
+
+/// JSON serialized once, with holes for the resource URL and the error text.
+#[derive(Debug, Clone)]
+struct JsonTemplate {
+    parts: Box<[Part]>,
+    literal_len: usize,
+}
+
+#[derive(Debug, Clone)]
+enum Part {
+    Literal(Box<[u8]>),
+    Url,
+    Error,
+}
+
+impl JsonTemplate {
+    fn new(value: &impl Serialize) -> Result<Self, TemplateError> {
+        let json = serde_json::to_vec(value).expect("challenge serializes to JSON");
+        let url = serde_json::to_vec(URL_HOLE).expect("string serializes");
+        let error = serde_json::to_vec(ERROR_HOLE).expect("string serializes");
+
+        let mut parts = Vec::new();
+        let mut rest = &json[..];
+        let mut start = 0;
+        let mut i = 0;
+        while i < rest.len() {
+            let hole = if rest[i..].starts_with(&url) {
+                Some((Part::Url, url.len()))
+            } else if rest[i..].starts_with(&error) {
+                Some((Part::Error, error.len()))
+            } else {
+                None
+            };
+            match hole {
+                Some((part, len)) => {
+                    parts.push(Part::Literal(rest[start..i].into()));
+                    parts.push(part);
+                    rest = &rest[i + len..];
+                    start = 0;
+                    i = 0;
+                }
+                None => i += 1,
+            }
+        }
+        parts.push(Part::Literal(rest[start..].into()));
+
+        let literal_len = parts
+            .iter()
+            .map(|p| match p {
+                Part::Literal(bytes) => bytes.len(),
+                Part::Url | Part::Error => 0,
+            })
+            .sum();
+        // Configured text can only collide with a hole by containing U+0001 itself; a
+        // template whose JSON still holds the escaped marker after cutting is refused.
+        let marker = b"\\u0001x402:";
+        if parts.iter().any(|p| match p {
+            Part::Literal(bytes) => bytes.windows(marker.len()).any(|w| w == marker),
+            Part::Url | Part::Error => false,
+        }) {
+            return Err(TemplateError);
+        }
+        Ok(Self {
+            parts: parts.into(),
+            literal_len,
+        })
+    }
+
+    fn len_hint(&self, url: &str, error: &str) -> usize {
+        self.literal_len + 2 * (url.len() + error.len()) + 8
+    }
+
+    fn render(&self, url: &str, error: &str, out: &mut Vec<u8>) {
+        for part in &self.parts {
+            match part {
+                Part::Literal(bytes) => out.extend_from_slice(bytes),
+                Part::Url => write_json_string(url, out),
+                Part::Error => write_json_string(error, out),
+            }
+        }
+    }
+}
+
+fn write_json_string(text: &str, out: &mut Vec<u8>) {
+    serde_json::to_writer(out, text).expect("writing to a Vec cannot fail");
+}

@@ -1,1 +1,262 @@
-//! spec (in progress)
+//! The route configuration: the `spec` of an `X402Route` resource.
+//!
+//! One schema serves every source — Rust code, a YAML or JSON file, a Kubernetes
+//! `X402Route` (`x402.io/v1alpha1`) — so a block can move between them unchanged. It is the
+//! shape existing operator users already write, extended with optional fields:
+//!
+//! ```yaml
+//! payment:                      # defaults for every route below
+//!   wallet: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"   # payTo
+//!   network: base-sepolia       # legacy name or CAIP-2 (eip155:84532)
+//!   defaultPrice: "$0.001"      # USD stablecoin (the network's default USDC)
+//!   facilitatorURL: https://x402.org/facilitator
+//! routes:
+//!   - path: /api/**             # required
+//!     name: api                 # metric label (defaults to the path text)
+//!     methods: [GET, POST]      # empty = any method but OPTIONS
+//!     hosts: [api.example.com]  # case-insensitive, port ignored, *.example.com allowed
+//!     price: "0.01"             # overrides defaultPrice
+//!   - path: /health
+//!     free: true
+//! ```
+//!
+//! A spec is only data: [`RouteTable::from_spec`](crate::RouteTable::from_spec) validates it and
+//! compiles it, reporting every error with the route and the field at fault.
+//!
+//! ```
+//! use x402_core::spec::RouteSpec;
+//!
+//! let spec = RouteSpec::from_yaml(r#"
+//! payment: { wallet: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", network: base }
+//! routes:
+//!   - { path: /report, price: "0.25" }
+//! "#).unwrap();
+//! assert_eq!(spec.routes[0].price.as_deref(), Some("0.25"));
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+/// The `spec` of an `X402Route`: payment defaults and an ordered list of routes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RouteSpec {
+    /// The Ingress the operator patches. Accepted for compatibility with operator manifests
+    /// and ignored by this library.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress_ref: Option<IngressRef>,
+    /// Defaults shared by every route.
+    #[serde(default)]
+    pub payment: PaymentDefaults,
+    /// The routes, in priority order: the first match wins.
+    #[serde(default)]
+    pub routes: Vec<RouteRule>,
+}
+
+/// `spec.ingressRef` of an operator manifest (ignored by the library).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IngressRef {
+    /// The Ingress name.
+    pub name: String,
+    /// The Ingress namespace (defaults to the resource's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// `spec.payment`: defaults inherited by every route.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PaymentDefaults {
+    /// The default recipient (`payTo`) address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wallet: Option<String>,
+    /// The default network: a legacy name (`base-sepolia`) or CAIP-2 (`eip155:84532`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// The default price, `"0.001"` or `"$0.001"` (USD stablecoin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_price: Option<String>,
+    /// The facilitator these routes name. The library's adapters use the facilitator they were
+    /// built with; the gateway uses this URL. Must be `http://` or `https://`.
+    #[serde(
+        default,
+        rename = "facilitatorURL",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub facilitator_url: Option<String>,
+    /// Extension: the default token, instead of the network's USDC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset: Option<AssetSpec>,
+    /// Extension: the default `maxTimeoutSeconds` (300 when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_timeout_seconds: Option<u64>,
+}
+
+/// One route of `spec.routes`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RouteRule {
+    /// The path pattern: `*` is one segment, `**` any number of segments, `*` inside a segment
+    /// globs within it; everything else is literal.
+    pub path: String,
+    /// The metric label of the route (defaults to the path text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Methods this route applies to; empty = every method except `OPTIONS` (preflights pass).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<String>,
+    /// Hosts this route applies to; empty = any host. Case-insensitive, port ignored,
+    /// `*.example.com` matches any subdomain.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    /// The price, overriding `payment.defaultPrice`: `"0.01"` or `"$0.01"`, in units of the
+    /// route's asset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
+    /// Extension: the price in atomic units of the asset (`"1000"`), instead of `price`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<String>,
+    /// The network, overriding `payment.network`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// The recipient, overriding `payment.wallet`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pay_to: Option<String>,
+    /// Extension: the token, overriding `payment.asset` and the network's USDC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset: Option<AssetSpec>,
+    /// Extension: several payment options (network/asset/price each). When set, the route's
+    /// own price/network/payTo/asset are the defaults of each option.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accepts: Vec<AcceptSpec>,
+    /// What the resource is, sent in the challenge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The resource's media type, sent in the challenge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    /// How long a payment authorization may stay valid (default 300 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_timeout_seconds: Option<u64>,
+    /// A free route: matched (so it shadows later routes) but never priced.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub free: bool,
+    /// `all-pay` (default) or `conditional` (the conditions decide).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<RouteMode>,
+    /// With `mode: conditional`: header conditions, evaluated in order; the first whose header
+    /// is present and matches decides; none matching means pay.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<ConditionSpec>,
+    /// Extension: match the path ASCII case-insensitively.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub case_insensitive: bool,
+}
+
+/// How a route decides whether to charge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RouteMode {
+    /// Every matched request pays.
+    #[default]
+    AllPay,
+    /// The route's conditions decide.
+    Conditional,
+}
+
+/// A header condition of a conditional route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConditionSpec {
+    /// The header name (case-insensitive; the first value is tested).
+    pub header: String,
+    /// A regular expression, unanchored (anchor it with `^…$` for a whole-value match).
+    pub pattern: String,
+    /// What a match means.
+    pub action: ConditionAction,
+}
+
+/// The effect of a matching condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConditionAction {
+    /// The request must pay.
+    Pay,
+    /// The request is served free.
+    Free,
+}
+
+/// One payment option of a route with several (`accepts`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AcceptSpec {
+    /// The scheme; only `exact` is supported (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+    /// The network (inherits the route's, then `payment.network`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// The price (inherits the route's, then `payment.defaultPrice`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
+    /// The price in atomic units, instead of `price`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<String>,
+    /// The recipient (inherits the route's, then `payment.wallet`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pay_to: Option<String>,
+    /// The token (inherits the route's, then `payment.asset`, then the network's USDC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset: Option<AssetSpec>,
+    /// `maxTimeoutSeconds` for this option.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_timeout_seconds: Option<u64>,
+}
+
+/// A token other than the network's default USDC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AssetSpec {
+    /// The token contract address.
+    pub address: String,
+    /// The token's decimals.
+    pub decimals: u8,
+    /// The token's EIP-712 domain, which EIP-3009 signatures are made over.
+    pub eip712: Eip712Spec,
+}
+
+/// An EIP-712 domain's `name` and `version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Eip712Spec {
+    /// The domain name, e.g. `"USD Coin"`.
+    pub name: String,
+    /// The domain version, e.g. `"2"`.
+    pub version: String,
+}
+
+/// A spec that could not be parsed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpecParseError {
+    /// Invalid JSON, or JSON that is not a route spec.
+    #[error("invalid route spec (JSON): {0}")]
+    Json(#[from] serde_json::Error),
+    /// Invalid YAML, or YAML that is not a route spec.
+    #[cfg(feature = "yaml")]
+    #[error("invalid route spec (YAML): {0}")]
+    Yaml(#[from] serde_yaml_ng::Error),
+}
+
+impl RouteSpec {
+    /// Parses a spec from JSON.
+    pub fn from_json(text: &str) -> Result<Self, SpecParseError> {
+        Ok(serde_json::from_str(text)?)
+    }
+
+    /// Parses a spec from YAML.
+    #[cfg(feature = "yaml")]
+    pub fn from_yaml(text: &str) -> Result<Self, SpecParseError> {
+        Ok(serde_yaml_ng::from_str(text)?)
+    }
+}
