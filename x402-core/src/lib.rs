@@ -41,6 +41,7 @@
 //! ```
 
 pub mod codec;
+pub mod facilitator;
 pub mod labels;
 pub mod matcher;
 pub mod money;
