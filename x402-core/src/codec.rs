@@ -29,7 +29,10 @@ pub fn encode_json_bytes(_json: &[u8]) -> String {
 pub fn decode_base64(_value: &[u8], _max_len: usize) -> Result<Vec<u8>, DecodeError> {
     todo!()
 }
-pub fn decode_header<T: DeserializeOwned>(_value: &[u8], _max_len: usize) -> Result<T, DecodeError> {
+pub fn decode_header<T: DeserializeOwned>(
+    _value: &[u8],
+    _max_len: usize,
+) -> Result<T, DecodeError> {
     todo!()
 }
 

@@ -231,7 +231,8 @@ mod tests {
         for text in all {
             assert!(seen.insert(text), "{text} appears twice");
             assert!(
-                text.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()),
+                text.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()),
                 "{text} is not snake_case"
             );
         }

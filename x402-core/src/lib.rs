@@ -42,6 +42,7 @@
 
 pub mod codec;
 pub mod facilitator;
+pub mod gate;
 pub mod labels;
 pub mod matcher;
 pub mod money;
@@ -49,8 +50,11 @@ pub mod network;
 pub mod offer;
 pub mod path;
 pub mod pattern;
+mod paywall;
+pub mod replay;
 pub mod spec;
 pub mod table;
+mod telemetry;
 pub mod wire;
 
 pub use table::RouteTable;

@@ -233,8 +233,8 @@ impl Accept {
             max_timeout_seconds,
             extra: extra.clone(),
         };
-        let requirements_json = serde_json::value::to_raw_value(&requirements)
-            .expect("requirements serialize to JSON");
+        let requirements_json =
+            serde_json::value::to_raw_value(&requirements).expect("requirements serialize to JSON");
         let v1 = match network.v1_name() {
             Some(name) => {
                 let requirements = v1::PaymentRequirements {

@@ -354,7 +354,11 @@ impl BuildErrors {
 impl fmt::Display for BuildErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.errors.len();
-        write!(f, "{n} error{} in the route configuration:", if n == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "{n} error{} in the route configuration:",
+            if n == 1 { "" } else { "s" }
+        )?;
         for error in &self.errors {
             write!(f, "\n  - {error}")?;
         }
@@ -457,7 +461,9 @@ pub enum ConfigErrorKind {
     #[error("network has no default USD stablecoin; set `asset` (address, decimals, eip712)")]
     NoDefaultAsset,
     /// An unknown HTTP method.
-    #[error("not a standard HTTP method (GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH)")]
+    #[error(
+        "not a standard HTTP method (GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH)"
+    )]
     Method,
     /// An invalid host pattern.
     #[error("not a host name or `*.domain` pattern")]
@@ -730,7 +736,12 @@ impl SpecCompiler<'_> {
             for (j, option) in rule.accepts.iter().enumerate() {
                 let field = format!("routes[{i}].accepts[{j}]");
                 if let Some(scheme) = option.scheme.as_deref().filter(|s| *s != "exact") {
-                    self.error(at, format!("{field}.scheme"), scheme, ConfigErrorKind::Scheme);
+                    self.error(
+                        at,
+                        format!("{field}.scheme"),
+                        scheme,
+                        ConfigErrorKind::Scheme,
+                    );
                     ok = false;
                     continue;
                 }
@@ -834,17 +845,24 @@ impl SpecCompiler<'_> {
             };
 
         // Amount: the most specific level with `price` or `amount`, else `defaultPrice`.
-        let (price_level, price, amount) =
-            match levels.iter().find(|(_, l)| l.price.is_some() || l.amount.is_some()) {
-                Some((f, l)) => (Some(f.as_str()), l.price, l.amount),
-                None => (None, defaults.price, None),
-            };
+        let (price_level, price, amount) = match levels
+            .iter()
+            .find(|(_, l)| l.price.is_some() || l.amount.is_some())
+        {
+            Some((f, l)) => (Some(f.as_str()), l.price, l.amount),
+            None => (None, defaults.price, None),
+        };
         let price_field = |key: &str| {
             price_level.map_or_else(|| "payment.defaultPrice".to_owned(), |f| field_of(f, key))
         };
         let value = match (price, amount) {
             (Some(price), Some(_)) => {
-                self.error(at, price_field("price"), price, ConfigErrorKind::PriceAndAmount);
+                self.error(
+                    at,
+                    price_field("price"),
+                    price,
+                    ConfigErrorKind::PriceAndAmount,
+                );
                 return None;
             }
             (Some(price), None) => {
@@ -931,9 +949,17 @@ impl SpecCompiler<'_> {
 
     fn asset(&mut self, at: Option<(usize, &str)>, field: &str, spec: &AssetSpec) -> Option<Asset> {
         let address = self.address(at, &format!("{field}.address"), &spec.address)?;
-        for (key, value) in [("name", &spec.eip712.name), ("version", &spec.eip712.version)] {
+        for (key, value) in [
+            ("name", &spec.eip712.name),
+            ("version", &spec.eip712.version),
+        ] {
             if value.is_empty() {
-                self.error(at, format!("{field}.eip712.{key}"), "", ConfigErrorKind::Empty);
+                self.error(
+                    at,
+                    format!("{field}.eip712.{key}"),
+                    "",
+                    ConfigErrorKind::Empty,
+                );
                 return None;
             }
         }
@@ -971,7 +997,12 @@ impl SpecCompiler<'_> {
             match MethodSet::of_config(method) {
                 Some(bit) => set = set.union(bit),
                 None => {
-                    self.error(at, format!("routes[{i}].methods[{j}]"), method, ConfigErrorKind::Method);
+                    self.error(
+                        at,
+                        format!("routes[{i}].methods[{j}]"),
+                        method,
+                        ConfigErrorKind::Method,
+                    );
                     ok = false;
                 }
             }
@@ -987,7 +1018,12 @@ impl SpecCompiler<'_> {
         for (j, host) in hosts.iter().enumerate() {
             match HostPattern::parse(host) {
                 Some(pattern) => patterns.push(pattern),
-                None => self.error(at, format!("routes[{i}].hosts[{j}]"), host, ConfigErrorKind::Host),
+                None => self.error(
+                    at,
+                    format!("routes[{i}].hosts[{j}]"),
+                    host,
+                    ConfigErrorKind::Host,
+                ),
             }
         }
         (patterns.len() == hosts.len()).then(|| HostSet::Only(patterns.into()))
@@ -1002,8 +1038,8 @@ impl SpecCompiler<'_> {
         let mut compiled = Vec::with_capacity(conditions.len());
         for (j, condition) in conditions.iter().enumerate() {
             let field = format!("routes[{i}].conditions[{j}]");
-            let header_ok = !condition.header.is_empty()
-                && condition.header.bytes().all(is_token_byte);
+            let header_ok =
+                !condition.header.is_empty() && condition.header.bytes().all(is_token_byte);
             if !header_ok {
                 self.error(
                     at,
@@ -1162,9 +1198,9 @@ impl HostSet {
         match (self, other) {
             (Self::Any, _) => true,
             (Self::Only(_), Self::Any) => false,
-            (Self::Only(ours), Self::Only(theirs)) => theirs
-                .iter()
-                .all(|t| ours.iter().any(|o| o.covers(t))),
+            (Self::Only(ours), Self::Only(theirs)) => {
+                theirs.iter().all(|t| ours.iter().any(|o| o.covers(t)))
+            }
         }
     }
 }
@@ -1205,7 +1241,9 @@ fn shadowed(routes: &[Route], patterns: &[PathPattern]) -> Vec<BuildWarning> {
         let mut shadow: Option<usize> = None;
         for &i in candidates {
             let (a, b) = (&routes[i], &routes[j]);
-            if a.methods.contains(b.methods) && a.hosts.covers(&b.hosts) && patterns[i].covers(pattern)
+            if a.methods.contains(b.methods)
+                && a.hosts.covers(&b.hosts)
+                && patterns[i].covers(pattern)
             {
                 shadow = Some(shadow.map_or(i, |s| s.min(i)));
             }

@@ -105,7 +105,10 @@ routes:
         mainnet.extra.as_ref().unwrap()["name"],
         Value::from("USD Coin")
     );
-    assert_eq!(priced_requirements(&t, "/testnet")[0].network, "eip155:84532");
+    assert_eq!(
+        priced_requirements(&t, "/testnet")[0].network,
+        "eip155:84532"
+    );
 }
 
 #[test]
@@ -122,7 +125,10 @@ routes:
     assert_eq!(error.value(), "invalid-chain");
     assert_eq!(error.route_name(), Some("bad-route"));
     let message = errors.to_string();
-    assert!(message.contains("bad-route") && message.contains("invalid-chain"), "{message}");
+    assert!(
+        message.contains("bad-route") && message.contains("invalid-chain"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -212,7 +218,10 @@ fn zero_price_is_refused_unless_the_route_is_free() {
     let errors = build_errors(&format!(
         "payment: {{ wallet: '{PAY_TO}', network: base-sepolia }}\nroutes: [{{ path: /zero, price: '0' }}]"
     ));
-    assert!(matches!(errors.errors()[0].kind(), ConfigErrorKind::ZeroPrice));
+    assert!(matches!(
+        errors.errors()[0].kind(),
+        ConfigErrorKind::ZeroPrice
+    ));
     assert_eq!(errors.errors()[0].field(), "routes[0].price");
 
     let t = table(&format!(
@@ -244,7 +253,10 @@ routes:
         "routes[4].conditions[0].pattern",
         "routes[5].maxTimeoutSeconds",
     ] {
-        assert!(fields.contains(&expected), "{expected} missing from {fields:?}");
+        assert!(
+            fields.contains(&expected),
+            "{expected} missing from {fields:?}"
+        );
     }
 }
 
@@ -291,7 +303,10 @@ fn with_headers<'t>(t: &'t RouteTable, headers: &[(&str, &str)]) -> RouteMatch<'
 fn matching_pay_condition_requires_payment() {
     // Items 30 and 31: a pay condition matching, or no condition matching, means pay.
     let t = conditional("[{ header: X-Bot-Score, pattern: '^(bot|automated)$', action: pay }]");
-    assert!(matches!(with_headers(&t, &[("X-Bot-Score", "bot")]), RouteMatch::Priced(..)));
+    assert!(matches!(
+        with_headers(&t, &[("X-Bot-Score", "bot")]),
+        RouteMatch::Priced(..)
+    ));
     assert!(matches!(with_headers(&t, &[]), RouteMatch::Priced(..)));
 }
 
@@ -315,16 +330,28 @@ fn first_matching_condition_decides() {
     let t = conditional(
         "[{ header: X-Tier, pattern: '^gold$', action: free }, { header: X-Tier, pattern: '.*', action: pay }]",
     );
-    assert!(matches!(with_headers(&t, &[("X-Tier", "gold")]), RouteMatch::Free(_)));
-    assert!(matches!(with_headers(&t, &[("X-Tier", "silver")]), RouteMatch::Priced(..)));
+    assert!(matches!(
+        with_headers(&t, &[("X-Tier", "gold")]),
+        RouteMatch::Free(_)
+    ));
+    assert!(matches!(
+        with_headers(&t, &[("X-Tier", "silver")]),
+        RouteMatch::Priced(..)
+    ));
 }
 
 #[test]
 fn empty_header_is_skipped_and_names_are_case_insensitive_and_regex_unanchored() {
     // Item 34.
     let t = conditional("[{ header: X-Tier, pattern: 'bot', action: free }]");
-    assert!(matches!(with_headers(&t, &[("x-tier", "")]), RouteMatch::Priced(..)));
-    assert!(matches!(with_headers(&t, &[("x-tier", "robot")]), RouteMatch::Free(_)));
+    assert!(matches!(
+        with_headers(&t, &[("x-tier", "")]),
+        RouteMatch::Priced(..)
+    ));
+    assert!(matches!(
+        with_headers(&t, &[("x-tier", "robot")]),
+        RouteMatch::Free(_)
+    ));
 }
 
 #[test]
@@ -375,7 +402,10 @@ routes:
 }
 
 fn with_method<'t>(t: &'t RouteTable, method: &str, path: &str) -> Option<String> {
-    route_name(t.match_request(&RequestInfo::new(method, None, path), &()).unwrap())
+    route_name(
+        t.match_request(&RequestInfo::new(method, None, path), &())
+            .unwrap(),
+    )
 }
 
 #[test]
@@ -390,7 +420,11 @@ fn listed_methods_match_only_those_methods() {
 fn route_without_methods_applies_to_every_method_but_options() {
     let t = methods_table();
     for method in ["GET", "HEAD", "POST", "DELETE", "PATCH", "PROPFIND"] {
-        assert_eq!(with_method(&t, method, "/any").as_deref(), Some("any"), "{method}");
+        assert_eq!(
+            with_method(&t, method, "/any").as_deref(),
+            Some("any"),
+            "{method}"
+        );
     }
     assert_eq!(with_method(&t, "OPTIONS", "/any"), None);
 }
@@ -432,7 +466,10 @@ routes:
   - {{ path: /other/*, name: other, methods: [GET] }}
   - {{ path: /other/x, name: other-post, methods: [POST] }}"
     ));
-    assert_eq!(route_name(get(&t, "/rpc/premium/mainnet")).as_deref(), Some("rpc"));
+    assert_eq!(
+        route_name(get(&t, "/rpc/premium/mainnet")).as_deref(),
+        Some("rpc")
+    );
     let shadowed: Vec<_> = t
         .warnings()
         .iter()
@@ -480,7 +517,12 @@ fn errors_of_several_specs_name_their_spec() {
         .named_spec("ns/bad", &bad)
         .build()
         .unwrap_err();
-    assert!(errors.errors().iter().all(|e| e.source_name() == Some("ns/bad")));
+    assert!(
+        errors
+            .errors()
+            .iter()
+            .all(|e| e.source_name() == Some("ns/bad"))
+    );
     assert!(errors.to_string().contains("ns/bad"));
 }
 
@@ -533,10 +575,9 @@ fn v2_challenge_equals_the_official_servers_for_the_same_route() {
         codec::decode_header(header.as_bytes(), codec::DEFAULT_MAX_HEADER_BYTES).unwrap();
     assert_eq!(ours, official);
     assert_eq!(
-        serde_json::to_value(offer.payment_required(
-            "http://127.0.0.1:4021/weather?city=SF",
-            "Payment required"
-        ))
+        serde_json::to_value(
+            offer.payment_required("http://127.0.0.1:4021/weather?city=SF", "Payment required")
+        )
         .unwrap(),
         official
     );
@@ -559,7 +600,10 @@ fn v1_body_is_what_v1_clients_parse() {
     let t = weather();
     let offer = t.routes()[0].offer().unwrap();
     let body = offer
-        .v1_body("http://127.0.0.1:4021/weather", "X-PAYMENT header is required")
+        .v1_body(
+            "http://127.0.0.1:4021/weather",
+            "X-PAYMENT header is required",
+        )
         .expect("base-sepolia has a v1 name");
     let parsed: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(
@@ -598,7 +642,13 @@ routes:
         serde_json::from_slice(&offer.v1_body("http://h/x", "e").unwrap()).unwrap();
     assert_eq!(body.accepts.len(), 1);
     assert_eq!(body.accepts[0].network, "base");
-    assert!(t.routes()[1].offer().unwrap().v1_body("http://h/y", "e").is_none());
+    assert!(
+        t.routes()[1]
+            .offer()
+            .unwrap()
+            .v1_body("http://h/y", "e")
+            .is_none()
+    );
 }
 
 #[test]
@@ -622,7 +672,10 @@ fn accepted_matches_when_client_extra_is_a_superset_and_not_when_a_field_differs
         .as_mut()
         .unwrap()
         .insert("client".into(), Value::from(true));
-    assert!(offer.find_v2(&accepted).is_some(), "client may add extra keys");
+    assert!(
+        offer.find_v2(&accepted).is_some(),
+        "client may add extra keys"
+    );
 
     let mut tampered = accepted.clone();
     tampered.amount = "1".into();
@@ -634,7 +687,10 @@ fn accepted_matches_when_client_extra_is_a_superset_and_not_when_a_field_differs
         .as_mut()
         .unwrap()
         .insert("name".into(), Value::from("USD Coin"));
-    assert!(offer.find_v2(&other_domain).is_none(), "server extra must be kept");
+    assert!(
+        offer.find_v2(&other_domain).is_none(),
+        "server extra must be kept"
+    );
 
     let mut no_extra = accepted;
     no_extra.extra = None;

@@ -1,9 +1,53 @@
-//! x402 payments as a [tower] `Layer` for axum and hyper services.
+//! x402 payments for axum and hyper: a tower [`Layer`](tower_layer::Layer).
 //!
-//! **Status: skeleton.** The layer (`X402Layer`), the axum `Payment` extractor and the
-//! quickstart arrive with the tower adapter; until then this crate only re-exports
-//! [`x402_core`], the framework-free core every adapter is built on.
+//! [`X402Layer`] wraps any `Service<http::Request<B>>` returning `http::Response<_>` —
+//! an axum `Router` (`Router::layer`, `route_layer`) or a plain hyper `service_fn`. It runs the
+//! payment exchange of [`x402_core::gate`]: unpriced requests pass untouched; priced requests
+//! without a payment get `402 Payment Required` with the challenge (`PAYMENT-REQUIRED` header,
+//! a v1 JSON body, an HTML paywall for browsers); paid requests are checked locally, verified
+//! with the facilitator, served, and settled before the response body is sent — only when the
+//! handler answered below 400.
 //!
-//! [tower]: https://docs.rs/tower
+//! Payment outcomes are responses, never errors: the service's `Error` is the inner service's.
+//! The route table can be replaced while serving through the gate's
+//! [`RouteTableHandle`](x402_core::gate::RouteTableHandle).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use axum::{Router, routing::get};
+//! use x402_core::{RouteTable, spec::RouteSpec, facilitator::Facilitator};
+//! use x402_tower::{Gate, Paid, RouteTableHandle, X402Layer};
+//!
+//! async fn weather(Paid(payment): Paid) -> String {
+//!     format!("sunny, thanks {:?}", payment.payer)
+//! }
+//!
+//! # fn facilitator() -> Arc<dyn Facilitator> { unimplemented!() }
+//! let spec = RouteSpec::from_yaml(r#"
+//! payment: { wallet: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", network: base-sepolia }
+//! routes: [ { path: /weather, methods: [GET], price: "$0.001" } ]
+//! "#).unwrap();
+//! let routes = RouteTableHandle::new(RouteTable::from_spec(&spec).unwrap());
+//! let gate = Gate::builder(routes, facilitator()).build().unwrap();
+//! let app: Router = Router::new()
+//!     .route("/weather", get(weather))
+//!     .layer(X402Layer::new(gate));
+//! ```
 
-pub use x402_core as core;
+mod body;
+#[cfg(feature = "axum")]
+mod extract;
+mod future;
+mod layer;
+mod service;
+
+pub use body::ResponseBody;
+#[cfg(feature = "axum")]
+pub use extract::{Paid, PaymentMissing};
+pub use future::ResponseFuture;
+pub use layer::X402Layer;
+pub use service::X402;
+pub use x402_core::{
+    self as core,
+    gate::{Gate, GateBuilder, Payment, PaymentOutcome, RouteTableHandle, SettlementMode},
+};

@@ -101,9 +101,7 @@ impl<'a> FacilitatorRequest<'a> {
             PaymentPayload::V1(_) => "1",
             PaymentPayload::V2(_) => "2",
         };
-        let mut body = Vec::with_capacity(
-            64 + payment_json.len() + requirements_json.len(),
-        );
+        let mut body = Vec::with_capacity(64 + payment_json.len() + requirements_json.len());
         body.extend_from_slice(b"{\"x402Version\":");
         body.extend_from_slice(version.as_bytes());
         body.extend_from_slice(b",\"paymentPayload\":");

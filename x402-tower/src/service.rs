@@ -1,0 +1,186 @@
+//! The [`X402`] service: the payment exchange around an inner service.
+
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header};
+use http_body::Body;
+use tower_service::Service;
+use x402_core::{
+    gate::{Admission, Gate, PaymentOutcome, Reply, RequestParts, Settlement},
+    table::HeaderLookup,
+};
+
+use crate::{body::ResponseBody, future::ResponseFuture};
+
+/// Middleware that charges for priced routes with x402. See [`X402Layer`](crate::X402Layer).
+///
+/// - Unpriced requests go to the inner service untouched (no boxing, no allocation).
+/// - Priced requests without a payment get the 402 challenge; bad payments a 402 naming why.
+/// - Paid requests are verified, the inner service runs with the typed
+///   [`Payment`](x402_core::gate::Payment) in the request extensions (the raw payment header
+///   removed), and the payment is settled when the inner service answered below 400, before
+///   the body is sent. The receipt goes in `PAYMENT-RESPONSE` (v2) or `X-PAYMENT-RESPONSE`
+///   (v1), and a [`PaymentOutcome`] in the response extensions.
+#[derive(Debug, Clone)]
+pub struct X402<S> {
+    inner: S,
+    gate: Gate,
+}
+
+impl<S> X402<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S, gate: Gate) -> Self {
+        Self { inner, gate }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, owned.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+/// Header access over an `http::HeaderMap`.
+pub(crate) struct Headers<'a>(pub(crate) &'a HeaderMap);
+
+impl HeaderLookup for Headers<'_> {
+    fn first(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for X402<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let admission = {
+            let host = request
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .or_else(|| request.uri().authority().map(|a| a.as_str()));
+            let parts = RequestParts {
+                method: request.method().as_str(),
+                scheme: request.uri().scheme_str(),
+                host,
+                path_and_query: request.uri().path_and_query().map_or("/", |p| p.as_str()),
+                headers: &Headers(request.headers()),
+            };
+            self.gate.admit(&parts)
+        };
+        match admission {
+            Admission::Pass => ResponseFuture::inner(self.inner.call(request)),
+            Admission::Reply(reply) => ResponseFuture::reply(reply_response(reply)),
+            Admission::Pay(mut pending) => {
+                // Call the instance that was driven to readiness; keep a fresh clone here.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                ResponseFuture::paid(Box::pin(async move {
+                    let payment = match pending.authorize().await {
+                        Ok(payment) => payment,
+                        Err(reply) => return Ok(reply_response(reply)),
+                    };
+                    let headers = request.headers_mut();
+                    headers.remove(PAYMENT_SIGNATURE);
+                    headers.remove(X_PAYMENT);
+                    request.extensions_mut().insert(payment);
+                    let mut response = inner.call(request).await?;
+                    match pending.settle(response.status().as_u16()).await {
+                        Settlement::Paid { headers, receipt } => {
+                            for (name, value) in headers {
+                                append_header(response.headers_mut(), name, value);
+                            }
+                            response
+                                .extensions_mut()
+                                .insert(PaymentOutcome::paid(receipt));
+                            Ok(response.map(ResponseBody::inner))
+                        }
+                        Settlement::Verified => {
+                            response.extensions_mut().insert(PaymentOutcome::verified());
+                            Ok(response.map(ResponseBody::inner))
+                        }
+                        Settlement::NotCharged => {
+                            response
+                                .extensions_mut()
+                                .insert(PaymentOutcome::not_charged());
+                            Ok(response.map(ResponseBody::inner))
+                        }
+                        Settlement::Failed(reply) => Ok(reply_response(reply)),
+                    }
+                }))
+            }
+        }
+    }
+}
+
+const PAYMENT_SIGNATURE: HeaderName = HeaderName::from_static("payment-signature");
+const X_PAYMENT: HeaderName = HeaderName::from_static("x-payment");
+
+/// Builds the response for a reply of the gate.
+pub(crate) fn reply_response<B>(reply: Reply) -> Response<ResponseBody<B>> {
+    let status = StatusCode::from_u16(reply.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let outcome = PaymentOutcome::from_reply(&reply);
+    let mut headers = HeaderMap::with_capacity(reply.headers().len());
+    for (name, value) in reply.headers() {
+        append_header(&mut headers, name, value.clone());
+    }
+    let mut response = Response::new(ResponseBody::full(reply.into_body()));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response.extensions_mut().insert(outcome);
+    response
+}
+
+/// Adds a header; `Cache-Control` values are merged (the handler's directives are kept).
+fn append_header(headers: &mut HeaderMap, name: &'static str, value: String) {
+    let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+        return;
+    };
+    let Ok(value) = HeaderValue::try_from(value) else {
+        return;
+    };
+    if name == header::CACHE_CONTROL {
+        if let Some(existing) = headers.get(&name).and_then(|v| v.to_str().ok()) {
+            if existing
+                .split(',')
+                .any(|d| d.trim().eq_ignore_ascii_case(value.to_str().unwrap_or("")))
+            {
+                return;
+            }
+            if let Ok(merged) =
+                HeaderValue::try_from(format!("{existing}, {}", value.to_str().unwrap_or("")))
+            {
+                headers.insert(name, merged);
+            }
+            return;
+        }
+    }
+    if name == header::ACCESS_CONTROL_EXPOSE_HEADERS && headers.contains_key(&name) {
+        headers.append(name, value);
+        return;
+    }
+    headers.insert(name, value);
+}
