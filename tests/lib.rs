@@ -1,4 +1,22 @@
 //! The x402 conformance suite.
 //!
-//! One table of cases, written once and run against every adapter (tower/axum and actix-web).
-//! The cases arrive with the tower adapter; this crate is their home.
+//! One table of cases, written once and run against every adapter. An adapter provides an
+//! [`AppFactory`]: given a [`Gate`](x402_core::gate::Gate), it builds the same small app
+//! (see [`app`]) behind its middleware and sends requests to it in process. The
+//! [`conformance_suite!`] macro then expands every case into a `#[tokio::test]`:
+//!
+//! ```ignore
+//! tests::conformance_suite!(AxumFactory);
+//! ```
+//!
+//! The facilitator is [`ScriptedFacilitator`]: in process, scripted per test, counting calls.
+//! The HTTP facilitator client is tested against real HTTP servers in `x402-core`.
+
+pub mod app;
+pub mod cases;
+pub mod facilitator;
+pub mod fixture;
+
+pub use app::{AppFactory, AppUnderTest, TestRequest, TestResponse};
+pub use facilitator::{ScriptedFacilitator, Script};
+pub use fixture::Fixture;

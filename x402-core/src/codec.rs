@@ -1,63 +1,535 @@
-//! Base64 header codecs. (Stub: being implemented.)
-#![allow(missing_docs, unreachable_pub, clippy::todo)]
+//! Base64 header codecs for `PAYMENT-REQUIRED`, `PAYMENT-SIGNATURE`, `X-PAYMENT`,
+//! `PAYMENT-RESPONSE` and `X-PAYMENT-RESPONSE`.
+//!
+//! Every x402 header value is a JSON object, UTF-8 encoded, then base64-encoded with the
+//! standard alphabet (`+/`). This module writes padded base64, as every official SDK does, and
+//! reads padded or unpadded base64 — what the official v2 server accepts. URL-safe base64 (`-`,
+//! `_`), whitespace and anything else are refused, as the official server refuses them. The
+//! length of a value is checked before it is decoded, and no input makes these functions panic.
+//!
+//! Errors are [`DecodeError`]s whose messages are short and safe to show the client: they
+//! quote at most a few dozen characters of what the client sent.
+//!
+//! # Example
+//!
+//! ```
+//! use x402_core::codec::{self, DEFAULT_MAX_HEADER_BYTES, DecodeError, PaymentHeader};
+//! use x402_core::wire::{PaymentPayload, SettleResponse};
+//!
+//! // A v2 client's `PAYMENT-SIGNATURE` header (built here from JSON for brevity).
+//! let header = codec::encode_json_bytes(br#"{"x402Version":2,"accepted":{"scheme":"exact",
+//!     "network":"eip155:84532","amount":"1000","asset":"0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+//!     "payTo":"0x209693Bc6afc0C5328bA36FaF03C514EF312287C","maxTimeoutSeconds":300,
+//!     "extra":{"name":"USDC","version":"2"}},"payload":{"transaction":"AQID"}}"#);
+//!
+//! let payment =
+//!     codec::decode_payment(PaymentHeader::PaymentSignature, header.as_bytes(), DEFAULT_MAX_HEADER_BYTES)?;
+//! assert_eq!(payment.payload().network(), "eip155:84532");
+//! // The client's JSON, kept verbatim to forward to the facilitator.
+//! assert!(payment.json().get().starts_with(r#"{"x402Version":2,"accepted""#));
+//!
+//! // The same payload in the v1 header is refused: the decoded x402Version is the authority.
+//! let err = codec::decode_payment(PaymentHeader::XPayment, header.as_bytes(), DEFAULT_MAX_HEADER_BYTES)
+//!     .unwrap_err();
+//! assert!(matches!(err, DecodeError::VersionMismatch { header: PaymentHeader::XPayment, found: 2 }));
+//!
+//! // A settlement receipt for `PAYMENT-RESPONSE`, and back.
+//! let receipt = SettleResponse {
+//!     success: true,
+//!     error_reason: None,
+//!     error_message: None,
+//!     payer: Some("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266".to_owned()),
+//!     transaction: format!("0x{}", "ab".repeat(32)),
+//!     network: "eip155:84532".to_owned(),
+//!     amount: None,
+//!     extensions: None,
+//!     extra: None,
+//! };
+//! let value = codec::encode_header(&receipt);
+//! let back = codec::decode_settle_response(value.as_bytes(), DEFAULT_MAX_HEADER_BYTES)?;
+//! assert_eq!(back, receipt);
+//! # Ok::<(), DecodeError>(())
+//! ```
 
-use serde::{Serialize, de::DeserializeOwned};
+use std::fmt;
+
+use base64::{
+    Engine as _,
+    engine::general_purpose::{STANDARD, STANDARD_NO_PAD},
+};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::value::RawValue;
 
-use crate::wire::{v1, v2};
+use crate::wire::{Excerpt, PaymentPayload, SettleResponse, V1, V2, v1, v2};
 
+/// The v2 challenge header (server → client): base64 of a [`v2::PaymentRequired`].
 pub const PAYMENT_REQUIRED: &str = "PAYMENT-REQUIRED";
+/// The v2 payment header (client → server): base64 of a [`v2::PaymentPayload`].
 pub const PAYMENT_SIGNATURE: &str = "PAYMENT-SIGNATURE";
+/// The v1 payment header (client → server): base64 of a [`v1::PaymentPayload`].
 pub const X_PAYMENT: &str = "X-PAYMENT";
+/// The v2 settlement receipt header (server → client): base64 of a [`SettleResponse`].
 pub const PAYMENT_RESPONSE: &str = "PAYMENT-RESPONSE";
+/// The v1 settlement receipt header (server → client): base64 of a [`SettleResponse`].
 pub const X_PAYMENT_RESPONSE: &str = "X-PAYMENT-RESPONSE";
+
+/// The default bound on the length of an encoded header value, in bytes: 16 KiB.
+///
+/// An EOA payment is about 1.1 KiB of base64, and the official client's 402 challenge is
+/// smaller still; smart-wallet (ERC-6492) signatures and echoed extensions add a few KiB at
+/// most. 16 KiB is also Node.js's default limit for *all* request headers together, so no
+/// payment that an official (Node) x402 server can receive is refused, while a client cannot
+/// make the server base64-decode and parse more than this per request.
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
 
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DecodeError {
-    #[error("todo")]
-    Todo,
-}
+/// The longest part of a JSON parser message kept in a [`DecodeError`].
+const MAX_MESSAGE_CHARS: usize = 160;
 
-pub fn encode_header<T: Serialize + ?Sized>(_value: &T) -> String {
-    todo!()
-}
-pub fn encode_json_bytes(_json: &[u8]) -> String {
-    todo!()
-}
-pub fn decode_base64(_value: &[u8], _max_len: usize) -> Result<Vec<u8>, DecodeError> {
-    todo!()
-}
-pub fn decode_header<T: DeserializeOwned>(
-    _value: &[u8],
-    _max_len: usize,
-) -> Result<T, DecodeError> {
-    todo!()
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The header a payment arrived in; it fixes the protocol version the payment must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PaymentHeader {
+    /// `PAYMENT-SIGNATURE`: an `x402Version: 2` payment.
     PaymentSignature,
+    /// `X-PAYMENT`: an `x402Version: 1` payment.
     XPayment,
 }
 
+impl PaymentHeader {
+    /// The header's name: [`PAYMENT_SIGNATURE`] or [`X_PAYMENT`].
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::PaymentSignature => PAYMENT_SIGNATURE,
+            Self::XPayment => X_PAYMENT,
+        }
+    }
+
+    /// The `x402Version` a payment in this header must have: 2 or 1.
+    pub const fn x402_version(self) -> u8 {
+        match self {
+            Self::PaymentSignature => V2::NUMBER,
+            Self::XPayment => V1::NUMBER,
+        }
+    }
+
+    /// The header the settlement receipt goes back in: [`PAYMENT_RESPONSE`] for a v2 payment,
+    /// [`X_PAYMENT_RESPONSE`] for a v1 payment.
+    pub const fn response_header(self) -> &'static str {
+        match self {
+            Self::PaymentSignature => PAYMENT_RESPONSE,
+            Self::XPayment => X_PAYMENT_RESPONSE,
+        }
+    }
+}
+
+impl fmt::Display for PaymentHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a header value could not be decoded.
+///
+/// Every message is short and quotes at most a few dozen characters of the input, so it can be
+/// sent back to the client (the server answers 402 with reason `invalid_payment_header`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The header value is empty.
+    #[error("the header value is empty")]
+    Empty,
+    /// The header value is longer than allowed; it was not decoded.
+    #[error("the header value is {len} bytes long, over the limit of {max} bytes")]
+    TooLarge {
+        /// The length of the value, in bytes.
+        len: usize,
+        /// The limit it exceeds.
+        max: usize,
+    },
+    /// The header value is not standard base64.
+    #[error("the header value is not standard base64: {fault} at position {position}")]
+    InvalidBase64 {
+        /// The offset of the fault in the header value (its length for a truncated value).
+        position: usize,
+        /// What is wrong there.
+        fault: Base64Fault,
+    },
+    /// The decoded bytes are not JSON (or not UTF-8).
+    #[error("the decoded header is not JSON: {message}")]
+    NotJson {
+        /// The parser's message, shortened.
+        message: String,
+    },
+    /// The decoded JSON is valid but not an object.
+    #[error("the decoded header is {found}, not a JSON object")]
+    NotAnObject {
+        /// What it is instead: `"an array"`, `"a string"`, `"a number"`, `"a boolean"`, `"null"`.
+        found: &'static str,
+    },
+    /// The decoded JSON object does not have the expected fields or field types.
+    #[error("the decoded header has the wrong shape: {message}")]
+    InvalidShape {
+        /// The deserializer's message (naming the field and what was expected), shortened.
+        message: String,
+    },
+    /// The payment's `x402Version` is neither 1 nor 2.
+    #[error("{header} expects x402Version {}, found unsupported x402Version {found}", header.x402_version())]
+    UnsupportedVersion {
+        /// The header the payment came in.
+        header: PaymentHeader,
+        /// The `x402Version` value as sent (JSON text, shortened).
+        found: String,
+    },
+    /// The payment's `x402Version` belongs to the other payment header (a v1 payment in
+    /// `PAYMENT-SIGNATURE`, or a v2 payment in `X-PAYMENT`).
+    #[error(
+        "{header} expects x402Version {}, but the payment has x402Version {found}",
+        header.x402_version()
+    )]
+    VersionMismatch {
+        /// The header the payment came in.
+        header: PaymentHeader,
+        /// The payment's `x402Version`.
+        found: u8,
+    },
+}
+
+/// What is wrong in a value that is not standard base64 (see [`DecodeError::InvalidBase64`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Base64Fault {
+    /// A byte outside the standard alphabet: URL-safe `-` or `_`, whitespace, or anything else.
+    InvalidByte(u8),
+    /// `=` other than one or two at the end completing the last group of four symbols.
+    InvalidPadding,
+    /// The value ends with a lone symbol, which encodes no whole byte.
+    Truncated,
+    /// The last symbol carries bits that encode nothing: not a canonical encoding.
+    NonCanonicalEnding,
+}
+
+impl fmt::Display for Base64Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::InvalidByte(byte) if byte.is_ascii_graphic() => {
+                write!(
+                    f,
+                    "byte {:?} (0x{byte:02x}) is not in the standard alphabet",
+                    char::from(byte)
+                )
+            }
+            Self::InvalidByte(byte) => {
+                write!(f, "byte 0x{byte:02x} is not in the standard alphabet")
+            }
+            Self::InvalidPadding => f.write_str("misplaced `=` padding"),
+            Self::Truncated => f.write_str("a lone trailing symbol"),
+            Self::NonCanonicalEnding => f.write_str("non-canonical last symbol"),
+        }
+    }
+}
+
+impl DecodeError {
+    fn from_json(error: &serde_json::Error) -> Self {
+        let message = client_safe_message(error);
+        match error.classify() {
+            serde_json::error::Category::Data => Self::InvalidShape { message },
+            _ => Self::NotJson { message },
+        }
+    }
+}
+
+/// Encodes a value as a header: JSON, then standard base64 with `=` padding.
+///
+/// # Panics
+///
+/// If `T`'s `Serialize` implementation fails, which the [`crate::wire`] types never do (their
+/// map keys are strings and they have no fallible fields).
+pub fn encode_header<T: Serialize + ?Sized>(value: &T) -> String {
+    // A receipt fits the first allocation; a payment or challenge grows it once or twice.
+    let mut json = Vec::with_capacity(512);
+    serde_json::to_writer(&mut json, value).expect("x402 wire types always serialize to JSON");
+    encode_json_bytes(&json)
+}
+
+/// Encodes already-serialized JSON as a header value: standard base64 with `=` padding.
+pub fn encode_json_bytes(json: &[u8]) -> String {
+    STANDARD.encode(json)
+}
+
+/// Decodes standard base64, padded or unpadded, of at most `max_len` bytes.
+///
+/// The length is checked first, so an oversized value costs nothing to refuse. Padding, if
+/// present, must be the one or two `=` that complete the last group of four symbols.
+pub fn decode_base64(value: &[u8], max_len: usize) -> Result<Vec<u8>, DecodeError> {
+    if value.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    if value.len() > max_len {
+        return Err(DecodeError::TooLarge {
+            len: value.len(),
+            max: max_len,
+        });
+    }
+    let symbols = strip_padding(value)?;
+    let whole_bytes = symbols.len() / 4 * 3;
+    let decoded_len = match symbols.len() % 4 {
+        0 => whole_bytes,
+        2 => whole_bytes + 1,
+        3 => whole_bytes + 2,
+        _ => {
+            // A lone trailing symbol; report an earlier bad byte instead if there is one.
+            let mut scratch = vec![0; whole_bytes + 2];
+            let error = STANDARD_NO_PAD.decode_slice(symbols, &mut scratch).err();
+            return Err(match error {
+                Some(error) => base64_error(&error, symbols.len()),
+                None => DecodeError::InvalidBase64 {
+                    position: symbols.len(),
+                    fault: Base64Fault::Truncated,
+                },
+            });
+        }
+    };
+    // Exactly sized, so `RawValue::from_string` can take the buffer without copying it.
+    let mut decoded = vec![0; decoded_len];
+    match STANDARD_NO_PAD.decode_slice(symbols, &mut decoded) {
+        Ok(written) if written == decoded_len => Ok(decoded),
+        Ok(_) => Err(DecodeError::InvalidBase64 {
+            position: symbols.len(),
+            fault: Base64Fault::Truncated,
+        }),
+        Err(error) => Err(base64_error(&error, symbols.len())),
+    }
+}
+
+/// The symbols before the padding, if the padding is well placed.
+fn strip_padding(value: &[u8]) -> Result<&[u8], DecodeError> {
+    let padding = value
+        .iter()
+        .rev()
+        .take(3)
+        .take_while(|&&byte| byte == b'=')
+        .count();
+    if padding == 0 {
+        return Ok(value);
+    }
+    let symbols = value.len() - padding;
+    if padding > 2 || !value.len().is_multiple_of(4) {
+        return Err(DecodeError::InvalidBase64 {
+            position: symbols,
+            fault: Base64Fault::InvalidPadding,
+        });
+    }
+    Ok(&value[..symbols])
+}
+
+fn base64_error(error: &base64::DecodeSliceError, len: usize) -> DecodeError {
+    use base64::{DecodeError as E, DecodeSliceError};
+
+    let (position, fault) = match *error {
+        DecodeSliceError::DecodeError(E::InvalidByte(position, b'=')) => {
+            (position, Base64Fault::InvalidPadding)
+        }
+        DecodeSliceError::DecodeError(E::InvalidByte(position, byte)) => {
+            (position, Base64Fault::InvalidByte(byte))
+        }
+        DecodeSliceError::DecodeError(E::InvalidLastSymbol(position, _)) => {
+            (position, Base64Fault::NonCanonicalEnding)
+        }
+        DecodeSliceError::DecodeError(E::InvalidPadding) => (len, Base64Fault::InvalidPadding),
+        DecodeSliceError::DecodeError(E::InvalidLength(_))
+        | DecodeSliceError::OutputSliceTooSmall => (len, Base64Fault::Truncated),
+    };
+    DecodeError::InvalidBase64 { position, fault }
+}
+
+/// Decodes a header value into `T`: base64 (see [`decode_base64`]), then a JSON object, then
+/// `T`.
+///
+/// Every x402 header carries a JSON object, so any other JSON value is refused with
+/// [`DecodeError::NotAnObject`] (this also stops serde from reading a struct from an array).
+pub fn decode_header<T: DeserializeOwned>(value: &[u8], max_len: usize) -> Result<T, DecodeError> {
+    let json = decode_base64(value, max_len)?;
+    if first_json_byte(&json) != Some(b'{') {
+        return Err(not_an_object(&json));
+    }
+    serde_json::from_slice(&json).map_err(|error| {
+        // serde reports a wrong field before broken JSON further on; broken JSON is the news.
+        match serde_json::from_slice::<serde::de::IgnoredAny>(&json) {
+            Err(syntax) => DecodeError::from_json(&syntax),
+            Ok(_) => DecodeError::from_json(&error),
+        }
+    })
+}
+
+/// Decodes a `PAYMENT-REQUIRED` header (a v2 challenge).
+pub fn decode_payment_required(
+    value: &[u8],
+    max_len: usize,
+) -> Result<v2::PaymentRequired, DecodeError> {
+    decode_header(value, max_len)
+}
+
+/// Decodes a `PAYMENT-RESPONSE` or `X-PAYMENT-RESPONSE` header (a settlement receipt; both
+/// versions share the shape).
+pub fn decode_settle_response(value: &[u8], max_len: usize) -> Result<SettleResponse, DecodeError> {
+    decode_header(value, max_len)
+}
+
+/// A decoded payment header: the typed payment and the client's JSON text.
+///
+/// The JSON is exactly what the client sent (a JSON object), so the server can forward it to
+/// the facilitator as `paymentPayload` without re-serializing it: serializing a `&RawValue`
+/// writes it verbatim.
 #[derive(Debug, Clone)]
-pub enum PaymentPayload {
-    V1(v1::PaymentPayload),
-    V2(v2::PaymentPayload),
-}
-
-#[derive(Debug)]
 pub struct DecodedPayment {
-    pub payload: PaymentPayload,
-    pub json: Box<RawValue>,
+    payload: PaymentPayload,
+    json: Box<RawValue>,
 }
 
+impl DecodedPayment {
+    /// The typed payment: [`PaymentPayload::V2`] from `PAYMENT-SIGNATURE`,
+    /// [`PaymentPayload::V1`] from `X-PAYMENT`.
+    pub fn payload(&self) -> &PaymentPayload {
+        &self.payload
+    }
+
+    /// The decoded JSON object, verbatim (whitespace around it trimmed).
+    pub fn json(&self) -> &RawValue {
+        &self.json
+    }
+
+    /// The header the payment came in, which follows from its version.
+    pub fn header(&self) -> PaymentHeader {
+        match self.payload {
+            PaymentPayload::V1(_) => PaymentHeader::XPayment,
+            PaymentPayload::V2(_) => PaymentHeader::PaymentSignature,
+        }
+    }
+
+    /// The typed payment and the JSON text, by value.
+    pub fn into_parts(self) -> (PaymentPayload, Box<RawValue>) {
+        (self.payload, self.json)
+    }
+}
+
+/// Decodes a payment header: `PAYMENT-SIGNATURE` must carry an `x402Version: 2` payment and
+/// `X-PAYMENT` an `x402Version: 1` payment.
+///
+/// The decoded `x402Version` is the authority: a v1 payment in `PAYMENT-SIGNATURE` (or a v2
+/// payment in `X-PAYMENT`) is [`DecodeError::VersionMismatch`], any other version
+/// [`DecodeError::UnsupportedVersion`]. The JSON is parsed twice, both times without copying
+/// it: once to validate it as the verbatim [`RawValue`], once into the typed payment.
 pub fn decode_payment(
-    _header: PaymentHeader,
-    _value: &[u8],
-    _max_len: usize,
+    header: PaymentHeader,
+    value: &[u8],
+    max_len: usize,
 ) -> Result<DecodedPayment, DecodeError> {
-    todo!()
+    let bytes = decode_base64(value, max_len)?;
+    let text = String::from_utf8(bytes).map_err(|error| DecodeError::NotJson {
+        message: format!("invalid UTF-8 at byte {}", error.utf8_error().valid_up_to()),
+    })?;
+    if first_json_byte(text.as_bytes()) != Some(b'{') {
+        return Err(not_an_object(text.as_bytes()));
+    }
+    let json = RawValue::from_string(text).map_err(|error| DecodeError::NotJson {
+        message: client_safe_message(&error),
+    })?;
+    let typed = match header {
+        PaymentHeader::PaymentSignature => {
+            serde_json::from_str::<v2::PaymentPayload>(json.get()).map(PaymentPayload::V2)
+        }
+        PaymentHeader::XPayment => {
+            serde_json::from_str::<v1::PaymentPayload>(json.get()).map(PaymentPayload::V1)
+        }
+    };
+    match typed {
+        Ok(payload) => Ok(DecodedPayment { payload, json }),
+        Err(error) => Err(explain_payment_error(header, json.get(), &error)),
+    }
+}
+
+/// Turns a failed typed parse into the most precise error: a version problem takes precedence
+/// over whatever field serde happened to trip on first.
+fn explain_payment_error(
+    header: PaymentHeader,
+    json: &str,
+    error: &serde_json::Error,
+) -> DecodeError {
+    #[derive(Deserialize)]
+    struct VersionProbe<'a> {
+        // Not a plain `Option`, which would read `"x402Version": null` as absent.
+        #[serde(rename = "x402Version", borrow, default, deserialize_with = "present")]
+        version: Option<&'a RawValue>,
+    }
+
+    fn present<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<&'de RawValue>, D::Error> {
+        <&RawValue>::deserialize(deserializer).map(Some)
+    }
+
+    let Ok(probe) = serde_json::from_str::<VersionProbe<'_>>(json) else {
+        return DecodeError::from_json(error);
+    };
+    let Some(raw) = probe.version else {
+        return DecodeError::InvalidShape {
+            message: "missing field `x402Version`".to_owned(),
+        };
+    };
+    let number = serde_json::from_str::<serde_json::Number>(raw.get()).ok();
+    let known = [V1::NUMBER, V2::NUMBER].into_iter().find(|&version| {
+        number.as_ref().and_then(serde_json::Number::as_f64) == Some(f64::from(version))
+    });
+    match known {
+        Some(found) if found == header.x402_version() => DecodeError::from_json(error),
+        Some(found) => DecodeError::VersionMismatch { header, found },
+        None => DecodeError::UnsupportedVersion {
+            header,
+            found: Excerpt(raw.get()).to_string(),
+        },
+    }
+}
+
+/// The first byte after JSON whitespace.
+fn first_json_byte(json: &[u8]) -> Option<u8> {
+    json.iter()
+        .copied()
+        .find(|byte| !matches!(byte, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
+/// The error for JSON that does not start with `{`: not JSON at all, or the wrong kind of value.
+fn not_an_object(json: &[u8]) -> DecodeError {
+    if let Err(error) = serde_json::from_slice::<serde::de::IgnoredAny>(json) {
+        return DecodeError::NotJson {
+            message: client_safe_message(&error),
+        };
+    }
+    let found = match first_json_byte(json) {
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    };
+    DecodeError::NotAnObject { found }
+}
+
+/// serde_json's message, with the part that may quote the input cut to [`MAX_MESSAGE_CHARS`],
+/// and its position kept.
+fn client_safe_message(error: &serde_json::Error) -> String {
+    let full = error.to_string();
+    let position = format!(" at line {} column {}", error.line(), error.column());
+    let message = match full.strip_suffix(&position) {
+        Some(message) if error.line() != 0 => message,
+        _ => return shorten(&full, MAX_MESSAGE_CHARS),
+    };
+    let mut shortened = shorten(message, MAX_MESSAGE_CHARS);
+    shortened.push_str(&position);
+    shortened
+}
+
+fn shorten(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
 }

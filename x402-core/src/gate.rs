@@ -23,7 +23,7 @@
 //! replay store is unreachable, 502 when the facilitator answers nonsense — never a 402 for our
 //! own trouble.
 
-use std::{fmt, sync::Arc, time::SystemTime};
+use std::{fmt, sync::Arc};
 
 use alloy_primitives::{Address, U256};
 use arc_swap::ArcSwap;
@@ -31,7 +31,8 @@ use bytes::Bytes;
 
 use crate::{
     RouteTable,
-    codec::{self, DecodedPayment, PaymentHeader, PaymentPayload},
+    clock::{Clock, SystemClock},
+    codec::{self, DecodeError, DecodedPayment, PaymentHeader},
     facilitator::{Facilitator, FacilitatorError, FacilitatorRequest, Requirements},
     labels::{Outcome, Reason, RouteLabels},
     network::Network,
@@ -40,7 +41,7 @@ use crate::{
     replay::{InMemoryReplayGuard, ReplayGuard, ReplayKey},
     table::{HeaderLookup, RequestInfo, Route, RouteMatch},
     telemetry,
-    wire::{ExactEvmPayload, SchemePayload, SettleResponse, v1, v2},
+    wire::{ExactEvmPayload, PaymentPayload, SchemePayload, SettleResponse, v1, v2},
 };
 
 /// Response header names the gate sets.
@@ -72,24 +73,6 @@ pub enum SettlementMode {
     BeforeHandler,
     /// Verify only; settlement happens elsewhere (e.g. a ForwardAuth hop).
     VerifyOnly,
-}
-
-/// A source of the current time (unix seconds), replaceable in tests.
-pub trait Clock: fmt::Debug + Send + Sync + 'static {
-    /// Seconds since the unix epoch.
-    fn now(&self) -> u64;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-    }
 }
 
 /// A shared, swappable route table: the gate loads it once per request; a reload stores a new
@@ -426,7 +409,11 @@ impl Gate {
             match codec::decode_payment(header, value.as_bytes(), self.config.max_header_bytes) {
                 Ok(decoded) => decoded,
                 Err(error) => {
-                    let reason = if matches!(error, codec::DecodeError::Todo) {
+                    let reason = if matches!(
+                        error,
+                        DecodeError::VersionMismatch { .. }
+                            | DecodeError::UnsupportedVersion { .. }
+                    ) {
                         Reason::VersionMismatch
                     } else {
                         Reason::InvalidPaymentHeader
@@ -437,7 +424,7 @@ impl Gate {
             };
 
         let now = self.config.clock.now();
-        let selected = match &decoded.payload {
+        let selected = match &decoded.payload() {
             PaymentPayload::V2(payload) => match offer.find_v2(&payload.accepted) {
                 Some(accept) => self
                     .check(accept, &payload.payload, now)
@@ -467,7 +454,7 @@ impl Gate {
             .position(|a| std::ptr::eq(a, accept))
             .unwrap_or(0);
 
-        let v1 = match &decoded.payload {
+        let v1 = match &decoded.payload() {
             PaymentPayload::V1(_) => accept.v1_requirements().map(|r| {
                 let json = accept
                     .v1_requirements_json(&url)
@@ -658,7 +645,20 @@ impl Gate {
 /// How long replay state is kept at most, whatever the authorization's `validBefore`.
 const MAX_REPLAY_MEMORY_SECONDS: u64 = 86_400;
 
-/// The local checks of an EIP-3009 payment against our requirement (see [`crate::evm`]).
+/// The local checks of an EIP-3009 payment against our requirement: recipient, amount,
+/// validity window and the EIP-712 signature (see [`crate::evm`]).
+#[cfg(feature = "evm")]
+fn local_check(accept: &Accept, payload: &ExactEvmPayload, now: u64) -> Result<(), Reason> {
+    use crate::evm::{CheckOptions, RequirementView, check_exact_evm};
+    let view = RequirementView::from_v2(accept.requirements()).map_err(|e| e.reason())?;
+    check_exact_evm(payload, &view, now, &CheckOptions::default())
+        .map(|_| ())
+        .map_err(|e| e.reason())
+}
+
+/// Without the `evm` feature the signature cannot be checked here (the facilitator still
+/// checks it); the cheap field checks still run.
+#[cfg(not(feature = "evm"))]
 fn local_check(accept: &Accept, payload: &ExactEvmPayload, now: u64) -> Result<(), Reason> {
     let auth = &payload.authorization;
     if auth.to != accept.pay_to() {
@@ -677,6 +677,7 @@ fn local_check(accept: &Accept, payload: &ExactEvmPayload, now: u64) -> Result<(
 }
 
 /// The facilitator refuses authorizations expiring within this many seconds.
+#[cfg(not(feature = "evm"))]
 const VALIDITY_MARGIN_SECONDS: u64 = 6;
 
 /// What the local checks established.
@@ -691,7 +692,7 @@ fn u256_to_u64(value: U256) -> u64 {
 }
 
 fn replay_key(accept: &Accept, decoded: &DecodedPayment, checked: &Checked) -> ReplayKey {
-    let evm = match &decoded.payload {
+    let evm = match &decoded.payload() {
         PaymentPayload::V2(p) => p.payload.as_exact_evm(),
         PaymentPayload::V1(p) => p.payload.as_exact_evm(),
     };
@@ -704,7 +705,7 @@ fn replay_key(accept: &Accept, decoded: &DecodedPayment, checked: &Checked) -> R
             bytes[48..].copy_from_slice(evm.authorization.nonce.as_slice());
             ReplayKey::from_bytes(&bytes)
         }
-        _ => ReplayKey::from_bytes(decoded.json.get().as_bytes()),
+        _ => ReplayKey::from_bytes(decoded.json().get().as_bytes()),
     }
 }
 
@@ -802,8 +803,8 @@ impl PendingPayment {
             ),
         };
         FacilitatorRequest::new(
-            &self.decoded.payload,
-            self.decoded.json.get(),
+            &self.decoded.payload(),
+            self.decoded.json().get(),
             requirements,
             json,
         )
@@ -891,7 +892,7 @@ impl PendingPayment {
     }
 
     fn facilitator_version(&self) -> u8 {
-        match self.decoded.payload {
+        match self.decoded.payload() {
             PaymentPayload::V1(_) => 1,
             PaymentPayload::V2(_) => 2,
         }
@@ -936,7 +937,7 @@ impl PendingPayment {
     }
 
     fn paid(&mut self, receipt: SettleResponse) -> Settlement {
-        let name = match self.decoded.payload {
+        let name = match self.decoded.payload() {
             PaymentPayload::V1(_) => codec::X_PAYMENT_RESPONSE,
             PaymentPayload::V2(_) => codec::PAYMENT_RESPONSE,
         };
@@ -1019,14 +1020,14 @@ impl PendingPayment {
     }
 
     fn receipt_header(&self) -> &'static str {
-        match self.decoded.payload {
+        match self.decoded.payload() {
             PaymentPayload::V1(_) => codec::X_PAYMENT_RESPONSE,
             PaymentPayload::V2(_) => codec::PAYMENT_RESPONSE,
         }
     }
 
     fn network_for_receipt(&self) -> String {
-        match &self.decoded.payload {
+        match &self.decoded.payload() {
             PaymentPayload::V1(p) => p.network.clone(),
             PaymentPayload::V2(p) => p.accepted.network.clone(),
         }

@@ -40,7 +40,10 @@
 //! }
 //! ```
 
+pub mod clock;
 pub mod codec;
+#[cfg(feature = "evm")]
+pub mod evm;
 pub mod facilitator;
 pub mod gate;
 pub mod labels;

@@ -116,7 +116,7 @@ impl Offer {
         } else {
             Some(JsonTemplate::new(&v1::PaymentRequired {
                 x402_version: V1,
-                error: ERROR_HOLE.to_owned(),
+                error: Some(ERROR_HOLE.to_owned()),
                 accepts: v1_accepts,
                 payer: None,
             })?)

@@ -18,13 +18,16 @@
 //! | [`FacilitatorError::Malformed`] | an answer that is not the expected JSON, or a 4xx without one | 502 |
 //! | [`FacilitatorError::SettleUnknown`] | settle may have reached the chain but the outcome is unknown | 503, tx hash in the receipt when known |
 
+#[cfg(feature = "dev-facilitator")]
+pub mod dev;
+
 use std::{fmt, future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 
 use crate::{
-    codec::PaymentPayload,
     labels::{FacilitatorOperation, FacilitatorOutcome},
+    wire::PaymentPayload,
     wire::{SettleResponse, SupportedResponse, VerifyResponse, v1, v2},
 };
 

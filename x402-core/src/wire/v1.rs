@@ -10,9 +10,10 @@ use super::{JsonObject, SchemePayload, V1};
 pub struct PaymentRequired {
     /// Always `1`.
     pub x402_version: V1,
-    /// Why payment is required.
-    #[serde(default)]
-    pub error: String,
+    /// Why payment is required (`x402-express` sends `"X-PAYMENT header is required"`, or the
+    /// reason a payment was refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// The payment options.
     pub accepts: Vec<PaymentRequirements>,
     /// The payer, set by some v1 servers after a failed verification.

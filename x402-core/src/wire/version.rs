@@ -1,4 +1,7 @@
 //! `x402Version` markers that only (de)serialize as their own number.
+//!
+//! A wrong version is a deserialization error naming the number found ("expected x402Version 2,
+//! found 1"), so a v1 payload can never be taken for a v2 one or the other way round.
 
 use std::fmt;
 
@@ -46,6 +49,17 @@ macro_rules! version_marker {
                                 "expected x402Version {}, found {v}",
                                 $number
                             ))),
+                        }
+                    }
+                    // `JSON.parse("2.0") === 2`, so the official SDK accepts an integral float.
+                    fn visit_f64<E: de::Error>(self, v: f64) -> Result<$name, E> {
+                        if v == f64::from($number) {
+                            Ok($name)
+                        } else {
+                            Err(E::custom(format_args!(
+                                "expected x402Version {}, found {v}",
+                                $number
+                            )))
                         }
                     }
                 }

@@ -1,0 +1,109 @@
+//! The app under test: the same handlers behind every adapter, driven in process.
+//!
+//! Every adapter serves these routes (the route table in [`crate::fixture`] prices some):
+//!
+//! | route | handler |
+//! |---|---|
+//! | `GET /health` | 200 `ok` (a free route in the table) |
+//! | `GET /open` | 200 `open` (not in the table) |
+//! | `GET /weather` | 200 `{"weather":"sunny"}`; headers `x-seen-payer` (the payer of the typed payment in the request extensions, or `none`) and `x-seen-payment-header` (`yes` if a raw payment header reached the handler) |
+//! | `GET /fail` | 500 `boom` |
+//! | `GET /missing` | 404 `missing` |
+//! | `GET /stream` | 200, the body `one,two,three` sent as three chunks 20 ms apart |
+//! | `GET /slow` | 200 after 3 s |
+
+use std::{future::Future, pin::Pin};
+
+use bytes::Bytes;
+use x402_core::gate::Gate;
+
+/// A request to send to the app.
+#[derive(Debug, Clone)]
+pub struct TestRequest {
+    /// The method.
+    pub method: &'static str,
+    /// The request target (path and query).
+    pub uri: String,
+    /// Headers, in order (duplicates allowed).
+    pub headers: Vec<(String, String)>,
+}
+
+impl TestRequest {
+    /// A `GET` of `uri`.
+    pub fn get(uri: impl Into<String>) -> Self {
+        Self::new("GET", uri)
+    }
+
+    /// A request with any method.
+    pub fn new(method: &'static str, uri: impl Into<String>) -> Self {
+        Self {
+            method,
+            uri: uri.into(),
+            headers: vec![("host".into(), "api.example.com".into())],
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// What the app answered.
+#[derive(Debug, Clone)]
+pub struct TestResponse {
+    /// The status.
+    pub status: u16,
+    /// Headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+    /// The whole body.
+    pub body: Bytes,
+    /// How many data frames the body arrived in (a streamed body stays several).
+    pub frames: usize,
+}
+
+impl TestResponse {
+    /// The first value of a header (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// All values of a header (case-insensitive).
+    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("body is not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body))
+        })
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A running app behind one adapter.
+pub trait AppUnderTest: Send + Sync {
+    /// Sends a request in process and collects the whole response.
+    fn send(&self, request: TestRequest) -> Pin<Box<dyn Future<Output = TestResponse> + Send + '_>>;
+}
+
+/// Builds the app of this module behind an adapter's middleware running `gate`.
+pub trait AppFactory: Sync {
+    /// The adapter's name, for messages.
+    fn name(&self) -> &'static str;
+
+    /// Builds the app.
+    fn build(&self, gate: Gate) -> Box<dyn AppUnderTest>;
+}

@@ -1,0 +1,198 @@
+//! A facilitator whose answers are scripted per test, with call counters.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use x402_core::{
+    facilitator::{BoxFuture, Facilitator, FacilitatorError, FacilitatorRequest},
+    labels::FacilitatorOperation,
+    wire::{SettleResponse, SupportedKind, SupportedResponse, VerifyResponse},
+};
+
+/// The transaction hash the scripted facilitator reports for a successful settlement.
+pub const TX: &str = "0xabababababababababababababababababababababababababababababababab";
+
+/// What the facilitator does for one operation.
+#[derive(Debug, Clone)]
+pub enum Script {
+    /// `isValid: true` / `success: true`.
+    Accept,
+    /// `isValid: false` / `success: false` with this reason.
+    Refuse(&'static str),
+    /// Unreachable (503 to the client).
+    Unavailable,
+    /// Timed out (503 to the client).
+    Timeout,
+    /// Nonsense answer (502 to the client).
+    Malformed,
+    /// Settlement outcome unknown, with a transaction hash.
+    SettleUnknown(&'static str),
+    /// Wait, then act.
+    Delay(Duration, Box<Script>),
+}
+
+/// An in-process [`Facilitator`] following a script and counting calls.
+#[derive(Debug)]
+pub struct ScriptedFacilitator {
+    verify: Mutex<Script>,
+    settle: Mutex<Script>,
+    verify_calls: AtomicUsize,
+    settle_calls: AtomicUsize,
+}
+
+impl Default for ScriptedFacilitator {
+    fn default() -> Self {
+        Self {
+            verify: Mutex::new(Script::Accept),
+            settle: Mutex::new(Script::Accept),
+            verify_calls: AtomicUsize::new(0),
+            settle_calls: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl ScriptedFacilitator {
+    /// A facilitator accepting everything.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Scripts `/verify`.
+    pub fn on_verify(&self, script: Script) {
+        *self.verify.lock().unwrap() = script;
+    }
+
+    /// Scripts `/settle`.
+    pub fn on_settle(&self, script: Script) {
+        *self.settle.lock().unwrap() = script;
+    }
+
+    /// How many verify calls were made.
+    pub fn verify_calls(&self) -> usize {
+        self.verify_calls.load(Ordering::SeqCst)
+    }
+
+    /// How many settle calls were made.
+    pub fn settle_calls(&self) -> usize {
+        self.settle_calls.load(Ordering::SeqCst)
+    }
+}
+
+fn error(operation: FacilitatorOperation, script: &Script) -> Option<FacilitatorError> {
+    let facilitator = "scripted".into();
+    match script {
+        Script::Unavailable => Some(FacilitatorError::Unavailable {
+            facilitator,
+            operation,
+            detail: "scripted outage".into(),
+        }),
+        Script::Timeout => Some(FacilitatorError::Timeout {
+            facilitator,
+            operation,
+            after: Duration::from_secs(5),
+        }),
+        Script::Malformed => Some(FacilitatorError::Malformed {
+            facilitator,
+            operation,
+            detail: "scripted nonsense".into(),
+        }),
+        Script::SettleUnknown(tx) => Some(FacilitatorError::SettleUnknown {
+            facilitator,
+            transaction: Some((*tx).to_owned()),
+            detail: "scripted unknown outcome".into(),
+        }),
+        Script::Accept | Script::Refuse(_) | Script::Delay(..) => None,
+    }
+}
+
+async fn unwind(mut script: Script) -> Script {
+    while let Script::Delay(delay, next) = script {
+        tokio::time::sleep(delay).await;
+        script = *next;
+    }
+    script
+}
+
+fn network_of(request: &FacilitatorRequest<'_>) -> String {
+    match request.requirements() {
+        x402_core::facilitator::Requirements::V1(r) => r.network.clone(),
+        x402_core::facilitator::Requirements::V2(r) => r.network.clone(),
+    }
+}
+
+impl Facilitator for ScriptedFacilitator {
+    fn verify<'a>(
+        &'a self,
+        request: &'a FacilitatorRequest<'a>,
+    ) -> BoxFuture<'a, Result<VerifyResponse, FacilitatorError>> {
+        self.verify_calls.fetch_add(1, Ordering::SeqCst);
+        let script = self.verify.lock().unwrap().clone();
+        Box::pin(async move {
+            let script = unwind(script).await;
+            if let Some(error) = error(FacilitatorOperation::Verify, &script) {
+                return Err(error);
+            }
+            let _ = request;
+            Ok(VerifyResponse {
+                is_valid: matches!(script, Script::Accept),
+                invalid_reason: match script {
+                    Script::Refuse(reason) => Some(reason.to_owned()),
+                    _ => None,
+                },
+                invalid_message: None,
+                payer: None,
+                extensions: None,
+                extra: None,
+            })
+        })
+    }
+
+    fn settle<'a>(
+        &'a self,
+        request: &'a FacilitatorRequest<'a>,
+    ) -> BoxFuture<'a, Result<SettleResponse, FacilitatorError>> {
+        self.settle_calls.fetch_add(1, Ordering::SeqCst);
+        let script = self.settle.lock().unwrap().clone();
+        Box::pin(async move {
+            let script = unwind(script).await;
+            if let Some(error) = error(FacilitatorOperation::Settle, &script) {
+                return Err(error);
+            }
+            let success = matches!(script, Script::Accept);
+            Ok(SettleResponse {
+                success,
+                error_reason: match script {
+                    Script::Refuse(reason) => Some(reason.to_owned()),
+                    _ => None,
+                },
+                error_message: None,
+                payer: None,
+                transaction: if success { TX.to_owned() } else { String::new() },
+                network: network_of(request),
+                amount: None,
+                extensions: None,
+                extra: None,
+            })
+        })
+    }
+
+    fn supported(&self) -> BoxFuture<'_, Result<Arc<SupportedResponse>, FacilitatorError>> {
+        Box::pin(async {
+            Ok(Arc::new(SupportedResponse {
+                kinds: vec![SupportedKind {
+                    x402_version: 2,
+                    scheme: "exact".into(),
+                    network: "eip155:84532".into(),
+                    extra: None,
+                }],
+                extensions: Vec::new(),
+                signers: Default::default(),
+            }))
+        })
+    }
+}
