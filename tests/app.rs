@@ -83,7 +83,10 @@ impl TestResponse {
     /// The body as JSON.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("body is not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body))
+            panic!(
+                "body is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
         })
     }
 
@@ -96,7 +99,8 @@ impl TestResponse {
 /// A running app behind one adapter.
 pub trait AppUnderTest: Send + Sync {
     /// Sends a request in process and collects the whole response.
-    fn send(&self, request: TestRequest) -> Pin<Box<dyn Future<Output = TestResponse> + Send + '_>>;
+    fn send(&self, request: TestRequest)
+    -> Pin<Box<dyn Future<Output = TestResponse> + Send + '_>>;
 }
 
 /// Builds the app of this module behind an adapter's middleware running `gate`.

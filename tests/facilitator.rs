@@ -172,7 +172,11 @@ impl Facilitator for ScriptedFacilitator {
                 },
                 error_message: None,
                 payer: None,
-                transaction: if success { TX.to_owned() } else { String::new() },
+                transaction: if success {
+                    TX.to_owned()
+                } else {
+                    String::new()
+                },
                 network: network_of(request),
                 amount: None,
                 extensions: None,

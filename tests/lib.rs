@@ -18,5 +18,5 @@ pub mod facilitator;
 pub mod fixture;
 
 pub use app::{AppFactory, AppUnderTest, TestRequest, TestResponse};
-pub use facilitator::{ScriptedFacilitator, Script};
+pub use facilitator::{Script, ScriptedFacilitator};
 pub use fixture::Fixture;

@@ -1,0 +1,550 @@
+//! The conformance cases. Each is `async fn(&dyn AppFactory)`; [`crate::conformance_suite!`]
+//! turns every one into a test for an adapter.
+
+use std::time::Duration;
+
+use x402_core::{
+    RouteTable,
+    gate::SettlementMode,
+    spec::RouteSpec,
+    wire::{v1, v2},
+};
+
+use crate::{
+    AppFactory, Script, TestRequest,
+    facilitator::TX,
+    fixture::{self, Fixture, NOW, PAYER, challenge, receipt, v2_header},
+};
+
+/// Expands every case into a `#[tokio::test]` for `$factory` (an [`AppFactory`] value).
+#[macro_export]
+macro_rules! conformance_suite {
+    ($factory:expr) => {
+        $crate::conformance_suite!(@cases $factory;
+            free_route_is_untouched,
+            unmatched_route_is_untouched,
+            options_preflight_passes_unpriced,
+            unpaid_request_gets_the_v2_challenge_and_a_v1_body,
+            browser_gets_an_html_paywall_with_the_challenge_header,
+            bypass_spellings_of_a_paid_path_are_priced_or_refused,
+            paid_v2_request_is_served_and_settled_with_a_receipt,
+            paid_v1_request_is_served_with_an_x_payment_response,
+            lower_case_payment_header_is_accepted,
+            malformed_payment_header_is_a_402_naming_the_reason,
+            oversized_payment_header_is_a_402_naming_the_reason,
+            payment_in_the_wrong_header_version_is_refused,
+            tampered_amount_matches_no_requirement,
+            payment_to_another_recipient_is_refused_locally,
+            expired_payment_is_refused_locally,
+            payment_with_a_bad_signature_is_refused_locally,
+            facilitator_invalid_is_a_402_with_its_reason,
+            facilitator_unavailable_is_a_503_with_retry_after,
+            facilitator_timeout_is_a_503,
+            facilitator_malformed_answer_is_a_502,
+            handler_server_error_is_not_charged,
+            handler_not_found_is_not_charged,
+            refused_settlement_replaces_the_handler_output_with_a_402,
+            unknown_settlement_is_a_503_with_the_transaction_in_the_receipt,
+            same_payment_sent_twice_concurrently_is_served_once,
+            used_payment_is_refused_as_a_replay,
+            streamed_response_stays_streamed_and_is_settled_once,
+            client_that_disconnects_before_settlement_is_not_charged,
+            route_table_swapped_mid_traffic_takes_effect,
+            settle_before_handler_charges_even_when_the_handler_fails,
+            verify_only_mode_never_settles,
+            resource_url_uses_the_configured_base_url,
+        );
+    };
+    (@cases $factory:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                $crate::cases::$case(&$factory).await;
+            }
+        )*
+    };
+}
+
+fn assert_no_facilitator_call(f: &Fixture) {
+    assert_eq!(f.facilitator.verify_calls(), 0, "verify must not be called");
+    assert_eq!(f.facilitator.settle_calls(), 0, "settle must not be called");
+}
+
+fn assert_refused(response: &crate::TestResponse, reason: &str) {
+    assert_eq!(response.status, 402, "{}", response.text());
+    assert_eq!(challenge(response).error.as_deref(), Some(reason));
+    assert!(response.header("payment-response").is_none());
+}
+
+/// A free route is served as the handler answers; the facilitator is never called.
+pub async fn free_route_is_untouched(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let response = f.get("/health").await;
+    assert_eq!((response.status, response.text().as_str()), (200, "ok"));
+    assert!(response.header("payment-required").is_none());
+    assert_no_facilitator_call(&f);
+}
+
+/// A path the table does not know is served untouched.
+pub async fn unmatched_route_is_untouched(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let response = f.get("/open").await;
+    assert_eq!((response.status, response.text().as_str()), (200, "open"));
+    assert!(response.header("payment-required").is_none());
+}
+
+/// `OPTIONS` on a priced path is not priced (CORS preflights must pass).
+pub async fn options_preflight_passes_unpriced(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let response = f.send(TestRequest::new("OPTIONS", "/weather")).await;
+    assert_ne!(response.status, 402);
+    assert!(response.header("payment-required").is_none());
+}
+
+/// The 402: v2 header, v1 body, no-store, CORS exposure, absolute resource URL.
+pub async fn unpaid_request_gets_the_v2_challenge_and_a_v1_body(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let response = f.get("/weather?city=SF").await;
+    assert_eq!(response.status, 402);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert_eq!(response.header("cache-control"), Some("no-store"));
+    let expose = response
+        .header("access-control-expose-headers")
+        .unwrap_or("");
+    for name in ["PAYMENT-REQUIRED", "PAYMENT-RESPONSE", "X-PAYMENT-RESPONSE"] {
+        assert!(expose.contains(name), "{name} not exposed: {expose}");
+    }
+    let required = challenge(&response);
+    assert_eq!(required.error.as_deref(), Some("Payment required"));
+    assert_eq!(
+        required.resource.url,
+        "http://api.example.com/weather?city=SF"
+    );
+    assert_eq!(required.accepts.len(), 1);
+    let accept = &required.accepts[0];
+    assert_eq!(
+        (
+            accept.network.as_str(),
+            accept.amount.as_str(),
+            accept.pay_to.as_str()
+        ),
+        ("eip155:84532", "1000", fixture::PAY_TO)
+    );
+    let body: v1::PaymentRequired = serde_json::from_slice(&response.body).expect("v1 body");
+    assert_eq!(body.accepts[0].network, "base-sepolia");
+    assert_eq!(body.accepts[0].max_amount_required, "1000");
+    assert_eq!(
+        body.accepts[0].resource,
+        "http://api.example.com/weather?city=SF"
+    );
+    assert_no_facilitator_call(&f);
+}
+
+/// Browsers get an HTML page, with the same machine-readable header.
+pub async fn browser_gets_an_html_paywall_with_the_challenge_header(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let response = f
+        .send(
+            TestRequest::get("/weather")
+                .header("accept", "text/html,application/xhtml+xml")
+                .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64)"),
+        )
+        .await;
+    assert_eq!(response.status, 402);
+    assert!(
+        response
+            .header("content-type")
+            .unwrap_or("")
+            .starts_with("text/html")
+    );
+    assert!(response.text().contains("Payment required"));
+    assert_eq!(challenge(&response).accepts[0].amount, "1000");
+}
+
+/// Non-canonical spellings of a priced path are priced (402) or refused (400), never served.
+pub async fn bypass_spellings_of_a_paid_path_are_priced_or_refused(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    for path in [
+        "/weather/",
+        "//weather",
+        "/%77eather",
+        "/weather?x=1",
+        "/weather%3F",
+    ] {
+        let response = f.get(path).await;
+        let status = response.status;
+        if path == "/weather%3F" {
+            // `?` encoded is part of the segment: a different path, not priced, not served.
+            assert_ne!(status, 200, "{path}");
+            continue;
+        }
+        assert_eq!(status, 402, "{path} must be priced");
+    }
+    for path in [
+        "/x/../weather",
+        "/./weather",
+        "/%2e%2e/weather",
+        "/weather/%zz",
+    ] {
+        let response = f.get(path).await;
+        assert_eq!(response.status, 400, "{path} must be refused");
+        assert_eq!(response.json()["reason"], "invalid_path");
+    }
+    assert_no_facilitator_call(&f);
+}
+
+/// A valid v2 payment: served, settled once, receipt in `PAYMENT-RESPONSE`, typed payment in
+/// the handler, raw header removed.
+pub async fn paid_v2_request_is_served_and_settled_with_a_receipt(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let response = f.send(f.paid("/weather")).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.json(), serde_json::json!({"weather": "sunny"}));
+    let receipt = receipt(&response, "payment-response");
+    assert!(receipt.success);
+    assert_eq!(receipt.transaction, TX);
+    assert_eq!(receipt.network, "eip155:84532");
+    assert!(response.header("x-payment-response").is_none());
+    assert!(
+        response
+            .header("cache-control")
+            .unwrap_or("")
+            .contains("private")
+    );
+    assert_eq!(response.header("x-seen-payer"), Some(PAYER));
+    assert_eq!(response.header("x-seen-payment-header"), Some("no"));
+    assert_eq!(
+        (f.facilitator.verify_calls(), f.facilitator.settle_calls()),
+        (1, 1)
+    );
+}
+
+/// A valid v1 payment (`X-PAYMENT`): receipt in `X-PAYMENT-RESPONSE`, v1 network name.
+pub async fn paid_v1_request_is_served_with_an_x_payment_response(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let header = f.pay_v1(&f.requirement("/weather"));
+    let response = f
+        .send(TestRequest::get("/weather").header("X-PAYMENT", header))
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let receipt = receipt(&response, "x-payment-response");
+    assert!(receipt.success);
+    assert_eq!(receipt.network, "base-sepolia");
+    assert!(response.header("payment-response").is_none());
+    assert_eq!(
+        (f.facilitator.verify_calls(), f.facilitator.settle_calls()),
+        (1, 1)
+    );
+}
+
+/// Header names are case-insensitive.
+pub async fn lower_case_payment_header_is_accepted(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let header = f.pay_v2(&f.requirement("/weather"));
+    let response = f
+        .send(TestRequest::get("/weather").header("payment-signature", header))
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+}
+
+/// Garbage in the payment header: 402 naming the reason, no facilitator call.
+pub async fn malformed_payment_header_is_a_402_naming_the_reason(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    for value in ["!!!notbase64", "e30", "W10=", "eyJ4NDAyVmVyc2lvbiI6Mn0="] {
+        let response = f
+            .send(TestRequest::get("/weather").header("PAYMENT-SIGNATURE", value))
+            .await;
+        assert_refused(&response, "invalid_payment_header");
+    }
+    assert_no_facilitator_call(&f);
+}
+
+/// A payment header over the size bound is refused before decoding.
+pub async fn oversized_payment_header_is_a_402_naming_the_reason(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let value = "A".repeat(20 * 1024);
+    let response = f
+        .send(TestRequest::get("/weather").header("PAYMENT-SIGNATURE", value))
+        .await;
+    assert_refused(&response, "invalid_payment_header");
+    assert_no_facilitator_call(&f);
+}
+
+/// A v2 payload in `X-PAYMENT` (or v1 in `PAYMENT-SIGNATURE`) is refused.
+pub async fn payment_in_the_wrong_header_version_is_refused(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let v2 = f.pay_v2(&f.requirement("/weather"));
+    let response = f
+        .send(TestRequest::get("/weather").header("X-PAYMENT", v2))
+        .await;
+    assert_refused(&response, "x402_version_mismatch");
+    let v1 = f.pay_v1(&f.requirement("/weather"));
+    let response = f
+        .send(TestRequest::get("/weather").header("PAYMENT-SIGNATURE", v1))
+        .await;
+    assert_refused(&response, "x402_version_mismatch");
+    assert_no_facilitator_call(&f);
+}
+
+/// `accepted` changed by the client matches no advertised requirement.
+pub async fn tampered_amount_matches_no_requirement(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let mut requirement = f.requirement("/weather");
+    requirement.amount = "1".into();
+    let header = f.pay_v2(&requirement);
+    let response = f
+        .send(TestRequest::get("/weather").header("PAYMENT-SIGNATURE", header))
+        .await;
+    assert_refused(&response, "no_matching_requirement");
+    assert_no_facilitator_call(&f);
+}
+
+/// An authorization paying someone else is refused without the facilitator.
+pub async fn payment_to_another_recipient_is_refused_locally(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let requirement = f.requirement("/weather");
+    let mut other = requirement.clone();
+    other.pay_to = "0x1111111111111111111111111111111111111111".into();
+    let payload = f.signed(&other);
+    let response = f
+        .send(
+            TestRequest::get("/weather")
+                .header("PAYMENT-SIGNATURE", v2_header(&requirement, &payload)),
+        )
+        .await;
+    assert_refused(&response, "recipient_mismatch");
+    assert_no_facilitator_call(&f);
+}
+
+/// An authorization past its `validBefore` is refused without the facilitator.
+pub async fn expired_payment_is_refused_locally(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let request = f.paid("/weather");
+    f.clock.set(NOW + 3_600);
+    let response = f.send(request).await;
+    assert_refused(&response, "expired");
+    assert_no_facilitator_call(&f);
+}
+
+/// A signature that does not recover to `from` is refused without the facilitator.
+pub async fn payment_with_a_bad_signature_is_refused_locally(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let requirement = f.requirement("/weather");
+    let mut payload = f.signed(&requirement);
+    payload.authorization.from = "0x1111111111111111111111111111111111111111"
+        .parse()
+        .unwrap();
+    let response = f
+        .send(
+            TestRequest::get("/weather")
+                .header("PAYMENT-SIGNATURE", v2_header(&requirement, &payload)),
+        )
+        .await;
+    assert_refused(&response, "invalid_signature");
+    assert_no_facilitator_call(&f);
+}
+
+/// The facilitator's `isValid: false` is a 402 carrying its reason; nothing settles.
+pub async fn facilitator_invalid_is_a_402_with_its_reason(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    f.facilitator
+        .on_verify(Script::Refuse("invalid_exact_evm_insufficient_balance"));
+    let response = f.send(f.paid("/weather")).await;
+    assert_refused(&response, "invalid_exact_evm_insufficient_balance");
+    assert_eq!(
+        (f.facilitator.verify_calls(), f.facilitator.settle_calls()),
+        (1, 0)
+    );
+}
+
+/// An unreachable facilitator is our trouble: 503 with `Retry-After`, never a 402.
+pub async fn facilitator_unavailable_is_a_503_with_retry_after(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    f.facilitator.on_verify(Script::Unavailable);
+    let response = f.send(f.paid("/weather")).await;
+    assert_eq!(response.status, 503);
+    assert!(response.header("retry-after").is_some());
+    assert_eq!(response.json()["reason"], "facilitator_unavailable");
+    assert_eq!(response.json()["retriable"], true);
+    assert_eq!(f.facilitator.settle_calls(), 0);
+}
+
+/// A facilitator timeout is a 503.
+pub async fn facilitator_timeout_is_a_503(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    f.facilitator.on_verify(Script::Timeout);
+    let response = f.send(f.paid("/weather")).await;
+    assert_eq!(response.status, 503);
+    assert_eq!(response.json()["reason"], "facilitator_timeout");
+}
+
+/// A nonsense facilitator answer is a 502.
+pub async fn facilitator_malformed_answer_is_a_502(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    f.facilitator.on_verify(Script::Malformed);
+    let response = f.send(f.paid("/weather")).await;
+    assert_eq!(response.status, 502);
+    assert_eq!(response.json()["reason"], "facilitator_bad_response");
+}
+
+/// A handler answering 500 is not charged: its response goes out as is, without a receipt.
+pub async fn handler_server_error_is_not_charged(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let response = f.send(f.paid("/fail")).await;
+    assert_eq!((response.status, response.text().as_str()), (500, "boom"));
+    assert!(response.header("payment-response").is_none());
+    assert_eq!(
+        (f.facilitator.verify_calls(), f.facilitator.settle_calls()),
+        (1, 0)
+    );
+}
+
+/// A handler answering 404 is not charged.
+pub async fn handler_not_found_is_not_charged(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let response = f.send(f.paid("/missing")).await;
+    assert_eq!(response.status, 404);
+    assert_eq!(f.facilitator.settle_calls(), 0);
+}
+
+/// `success: false` from settle: 402 with the failure receipt; the handler's output is dropped.
+pub async fn refused_settlement_replaces_the_handler_output_with_a_402(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    f.facilitator
+        .on_settle(Script::Refuse("insufficient_funds"));
+    let response = f.send(f.paid("/weather")).await;
+    assert_eq!(response.status, 402);
+    assert!(!response.text().contains("sunny"), "handler output leaked");
+    let receipt = receipt(&response, "payment-response");
+    assert!(!receipt.success);
+    assert_eq!(receipt.error_reason.as_deref(), Some("insufficient_funds"));
+    assert_eq!(
+        challenge(&response).error.as_deref(),
+        Some("insufficient_funds")
+    );
+}
+
+/// A settle whose outcome is unknown: 503, the transaction hash in the receipt, output dropped.
+pub async fn unknown_settlement_is_a_503_with_the_transaction_in_the_receipt(
+    factory: &dyn AppFactory,
+) {
+    let f = Fixture::new(factory);
+    let tx = "0xb5122d0000000000000000000000000000000000000000000000000000002307";
+    f.facilitator.on_settle(Script::SettleUnknown(tx));
+    let response = f.send(f.paid("/weather")).await;
+    assert_eq!(response.status, 503);
+    assert!(!response.text().contains("sunny"), "handler output leaked");
+    let receipt = receipt(&response, "payment-response");
+    assert!(!receipt.success);
+    assert_eq!(receipt.transaction, tx);
+}
+
+/// Two requests carrying one payment at once: one is served, the other refused as a replay.
+pub async fn same_payment_sent_twice_concurrently_is_served_once(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    f.facilitator.on_verify(Script::Delay(
+        Duration::from_millis(200),
+        Box::new(Script::Accept),
+    ));
+    let request = f.paid("/weather");
+    let (a, b) = tokio::join!(f.send(request.clone()), f.send(request));
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 402]);
+    let refused = if a.status == 402 { &a } else { &b };
+    assert_eq!(challenge(refused).error.as_deref(), Some("replay"));
+    assert_eq!(f.facilitator.settle_calls(), 1);
+}
+
+/// A payment already settled is refused as a replay without calling the facilitator again.
+pub async fn used_payment_is_refused_as_a_replay(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let request = f.paid("/weather");
+    assert_eq!(f.send(request.clone()).await.status, 200);
+    let again = f.send(request).await;
+    assert_refused(&again, "replay");
+    assert_eq!(
+        (f.facilitator.verify_calls(), f.facilitator.settle_calls()),
+        (1, 1)
+    );
+}
+
+/// A streamed body arrives in several frames, and the payment is settled exactly once.
+pub async fn streamed_response_stays_streamed_and_is_settled_once(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let response = f.send(f.paid("/stream")).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.text(), "one,two,three");
+    assert!(
+        response.frames >= 3,
+        "body was buffered into {} frame(s)",
+        response.frames
+    );
+    assert!(receipt(&response, "payment-response").success);
+    assert_eq!(f.facilitator.settle_calls(), 1);
+}
+
+/// A client gone before the handler answered: nothing settles, and the payment is not burned.
+pub async fn client_that_disconnects_before_settlement_is_not_charged(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let request = f.paid("/slow");
+    let gone = tokio::time::timeout(Duration::from_millis(300), f.send(request.clone())).await;
+    assert!(gone.is_err(), "the slow handler must still be running");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        (f.facilitator.verify_calls(), f.facilitator.settle_calls()),
+        (1, 0)
+    );
+    // The replay claim was released: the same payment can be used for a fast route.
+    f.facilitator.on_verify(Script::Accept);
+    let retry = f.send(request).await;
+    assert_ne!(retry.status, 402, "payment was burned without settlement");
+}
+
+/// Replacing the route table takes effect on the next request.
+pub async fn route_table_swapped_mid_traffic_takes_effect(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    assert_eq!(f.get("/open").await.status, 200);
+    let spec = RouteSpec::from_yaml(&format!(
+        "payment: {{ wallet: '{}', network: base-sepolia, defaultPrice: '0.01' }}\nroutes: [{{ path: /open }}]",
+        fixture::PAY_TO
+    ))
+    .unwrap();
+    let old = f.routes.store(RouteTable::from_spec(&spec).unwrap());
+    assert_eq!(old.len(), 6);
+    let response = f.get("/open").await;
+    assert_eq!(response.status, 402);
+    assert_eq!(challenge(&response).accepts[0].amount, "10000");
+    assert_eq!(f.get("/weather").await.status, 200, "old routes are gone");
+}
+
+/// Settling before the handler charges even if the handler then fails; the receipt goes out.
+pub async fn settle_before_handler_charges_even_when_the_handler_fails(factory: &dyn AppFactory) {
+    let f = Fixture::with(factory, |b| b.settlement(SettlementMode::BeforeHandler));
+    let response = f.send(f.paid("/fail")).await;
+    assert_eq!(response.status, 500);
+    assert!(receipt(&response, "payment-response").success);
+    assert_eq!(f.facilitator.settle_calls(), 1);
+}
+
+/// Verify-only mode serves verified payments and never settles; the payment cannot be reused.
+pub async fn verify_only_mode_never_settles(factory: &dyn AppFactory) {
+    let f = Fixture::with(factory, |b| b.settlement(SettlementMode::VerifyOnly));
+    let request = f.paid("/weather");
+    let response = f.send(request.clone()).await;
+    assert_eq!(response.status, 200);
+    assert!(response.header("payment-response").is_none());
+    assert_eq!(
+        (f.facilitator.verify_calls(), f.facilitator.settle_calls()),
+        (1, 0)
+    );
+    assert_refused(&f.send(request).await, "replay");
+}
+
+/// A configured base URL makes the resource URL, whatever the Host header says.
+pub async fn resource_url_uses_the_configured_base_url(factory: &dyn AppFactory) {
+    let f = Fixture::with(factory, |b| b.base_url("https://pay.example.org/"));
+    let response = f.get("/weather?x=1").await;
+    let required: v2::PaymentRequired = challenge(&response);
+    assert_eq!(required.resource.url, "https://pay.example.org/weather?x=1");
+}
