@@ -250,8 +250,9 @@ pub enum Admission {
     Pass,
     /// Answer with this reply; the handler is not called.
     Reply(Reply),
-    /// A payment to authorize, then the handler, then settlement.
-    Pay(PendingPayment),
+    /// A payment to authorize, then the handler, then settlement. (Boxed: the common,
+    /// unpriced answers stay small.)
+    Pay(Box<PendingPayment>),
 }
 
 /// A response produced by the gate (challenge, rejection, facilitator trouble).
@@ -474,7 +475,7 @@ impl Gate {
         let replay_key = replay_key(accept, &decoded, &checked);
         let route_index = route.index();
         let table = arc_swap::Guard::into_inner(table);
-        Admission::Pay(PendingPayment {
+        Admission::Pay(Box::new(PendingPayment {
             gate: self.clone(),
             table,
             route: route_index,
@@ -487,7 +488,7 @@ impl Gate {
             payer: checked.payer,
             claimed: false,
             settled: None,
-        })
+        }))
     }
 
     fn payment_header<'h, H: HeaderLookup + ?Sized>(
@@ -497,10 +498,10 @@ impl Gate {
         if let Some(value) = headers.first("payment-signature") {
             return Some((PaymentHeader::PaymentSignature, value));
         }
-        if self.config.v1 {
-            if let Some(value) = headers.first("x-payment") {
-                return Some((PaymentHeader::XPayment, value));
-            }
+        if self.config.v1
+            && let Some(value) = headers.first("x-payment")
+        {
+            return Some((PaymentHeader::XPayment, value));
         }
         None
     }
@@ -803,7 +804,7 @@ impl PendingPayment {
             ),
         };
         FacilitatorRequest::new(
-            &self.decoded.payload(),
+            self.decoded.payload(),
             self.decoded.json().get(),
             requirements,
             json,

@@ -31,8 +31,8 @@
 //!
 //! let request = RequestInfo::new("GET", Some("api.example.com"), "/weather?city=SF");
 //! match table.match_request(&request, &()).unwrap() {
-//!     RouteMatch::Priced(route) => {
-//!         let accept = &route.offer().accepts()[0];
+//!     RouteMatch::Priced(_route, offer) => {
+//!         let accept = &offer.accepts()[0];
 //!         assert_eq!(accept.requirements().amount, "1000");
 //!         assert_eq!(accept.requirements().network, "eip155:84532");
 //!     }

@@ -149,7 +149,10 @@ impl InMemoryReplayGuard {
     }
 
     fn claim_now(&self, key: ReplayKey, expires_at: u64, now: u64) -> bool {
-        let sweep = self.claims.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == 0;
+        let sweep = self
+            .claims
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(SWEEP_EVERY);
         let mut shard = lock(self.shard(&key));
         if sweep {
             shard.retain(|_, e| e.state == State::InFlight || e.expires_at > now);

@@ -536,7 +536,11 @@ struct SpecCompiler<'e> {
 /// A spec's `payment` block, validated.
 struct Defaults<'a> {
     wallet: Option<Address>,
+    /// `payment.wallet` was set (even if invalid).
+    wallet_given: bool,
     network: Option<Network>,
+    /// `payment.network` was set (even if invalid).
+    network_given: bool,
     price: Option<&'a str>,
     asset: Option<Asset>,
     max_timeout_seconds: Option<u64>,
@@ -625,7 +629,9 @@ impl SpecCompiler<'_> {
         let chain_label = Arc::from(network.as_ref().map_or("none", Network::caip2));
         Defaults {
             wallet,
+            wallet_given: payment.wallet.is_some(),
             network,
+            network_given: payment.network.is_some(),
             price: payment.default_price.as_deref(),
             asset,
             max_timeout_seconds,
@@ -791,11 +797,14 @@ impl SpecCompiler<'_> {
         let base_field = levels[0].0.as_str();
         let field_of = |level: &str, key: &str| format!("{level}.{key}");
 
-        // Network.
+        // Every field is resolved and checked before giving up, so one pass reports every
+        // error; a default that was given but is invalid was reported once already and is not
+        // reported again as "missing" for each route.
         let network = match levels.iter().find_map(|(f, l)| l.network.map(|n| (f, n))) {
-            Some((f, text)) => self.network(at, &field_of(f, "network"), text)?,
+            Some((f, text)) => self.network(at, &field_of(f, "network"), text),
             None => match &defaults.network {
-                Some(network) => network.clone(),
+                Some(network) => Some(network.clone()),
+                None if defaults.network_given => None,
                 None => {
                     self.error(
                         at,
@@ -803,16 +812,16 @@ impl SpecCompiler<'_> {
                         "",
                         ConfigErrorKind::Missing("set `network` here or `payment.network`"),
                     );
-                    return None;
+                    None
                 }
             },
         };
 
-        // Recipient.
         let pay_to = match levels.iter().find_map(|(f, l)| l.pay_to.map(|p| (f, p))) {
-            Some((f, text)) => self.address(at, &field_of(f, "payTo"), text)?,
+            Some((f, text)) => self.address(at, &field_of(f, "payTo"), text),
             None => match defaults.wallet {
-                Some(wallet) => wallet,
+                Some(wallet) => Some(wallet),
+                None if defaults.wallet_given => None,
                 None => {
                     self.error(
                         at,
@@ -820,29 +829,34 @@ impl SpecCompiler<'_> {
                         "",
                         ConfigErrorKind::Missing("set `payTo` here or `payment.wallet`"),
                     );
-                    return None;
+                    None
                 }
             },
         };
 
         // Asset: explicit at some level, else the spec default, else the network's USDC.
-        let (asset, is_default_asset) =
-            match levels.iter().find_map(|(f, l)| l.asset.map(|a| (f, a))) {
-                Some((f, spec)) => (self.asset(at, &field_of(f, "asset"), spec)?, false),
-                None => match (&defaults.asset, network.default_asset()) {
-                    (Some(asset), _) => (asset.clone(), false),
-                    (None, Some(asset)) => (asset, true),
-                    (None, None) => {
+        let asset = match levels.iter().find_map(|(f, l)| l.asset.map(|a| (f, a))) {
+            Some((f, spec)) => self
+                .asset(at, &field_of(f, "asset"), spec)
+                .map(|a| (a, false)),
+            None => match (&defaults.asset, network.as_ref()) {
+                (Some(asset), _) => Some((asset.clone(), false)),
+                (None, None) => None,
+                (None, Some(network)) => match network.default_asset() {
+                    Some(asset) => Some((asset, true)),
+                    None => {
                         self.error(
                             at,
                             field_of(base_field, "asset"),
                             network.caip2(),
                             ConfigErrorKind::NoDefaultAsset,
                         );
-                        return None;
+                        None
                     }
                 },
-            };
+            },
+        };
+        let (asset, is_default_asset) = asset?;
 
         // Amount: the most specific level with `price` or `amount`, else `defaultPrice`.
         let (price_level, price, amount) = match levels
@@ -900,6 +914,7 @@ impl SpecCompiler<'_> {
                 .unwrap_or(DEFAULT_MAX_TIMEOUT_SECONDS),
         };
 
+        let (network, pay_to) = (network?, pay_to?);
         let labels = RouteLabels::new(name.clone(), network.caip2());
         Some(ResolvedAccept {
             network,

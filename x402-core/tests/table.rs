@@ -401,7 +401,7 @@ routes:
     ))
 }
 
-fn with_method<'t>(t: &'t RouteTable, method: &str, path: &str) -> Option<String> {
+fn with_method(t: &RouteTable, method: &str, path: &str) -> Option<String> {
     route_name(
         t.match_request(&RequestInfo::new(method, None, path), &())
             .unwrap(),

@@ -35,6 +35,8 @@
 //! ```
 
 mod body;
+#[cfg(feature = "dev-facilitator")]
+pub mod dev_facilitator;
 #[cfg(feature = "axum")]
 mod extract;
 mod future;

@@ -154,33 +154,39 @@ pub(crate) fn reply_response<B>(reply: Reply) -> Response<ResponseBody<B>> {
     response
 }
 
-/// Adds a header; `Cache-Control` values are merged (the handler's directives are kept).
+/// Adds a header to a response. `Cache-Control` directives are merged into the handler's
+/// (`private` added to `max-age=60`, say); CORS exposure is appended to the handler's own.
 fn append_header(headers: &mut HeaderMap, name: &'static str, value: String) {
-    let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+    let (Ok(name), Ok(value)) = (
+        HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::try_from(value),
+    ) else {
         return;
     };
-    let Ok(value) = HeaderValue::try_from(value) else {
-        return;
-    };
-    if name == header::CACHE_CONTROL {
-        if let Some(existing) = headers.get(&name).and_then(|v| v.to_str().ok()) {
-            if existing
-                .split(',')
-                .any(|d| d.trim().eq_ignore_ascii_case(value.to_str().unwrap_or("")))
-            {
-                return;
-            }
-            if let Ok(merged) =
-                HeaderValue::try_from(format!("{existing}, {}", value.to_str().unwrap_or("")))
-            {
-                headers.insert(name, merged);
-            }
-            return;
+    if name == header::CACHE_CONTROL
+        && let Some(existing) = headers.get(&name)
+    {
+        if let Some(merged) = merge_directives(existing, &value) {
+            headers.insert(name, merged);
         }
-    }
-    if name == header::ACCESS_CONTROL_EXPOSE_HEADERS && headers.contains_key(&name) {
-        headers.append(name, value);
         return;
     }
-    headers.insert(name, value);
+    if name == header::ACCESS_CONTROL_EXPOSE_HEADERS {
+        headers.append(name, value);
+    } else {
+        headers.insert(name, value);
+    }
+}
+
+/// `existing, directive` unless `existing` already has the directive.
+fn merge_directives(existing: &HeaderValue, directive: &HeaderValue) -> Option<HeaderValue> {
+    let existing = existing.to_str().ok()?;
+    let directive = directive.to_str().ok()?;
+    if existing
+        .split(',')
+        .any(|d| d.trim().eq_ignore_ascii_case(directive))
+    {
+        return None;
+    }
+    HeaderValue::try_from(format!("{existing}, {directive}")).ok()
 }

@@ -18,8 +18,22 @@
 //! | [`FacilitatorError::Malformed`] | an answer that is not the expected JSON, or a 4xx without one | 502 |
 //! | [`FacilitatorError::SettleUnknown`] | settle may have reached the chain but the outcome is unknown | 503, tx hash in the receipt when known |
 
+#[cfg(feature = "http-client")]
+pub mod auth;
+#[cfg(feature = "http-client")]
+mod breaker;
 #[cfg(feature = "dev-facilitator")]
 pub mod dev;
+#[cfg(feature = "http-client")]
+pub mod http;
+#[cfg(feature = "http-client")]
+mod supported;
+
+#[cfg(feature = "http-client")]
+pub use self::{
+    breaker::BreakerState,
+    http::{HttpFacilitator, HttpFacilitatorBuilder, HttpFacilitatorConfigError},
+};
 
 use std::{fmt, future::Future, pin::Pin, sync::Arc, time::Duration};
 
