@@ -1239,7 +1239,11 @@ fn strip_port(host: &str) -> &str {
 /// to linear time; a pattern whose first segment has a wildcard is compared with everything.
 fn shadowed(routes: &[Route], patterns: &[PathPattern]) -> Vec<BuildWarning> {
     fn first_segment(pattern: &PathPattern) -> Option<String> {
-        let first = pattern.as_str().trim_start_matches('/').split('/').next()?;
+        let first = pattern
+            .canonical()
+            .trim_start_matches('/')
+            .split('/')
+            .next()?;
         (!first.contains('*')).then(|| first.to_ascii_lowercase())
     }
     let mut warnings = Vec::new();

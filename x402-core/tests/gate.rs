@@ -1,0 +1,364 @@
+//! The payment gate without a web framework: settings that shape the challenge, and the metric
+//! series every adapter emits (names, labels, values). The whole exchange is also run through
+//! each adapter by the conformance suite in `tests/`.
+
+use std::sync::Arc;
+
+use metrics_util::{
+    CompositeKey, MetricKind,
+    debugging::{DebugValue, DebuggingRecorder},
+};
+use x402_core::{
+    RouteTable, codec,
+    evm::{FixedClock, RequirementView, signer::PrivateKeySigner, signer::sign_payment},
+    facilitator::{BoxFuture, Facilitator, FacilitatorError, FacilitatorRequest},
+    gate::{
+        Admission, Gate, GateBuilder, GateConfigError, RequestParts, RouteTableHandle, Settlement,
+    },
+    spec::RouteSpec,
+    wire::{SettleResponse, SupportedResponse, VerifyResponse, v2},
+};
+
+const NOW: u64 = 1_795_346_121;
+const PAYER_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+const SPEC: &str = r#"
+payment: { wallet: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", network: base-sepolia }
+routes:
+  - { path: /weather, name: weather, price: "$0.001" }
+  - { path: /health, name: health, free: true }
+"#;
+
+/// Accepts everything, instantly.
+#[derive(Debug)]
+struct Accepting;
+
+impl Facilitator for Accepting {
+    fn verify<'a>(
+        &'a self,
+        _: &'a FacilitatorRequest<'a>,
+    ) -> BoxFuture<'a, Result<VerifyResponse, FacilitatorError>> {
+        Box::pin(async {
+            Ok(VerifyResponse {
+                is_valid: true,
+                invalid_reason: None,
+                invalid_message: None,
+                payer: None,
+                extensions: None,
+                extra: None,
+            })
+        })
+    }
+
+    fn settle<'a>(
+        &'a self,
+        _: &'a FacilitatorRequest<'a>,
+    ) -> BoxFuture<'a, Result<SettleResponse, FacilitatorError>> {
+        Box::pin(async {
+            Ok(SettleResponse {
+                success: true,
+                error_reason: None,
+                error_message: None,
+                payer: None,
+                transaction: format!("0x{}", "ab".repeat(32)),
+                network: "eip155:84532".into(),
+                amount: None,
+                extensions: None,
+                extra: None,
+            })
+        })
+    }
+
+    fn supported(&self) -> BoxFuture<'_, Result<Arc<SupportedResponse>, FacilitatorError>> {
+        Box::pin(async {
+            Ok(Arc::new(SupportedResponse {
+                kinds: Vec::new(),
+                extensions: Vec::new(),
+                signers: Default::default(),
+            }))
+        })
+    }
+}
+
+fn gate(configure: impl FnOnce(GateBuilder) -> GateBuilder) -> Gate {
+    let table = RouteTable::from_spec(&RouteSpec::from_yaml(SPEC).unwrap()).unwrap();
+    let builder = Gate::builder(RouteTableHandle::new(table), Arc::new(Accepting))
+        .clock(Arc::new(FixedClock::new(NOW)));
+    configure(builder).build().unwrap()
+}
+
+fn admit(gate: &Gate, path: &str, headers: &[(&str, &str)]) -> Admission {
+    gate.admit(&RequestParts {
+        method: "GET",
+        scheme: None,
+        host: Some("api.example.com"),
+        path_and_query: path,
+        headers,
+    })
+}
+
+fn reply_header<'r>(admission: &'r Admission, name: &str) -> Option<&'r str> {
+    match admission {
+        Admission::Reply(reply) => reply
+            .headers()
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str()),
+        other => panic!("expected a reply, got {other:?}"),
+    }
+}
+
+fn challenge(admission: &Admission) -> v2::PaymentRequired {
+    let header = reply_header(admission, "payment-required").expect("PAYMENT-REQUIRED");
+    codec::decode_payment_required(header.as_bytes(), codec::DEFAULT_MAX_HEADER_BYTES).unwrap()
+}
+
+fn payment_header(gate: &Gate) -> String {
+    let table = gate.routes().load();
+    let requirement = table.routes()[0].offer().unwrap().accepts()[0]
+        .requirements()
+        .clone();
+    let signer: PrivateKeySigner = PAYER_KEY.parse().unwrap();
+    let payload = sign_payment(
+        &signer,
+        &RequirementView::from_v2(&requirement).unwrap(),
+        NOW,
+    )
+    .unwrap();
+    codec::encode_header(&serde_json::json!({
+        "x402Version": 2, "accepted": requirement, "payload": payload,
+    }))
+}
+
+#[test]
+fn forwarded_headers_are_ignored_unless_trusted() {
+    let forwarded = [
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "public.example.com"),
+    ];
+    let untrusted = gate(|b| b);
+    assert_eq!(
+        challenge(&admit(&untrusted, "/weather", &forwarded))
+            .resource
+            .url,
+        "http://api.example.com/weather"
+    );
+    let trusted = gate(|b| b.trust_forwarded_headers(true));
+    assert_eq!(
+        challenge(&admit(&trusted, "/weather", &forwarded))
+            .resource
+            .url,
+        "https://public.example.com/weather"
+    );
+}
+
+#[test]
+fn invalid_forwarded_values_are_ignored_even_when_trusted() {
+    let trusted = gate(|b| b.trust_forwarded_headers(true));
+    let bad = [
+        ("x-forwarded-proto", "javascript"),
+        ("x-forwarded-host", "evil.example.com"),
+    ];
+    assert_eq!(
+        challenge(&admit(&trusted, "/weather", &bad)).resource.url,
+        "http://api.example.com/weather"
+    );
+    let bad_host = [
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "a b<script>"),
+    ];
+    assert_eq!(
+        challenge(&admit(&trusted, "/weather", &bad_host))
+            .resource
+            .url,
+        "http://api.example.com/weather"
+    );
+}
+
+#[test]
+fn base_url_must_be_http_with_a_host_and_no_query() {
+    let table = RouteTableHandle::new(RouteTable::empty());
+    for bad in [
+        "ftp://x",
+        "https://",
+        "https:///path",
+        "https://h/?q",
+        "api.example.com",
+    ] {
+        let result = Gate::builder(table.clone(), Arc::new(Accepting))
+            .base_url(bad)
+            .build();
+        assert!(matches!(result, Err(GateConfigError::BaseUrl(_))), "{bad}");
+    }
+    assert!(
+        Gate::builder(table, Arc::new(Accepting))
+            .base_url("https://api.example.com/prefix/")
+            .build()
+            .is_ok()
+    );
+}
+
+#[test]
+fn with_v1_disabled_x_payment_is_ignored_and_no_v1_body_is_sent() {
+    let gate = gate(|b| b.v1(false));
+    let admission = admit(&gate, "/weather", &[("x-payment", "anything")]);
+    assert_eq!(
+        challenge(&admission).error.as_deref(),
+        Some("Payment required")
+    );
+    let Admission::Reply(reply) = admission else {
+        unreachable!()
+    };
+    assert_eq!(reply.body().as_ref(), b"{}");
+}
+
+#[test]
+fn with_the_paywall_disabled_browsers_get_json() {
+    let browser = [("accept", "text/html"), ("user-agent", "Mozilla/5.0")];
+    let with_paywall = gate(|b| b);
+    assert!(
+        reply_header(&admit(&with_paywall, "/weather", &browser), "content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let without = gate(|b| b.paywall(false));
+    assert_eq!(
+        reply_header(&admit(&without, "/weather", &browser), "content-type"),
+        Some("application/json")
+    );
+}
+
+#[test]
+fn paywall_html_escapes_configured_text() {
+    let spec = RouteSpec::from_yaml(
+        r#"
+payment: { wallet: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", network: base-sepolia }
+routes: [ { path: /x, price: "0.01", description: "<script>alert(1)</script>" } ]
+"#,
+    )
+    .unwrap();
+    let gate = Gate::builder(
+        RouteTableHandle::new(RouteTable::from_spec(&spec).unwrap()),
+        Arc::new(Accepting),
+    )
+    .build()
+    .unwrap();
+    let browser = [("accept", "text/html"), ("user-agent", "Mozilla/5.0")];
+    let Admission::Reply(reply) = admit(&gate, "/x", &browser) else {
+        panic!("expected the paywall")
+    };
+    let html = String::from_utf8(reply.body().to_vec()).unwrap();
+    assert!(!html.contains("<script>"), "{html}");
+    assert!(html.contains("&lt;script&gt;"));
+    assert!(html.contains("0.01"));
+}
+
+fn counter(snapshot: &[(CompositeKey, DebugValue)], name: &str, labels: &[(&str, &str)]) -> u64 {
+    snapshot
+        .iter()
+        .filter(|(key, _)| key.kind() == MetricKind::Counter && key.key().name() == name)
+        .filter(|(key, _)| {
+            labels.iter().all(|(k, v)| {
+                key.key()
+                    .labels()
+                    .any(|label| label.key() == *k && label.value() == *v)
+            })
+        })
+        .map(|(_, value)| match value {
+            DebugValue::Counter(n) => *n,
+            _ => 0,
+        })
+        .sum()
+}
+
+#[test]
+fn every_outcome_is_counted_with_the_route_name_and_the_resolved_chain() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let gate = gate(|b| b);
+        // Free, unpaid, refused.
+        assert!(matches!(admit(&gate, "/health", &[]), Admission::Pass));
+        assert!(matches!(admit(&gate, "/weather", &[]), Admission::Reply(_)));
+        assert!(matches!(
+            admit(&gate, "/weather", &[("payment-signature", "garbage")]),
+            Admission::Reply(_)
+        ));
+        // Paid.
+        let header = payment_header(&gate);
+        let Admission::Pay(mut pending) =
+            admit(&gate, "/weather", &[("payment-signature", &header)])
+        else {
+            panic!("expected a payment")
+        };
+        runtime.block_on(async {
+            pending.authorize().await.expect("authorized");
+            assert!(matches!(pending.settle(200).await, Settlement::Paid { .. }));
+        });
+    });
+
+    let snapshot: Vec<_> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| (key, value))
+        .collect();
+    let weather = [("route", "weather"), ("chain", "eip155:84532")];
+    let requests = |outcome| {
+        let mut labels = weather.to_vec();
+        labels.push(("outcome", outcome));
+        counter(&snapshot, "x402_requests_total", &labels)
+    };
+    assert_eq!(requests("payment_required"), 1);
+    assert_eq!(requests("rejected"), 1);
+    assert_eq!(requests("paid"), 1);
+    assert_eq!(
+        counter(
+            &snapshot,
+            "x402_requests_total",
+            &[
+                ("route", "health"),
+                ("chain", "eip155:84532"),
+                ("outcome", "free")
+            ]
+        ),
+        1,
+        "a free route inherits the spec's network as its chain label"
+    );
+    assert_eq!(
+        counter(
+            &snapshot,
+            "x402_payment_rejections_total",
+            &[("route", "weather"), ("reason", "invalid_payment_header")]
+        ),
+        1
+    );
+    assert_eq!(
+        counter(&snapshot, "x402_payments_settled_total", &weather),
+        1
+    );
+    assert_eq!(
+        counter(&snapshot, "x402_amount_settled_total", &weather),
+        1000
+    );
+    let gauge = snapshot
+        .iter()
+        .find(|(key, _)| key.key().name() == "x402_last_payment_success_timestamp_seconds");
+    assert!(
+        matches!(gauge, Some((_, DebugValue::Gauge(t))) if t.into_inner() > 1.0e9),
+        "last-success gauge not set: {gauge:?}"
+    );
+    // Bounded labels only: never a path, a payer or a transaction.
+    for (key, _) in &snapshot {
+        for label in key.key().labels() {
+            assert!(
+                ["route", "chain", "outcome", "reason", "operation", "result"]
+                    .contains(&label.key()),
+                "unexpected label {}",
+                label.key()
+            );
+        }
+    }
+}
