@@ -73,7 +73,7 @@ async fn a_challenge_does_not_call_the_inner_service() {
 }
 
 /// Polls a future once; `None` if it is not ready.
-fn futures_poll_once<F: std::future::Future>(future: F) -> Option<F::Output> {
+fn futures_poll_once<F: Future>(future: F) -> Option<F::Output> {
     let mut future = std::pin::pin!(future);
     match future
         .as_mut()
