@@ -138,16 +138,9 @@ impl Facilitator for ScriptedFacilitator {
                 return Err(error);
             }
             let _ = request;
-            Ok(VerifyResponse {
-                is_valid: matches!(script, Script::Accept),
-                invalid_reason: match script {
-                    Script::Refuse(reason) => Some(reason.to_owned()),
-                    _ => None,
-                },
-                invalid_message: None,
-                payer: None,
-                extensions: None,
-                extra: None,
+            Ok(match script {
+                Script::Refuse(reason) => VerifyResponse::invalid(reason),
+                _ => VerifyResponse::valid(None),
             })
         })
     }

@@ -1001,15 +1001,9 @@ impl PendingPayment {
                 reply.outcome = Outcome::SettlementFailed;
                 if let FacilitatorError::SettleUnknown { transaction, .. } = &error {
                     let receipt = SettleResponse {
-                        success: false,
-                        error_reason: Some(error.reason().to_owned()),
-                        error_message: None,
                         payer: self.payer.map(|p| p.to_checksum(None)),
                         transaction: transaction.clone().unwrap_or_default(),
-                        network: self.network_for_receipt(),
-                        amount: None,
-                        extensions: None,
-                        extra: None,
+                        ..SettleResponse::failure(error.reason(), self.network_for_receipt())
                     };
                     reply
                         .headers

@@ -37,16 +37,7 @@ impl Facilitator for Accepting {
         &'a self,
         _: &'a FacilitatorRequest<'a>,
     ) -> BoxFuture<'a, Result<VerifyResponse, FacilitatorError>> {
-        Box::pin(async {
-            Ok(VerifyResponse {
-                is_valid: true,
-                invalid_reason: None,
-                invalid_message: None,
-                payer: None,
-                extensions: None,
-                extra: None,
-            })
-        })
+        Box::pin(async { Ok(VerifyResponse::valid(None)) })
     }
 
     fn settle<'a>(
@@ -54,17 +45,10 @@ impl Facilitator for Accepting {
         _: &'a FacilitatorRequest<'a>,
     ) -> BoxFuture<'a, Result<SettleResponse, FacilitatorError>> {
         Box::pin(async {
-            Ok(SettleResponse {
-                success: true,
-                error_reason: None,
-                error_message: None,
-                payer: None,
-                transaction: format!("0x{}", "ab".repeat(32)),
-                network: "eip155:84532".into(),
-                amount: None,
-                extensions: None,
-                extra: None,
-            })
+            Ok(SettleResponse::success(
+                format!("0x{}", "ab".repeat(32)),
+                "eip155:84532",
+            ))
         })
     }
 

@@ -191,6 +191,55 @@ pub struct SettleResponse {
     pub extra: Option<JsonObject>,
 }
 
+impl VerifyResponse {
+    /// A valid payment from `payer`.
+    pub fn valid(payer: Option<String>) -> Self {
+        Self {
+            is_valid: true,
+            invalid_reason: None,
+            invalid_message: None,
+            payer,
+            extensions: None,
+            extra: None,
+        }
+    }
+
+    /// An invalid payment, for `reason`.
+    pub fn invalid(reason: impl Into<String>) -> Self {
+        Self {
+            is_valid: false,
+            invalid_reason: Some(reason.into()),
+            ..Self::valid(None)
+        }
+    }
+}
+
+impl SettleResponse {
+    /// A successful settlement in `transaction` on `network`.
+    pub fn success(transaction: impl Into<String>, network: impl Into<String>) -> Self {
+        Self {
+            success: true,
+            error_reason: None,
+            error_message: None,
+            payer: None,
+            transaction: transaction.into(),
+            network: network.into(),
+            amount: None,
+            extensions: None,
+            extra: None,
+        }
+    }
+
+    /// A failed settlement on `network`, for `reason` (`transaction` empty).
+    pub fn failure(reason: impl Into<String>, network: impl Into<String>) -> Self {
+        Self {
+            success: false,
+            error_reason: Some(reason.into()),
+            ..Self::success(String::new(), network)
+        }
+    }
+}
+
 /// The answer of a facilitator's `GET /supported`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
