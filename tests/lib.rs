@@ -5,8 +5,8 @@
 //! (see [`app`]) behind its middleware and sends requests to it in process. The
 //! [`conformance_suite!`] macro then expands every case into a `#[tokio::test]`:
 //!
-//! ```ignore
-//! tests::conformance_suite!(AxumFactory);
+//! ```text
+//! tests::conformance_suite!(Axum); // in tests/tower.rs, with `struct Axum;` its factory
 //! ```
 //!
 //! The facilitator is [`ScriptedFacilitator`]: in process, scripted per test, counting calls.
