@@ -28,6 +28,7 @@ use std::{fmt, sync::Arc};
 use alloy_primitives::{Address, U256};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use tracing::Instrument;
 
 use crate::{
     RouteTable,
@@ -473,6 +474,17 @@ impl Gate {
             PaymentPayload::V2(_) => None,
         };
         let replay_key = replay_key(accept, &decoded, &checked);
+        let span = tracing::info_span!(
+            "x402.payment",
+            route = %route.name(),
+            chain = %accept.labels().chain(),
+            x402_version = decoded.payload().x402_version(),
+            payer = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        if let Some(payer) = checked.payer {
+            span.record("payer", tracing::field::display(payer));
+        }
         let route_index = route.index();
         let table = arc_swap::Guard::into_inner(table);
         Admission::Pay(Box::new(PendingPayment {
@@ -488,6 +500,7 @@ impl Gate {
             payer: checked.payer,
             claimed: false,
             settled: None,
+            span,
         }))
     }
 
@@ -764,6 +777,7 @@ pub struct PendingPayment {
     payer: Option<Address>,
     claimed: bool,
     settled: Option<SettleResponse>,
+    span: tracing::Span,
 }
 
 impl fmt::Debug for PendingPayment {
@@ -820,6 +834,15 @@ impl PendingPayment {
     /// too in [`SettlementMode::BeforeHandler`]). `Ok` carries the typed payment for the
     /// handler; `Err` is the reply to send instead of calling it.
     pub async fn authorize(&mut self) -> Result<Payment, Reply> {
+        let span = self.span.clone();
+        let result = self.authorize_inner().instrument(span).await;
+        if let Err(reply) = &result {
+            self.span.record("outcome", reply.outcome().as_str());
+        }
+        result
+    }
+
+    async fn authorize_inner(&mut self) -> Result<Payment, Reply> {
         let now = self.gate.config.clock.now();
         match self
             .gate
@@ -856,6 +879,9 @@ impl PendingPayment {
             Ok(response) if response.is_valid => {
                 if self.payer.is_none() {
                     self.payer = response.payer.as_deref().and_then(|p| p.parse().ok());
+                    if let Some(payer) = self.payer {
+                        self.span.record("payer", tracing::field::display(payer));
+                    }
                 }
             }
             Ok(response) => {
@@ -906,7 +932,20 @@ impl PendingPayment {
     }
 
     /// Finishes the exchange once the handler answered with `status`, before its body is sent.
-    pub async fn settle(mut self, status: u16) -> Settlement {
+    pub async fn settle(self, status: u16) -> Settlement {
+        let span = self.span.clone();
+        let settlement = self.settle_inner(status).instrument(span.clone()).await;
+        let outcome = match &settlement {
+            Settlement::Paid { .. } => Outcome::Paid,
+            Settlement::Verified => Outcome::Verified,
+            Settlement::NotCharged => Outcome::NotCharged,
+            Settlement::Failed(reply) => reply.outcome(),
+        };
+        span.record("outcome", outcome.as_str());
+        settlement
+    }
+
+    async fn settle_inner(mut self, status: u16) -> Settlement {
         let labels = self.labels();
         match self.gate.config.settlement {
             SettlementMode::VerifyOnly => {
