@@ -83,3 +83,85 @@ fn futures_poll_once<F: Future>(future: F) -> Option<F::Output> {
         Poll::Pending => None,
     }
 }
+
+#[tokio::test]
+async fn a_plain_service_fn_can_be_wrapped() {
+    use tower::ServiceExt;
+    let inner = tower::service_fn(|_: Request<String>| async {
+        Ok::<_, std::convert::Infallible>(Response::new("hello".to_owned()))
+    });
+    let service = layer().layer(inner);
+    let open = service
+        .clone()
+        .oneshot(Request::get("/open").body(String::new()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(open.status(), 200);
+    let priced = service
+        .oneshot(Request::get("/weather").body(String::new()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(priced.status(), 402);
+}
+
+#[tokio::test]
+async fn route_layer_prices_only_the_routes_it_wraps() {
+    use axum::{Router, routing::get};
+    use tower::ServiceExt;
+    let app = Router::new()
+        .route("/weather", get(|| async { "sunny" }))
+        .route_layer(layer())
+        .route("/later", get(|| async { "added after the layer" }));
+    let weather = app
+        .clone()
+        .oneshot(
+            Request::get("/weather")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(weather.status(), 402);
+    let unknown = app
+        .oneshot(
+            Request::get("/nowhere")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        unknown.status(),
+        404,
+        "route_layer does not run for unmatched routes"
+    );
+}
+
+#[tokio::test]
+async fn the_outcome_is_in_the_response_extensions() {
+    use tower::ServiceExt;
+    use x402_core::labels::Outcome;
+    use x402_tower::PaymentOutcome;
+    let inner = tower::service_fn(|_: Request<String>| async {
+        Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+    });
+    let response = layer()
+        .layer(inner)
+        .oneshot(
+            Request::get("/weather")
+                .header("payment-signature", "garbage")
+                .body(String::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let outcome = response
+        .extensions()
+        .get::<PaymentOutcome>()
+        .expect("an outcome");
+    assert_eq!(outcome.outcome, Outcome::Rejected);
+    assert_eq!(
+        outcome.reason.map(|r| r.as_str()),
+        Some("invalid_payment_header")
+    );
+}
