@@ -1,4 +1,366 @@
-//! Runnable examples for the x402 crates, one file per example.
+//! Runnable examples for the x402 crates, and the pieces they share.
 //!
-//! Run one with `cargo run -p examples --example NAME`. This library target is empty; it only
-//! exists so the package has a target while examples are added.
+//! Run one with `cargo run -p examples --example NAME`:
+//!
+//! - `quickstart`: a paid weather API and a buyer paying it, fully offline (README command 1);
+//! - `dev_facilitator`: the dev facilitator served over HTTP, to point `X402_FACILITATOR_URL` at.
+//!
+//! This library is what the quickstart and its tests share: the route configuration
+//! ([`ROUTES`]), the seller ([`weather_gate`], [`weather_app`]) and the buyer ([`buy`], which is
+//! [`request_challenge`], [`sign`] and [`send_payment`] in a row).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use x402_core::facilitator::dev::{DevFacilitator, DevNetwork};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // The seller: GET /weather costs $0.001 in USDC on Base Sepolia.
+//! let facilitator = Arc::new(DevFacilitator::new([DevNetwork::base_sepolia()]));
+//! let gate = examples::weather_gate(examples::DEMO_PAY_TO, facilitator)?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:4021").await?;
+//! tokio::spawn(async move { axum::serve(listener, examples::weather_app(gate)).await });
+//!
+//! // The buyer: 402, sign, pay, 200 with a receipt.
+//! let signer = examples::BUYER_KEY.parse()?;
+//! let purchase =
+//!     examples::buy(&examples::http_client()?, "http://127.0.0.1:4021/weather", &signer).await?;
+//! assert!(purchase.response.is_paid());
+//! # Ok(())
+//! # }
+//! ```
+
+use std::sync::Arc;
+
+use axum::{Json, Router, routing::get};
+use bytes::Bytes;
+use reqwest::{StatusCode, header::HeaderMap};
+use x402_core::{
+    RouteTable,
+    clock::{Clock as _, SystemClock},
+    codec::{self, DEFAULT_MAX_HEADER_BYTES, DecodeError},
+    evm::{
+        RequirementView,
+        signer::{PrivateKeySigner, SignError, sign_payment},
+    },
+    facilitator::Facilitator,
+    gate::GateConfigError,
+    spec::{RouteSpec, SpecParseError},
+    table::BuildErrors,
+    wire::{SchemePayload, SettleResponse, V2, v2},
+};
+use x402_tower::{Gate, Paid, RouteTableHandle, X402Layer};
+
+/// The routes of the weather API: `GET /weather` costs $0.001 (1000 atomic units of USDC, which
+/// has 6 decimals) on Base Sepolia; `/health` is free. [`weather_gate`] replaces `wallet`.
+///
+/// The same YAML works as a file, or as the `spec` of an `X402Route` Kubernetes resource.
+pub const ROUTES: &str = r#"
+payment:
+  wallet: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"  # payTo: who gets paid
+  network: base-sepolia                                 # = eip155:84532; asset: its USDC
+routes:
+  - path: /weather
+    methods: [GET]
+    price: "$0.001"
+    description: Weather data
+    mimeType: application/json
+  - path: /health
+    free: true
+"#;
+
+/// The recipient the quickstart uses unless `X402_PAY_TO` is set (the address of the x402
+/// protocol's examples).
+pub const DEMO_PAY_TO: &str = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
+
+/// The buyer's private key: anvil's well-known test key #0. It is public: never send real
+/// funds to its address.
+pub const BUYER_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+/// The address of [`BUYER_KEY`], EIP-55 checksummed.
+pub const BUYER: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+
+/// Why the weather API could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// [`ROUTES`] is not a route spec.
+    #[error(transparent)]
+    Spec(#[from] SpecParseError),
+    /// The routes do not compile, e.g. `pay_to` is not an address (each error names its field).
+    #[error(transparent)]
+    Routes(#[from] BuildErrors),
+    /// The gate settings are invalid.
+    #[error(transparent)]
+    Gate(#[from] GateConfigError),
+}
+
+/// The payment gate of the weather API: [`ROUTES`] paid to `pay_to`, checked and settled by
+/// `facilitator`.
+pub fn weather_gate(pay_to: &str, facilitator: Arc<dyn Facilitator>) -> Result<Gate, SetupError> {
+    let mut spec = RouteSpec::from_yaml(ROUTES)?;
+    spec.payment.wallet = Some(pay_to.to_owned());
+    let routes = RouteTableHandle::new(RouteTable::from_spec(&spec)?);
+    Ok(Gate::builder(routes, facilitator).build()?)
+}
+
+/// The weather API behind `gate`: `GET /weather` (paid) answers JSON naming its payer,
+/// `GET /health` (free) answers `ok`.
+pub fn weather_app(gate: Gate) -> Router {
+    Router::new()
+        .route("/weather", get(weather))
+        .route("/health", get(|| async { "ok" }))
+        .layer(X402Layer::new(gate))
+}
+
+/// Runs only once the payment is verified; settlement follows before the body is sent.
+async fn weather(Paid(payment): Paid) -> Json<serde_json::Value> {
+    let payer = payment.payer.map(|payer| payer.to_checksum(None));
+    Json(serde_json::json!({
+        "weather": "sunny",
+        "temperatureC": 21,
+        "paidBy": payer,
+    }))
+}
+
+/// An HTTP client for the buyer.
+///
+/// The workspace builds reqwest with rustls but without a crypto provider (x402-core uses ring
+/// and avoids aws-lc), so this installs ring as the process's default provider if none is.
+/// With reqwest's default features, `reqwest::Client::new()` does the same job.
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    // Err means a provider is already installed, which is just as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // No proxy: the quickstart's server is on the loopback interface.
+    reqwest::Client::builder().no_proxy().build()
+}
+
+/// Why buying failed before the paid response arrived.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuyError {
+    /// The request failed (connection refused, reset, ...).
+    #[error("GET {url} failed: {source}")]
+    Http {
+        /// The URL.
+        url: String,
+        /// The transport error.
+        source: reqwest::Error,
+    },
+    /// The unpaid request was not answered `402 Payment Required`.
+    #[error("GET {url} answered {status}, not 402 Payment Required: {body}")]
+    NotPaymentRequired {
+        /// The URL.
+        url: String,
+        /// The status.
+        status: StatusCode,
+        /// The start of the body.
+        body: String,
+    },
+    /// A response lacks an x402 header it must have.
+    #[error("the {status} response has no {header} header")]
+    MissingHeader {
+        /// The status of the response.
+        status: StatusCode,
+        /// The header.
+        header: &'static str,
+    },
+    /// An x402 header does not decode.
+    #[error("the {header} header does not decode: {source}")]
+    BadHeader {
+        /// The header.
+        header: &'static str,
+        /// Why.
+        source: DecodeError,
+    },
+    /// The challenge offers no way to pay.
+    #[error("the 402 challenge has no payment options (`accepts` is empty)")]
+    NoPaymentOption,
+    /// The first payment option cannot be signed with an EIP-3009 authorization.
+    #[error("cannot pay the first payment option: {0}")]
+    Sign(#[from] SignError),
+}
+
+/// The seller's answer to an unpaid request: `402` with a `PAYMENT-REQUIRED` header.
+#[derive(Debug, Clone)]
+pub struct Challenge {
+    /// The status (402).
+    pub status: StatusCode,
+    /// The `PAYMENT-REQUIRED` header as sent: base64 of JSON.
+    pub header: String,
+    /// The header, decoded.
+    pub payment_required: v2::PaymentRequired,
+}
+
+/// A signed payment, ready to send.
+#[derive(Debug, Clone)]
+pub struct SignedPayment {
+    /// The payment: the chosen requirement and a signed EIP-3009 authorization.
+    pub payload: v2::PaymentPayload,
+    /// The `PAYMENT-SIGNATURE` header value: base64 of the payload's JSON.
+    pub header: String,
+}
+
+/// The seller's answer to a paid request.
+#[derive(Debug, Clone)]
+pub struct PaidResponse {
+    /// The status: 200 when paid and served.
+    pub status: StatusCode,
+    /// The `Content-Type`, if any.
+    pub content_type: Option<String>,
+    /// The body.
+    pub body: Bytes,
+    /// The decoded `PAYMENT-RESPONSE` receipt (also sent, `success: false`, when settlement
+    /// failed).
+    pub receipt: Option<SettleResponse>,
+    /// The decoded `PAYMENT-REQUIRED` of a 402: its `error` says why the payment was refused.
+    pub rechallenge: Option<v2::PaymentRequired>,
+}
+
+impl PaidResponse {
+    /// Whether the exchange succeeded: `200` with a receipt saying `success: true`.
+    pub fn is_paid(&self) -> bool {
+        self.status == StatusCode::OK && self.receipt.as_ref().is_some_and(|r| r.success)
+    }
+}
+
+/// The whole exchange of [`buy`].
+#[derive(Debug, Clone)]
+pub struct Purchase {
+    /// The 402 answer to the unpaid request.
+    pub challenge: Challenge,
+    /// The payment sent.
+    pub payment: SignedPayment,
+    /// The answer to the paid request.
+    pub response: PaidResponse,
+}
+
+/// Step 1: `GET url` without paying; expects `402` with a `PAYMENT-REQUIRED` header.
+pub async fn request_challenge(client: &reqwest::Client, url: &str) -> Result<Challenge, BuyError> {
+    let response = send_get(client, url, None).await?;
+    let status = response.status();
+    if status != StatusCode::PAYMENT_REQUIRED {
+        let body = response.text().await.unwrap_or_default();
+        return Err(BuyError::NotPaymentRequired {
+            url: url.to_owned(),
+            status,
+            body: body.chars().take(200).collect(),
+        });
+    }
+    let Some(header) = header(response.headers(), codec::PAYMENT_REQUIRED) else {
+        return Err(BuyError::MissingHeader {
+            status,
+            header: codec::PAYMENT_REQUIRED,
+        });
+    };
+    let payment_required =
+        codec::decode_payment_required(header.as_bytes(), DEFAULT_MAX_HEADER_BYTES).map_err(
+            |source| BuyError::BadHeader {
+                header: codec::PAYMENT_REQUIRED,
+                source,
+            },
+        )?;
+    Ok(Challenge {
+        status,
+        header,
+        payment_required,
+    })
+}
+
+/// Step 2: pays the challenge's first option at unix time `now`: an EIP-3009
+/// `transferWithAuthorization` for exactly the price, to `payTo`, valid until `now +
+/// maxTimeoutSeconds`, with a fresh random nonce, signed by `signer` (EIP-712).
+pub fn sign(
+    challenge: &v2::PaymentRequired,
+    signer: &PrivateKeySigner,
+    now: u64,
+) -> Result<SignedPayment, BuyError> {
+    let accepted = challenge.accepts.first().ok_or(BuyError::NoPaymentOption)?;
+    let requirement = RequirementView::from_v2(accepted).map_err(SignError::from)?;
+    let authorization = sign_payment(signer, &requirement, now)?;
+    let payload = v2::PaymentPayload {
+        x402_version: V2,
+        resource: Some(challenge.resource.clone()),
+        accepted: accepted.clone(),
+        payload: SchemePayload::ExactEvm(authorization),
+        extensions: None,
+    };
+    let header = codec::encode_header(&payload);
+    Ok(SignedPayment { payload, header })
+}
+
+/// Step 3: `GET url` again with the payment in `PAYMENT-SIGNATURE`.
+pub async fn send_payment(
+    client: &reqwest::Client,
+    url: &str,
+    payment: &SignedPayment,
+) -> Result<PaidResponse, BuyError> {
+    let response = send_get(client, url, Some(&payment.header)).await?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.map_err(|source| BuyError::Http {
+        url: url.to_owned(),
+        source,
+    })?;
+    let receipt = header(&headers, codec::PAYMENT_RESPONSE)
+        .map(|value| codec::decode_settle_response(value.as_bytes(), DEFAULT_MAX_HEADER_BYTES))
+        .transpose()
+        .map_err(|source| BuyError::BadHeader {
+            header: codec::PAYMENT_RESPONSE,
+            source,
+        })?;
+    let rechallenge = header(&headers, codec::PAYMENT_REQUIRED)
+        .map(|value| codec::decode_payment_required(value.as_bytes(), DEFAULT_MAX_HEADER_BYTES))
+        .transpose()
+        .map_err(|source| BuyError::BadHeader {
+            header: codec::PAYMENT_REQUIRED,
+            source,
+        })?;
+    Ok(PaidResponse {
+        status,
+        content_type: header(&headers, "content-type"),
+        body,
+        receipt,
+        rechallenge,
+    })
+}
+
+/// Buys `url`: [`request_challenge`], [`sign`] with the system clock, [`send_payment`].
+///
+/// `Ok` once the paid request was answered, whatever the answer: check
+/// [`PaidResponse::is_paid`].
+pub async fn buy(
+    client: &reqwest::Client,
+    url: &str,
+    signer: &PrivateKeySigner,
+) -> Result<Purchase, BuyError> {
+    let challenge = request_challenge(client, url).await?;
+    let payment = sign(&challenge.payment_required, signer, SystemClock.now())?;
+    let response = send_payment(client, url, &payment).await?;
+    Ok(Purchase {
+        challenge,
+        payment,
+        response,
+    })
+}
+
+async fn send_get(
+    client: &reqwest::Client,
+    url: &str,
+    payment: Option<&str>,
+) -> Result<reqwest::Response, BuyError> {
+    let mut request = client.get(url);
+    if let Some(payment) = payment {
+        request = request.header(codec::PAYMENT_SIGNATURE, payment);
+    }
+    request.send().await.map_err(|source| BuyError::Http {
+        url: url.to_owned(),
+        source,
+    })
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
