@@ -117,6 +117,17 @@ pub struct RequestParts<'a, H: ?Sized> {
     pub headers: &'a H,
 }
 
+/// What to do with a request no route matches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UnmatchedPolicy {
+    /// Pass it through untouched (embedded use: the application serves its other routes).
+    #[default]
+    Allow,
+    /// Refuse it with 403 `no_route` (gateway and ForwardAuth use: fail closed).
+    Deny,
+}
+
 /// The configuration of a [`Gate`], set through [`GateBuilder`].
 #[derive(Debug)]
 struct Config {
@@ -124,6 +135,7 @@ struct Config {
     replay: Arc<dyn ReplayGuard>,
     clock: Arc<dyn Clock>,
     settlement: SettlementMode,
+    unmatched: UnmatchedPolicy,
     v1: bool,
     local_checks: bool,
     paywall: bool,
@@ -160,6 +172,12 @@ impl GateBuilder {
     /// When to settle (default: after the handler).
     pub fn settlement(mut self, mode: SettlementMode) -> Self {
         self.config.settlement = mode;
+        self
+    }
+
+    /// What to do with requests no route matches (default: let them through).
+    pub fn unmatched(mut self, policy: UnmatchedPolicy) -> Self {
+        self.config.unmatched = policy;
         self
     }
 
@@ -350,6 +368,7 @@ impl Gate {
                 replay: Arc::new(InMemoryReplayGuard::new()),
                 clock: Arc::new(SystemClock),
                 settlement: SettlementMode::default(),
+                unmatched: UnmatchedPolicy::default(),
                 v1: true,
                 local_checks: true,
                 paywall: true,
@@ -377,7 +396,19 @@ impl Gate {
         let table = self.routes.guard();
         let info = RequestInfo::new(request.method, request.host, request.path_and_query);
         let (route, offer) = match table.match_request(&info, request.headers) {
-            Ok(RouteMatch::Unmatched) => return Admission::Pass,
+            Ok(RouteMatch::Unmatched) => {
+                return match self.config.unmatched {
+                    UnmatchedPolicy::Allow => Admission::Pass,
+                    UnmatchedPolicy::Deny => Admission::Reply(json_reply(
+                        403,
+                        Outcome::BadRequest,
+                        None,
+                        "no_route",
+                        "no route is configured for this path",
+                        false,
+                    )),
+                };
+            }
             Ok(RouteMatch::Free(route)) => {
                 telemetry::request(route.labels(), Outcome::Free);
                 return Admission::Pass;

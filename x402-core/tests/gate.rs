@@ -14,6 +14,7 @@ use x402_core::{
     facilitator::{BoxFuture, Facilitator, FacilitatorError, FacilitatorRequest},
     gate::{
         Admission, Gate, GateBuilder, GateConfigError, RequestParts, RouteTableHandle, Settlement,
+        UnmatchedPolicy,
     },
     spec::RouteSpec,
     wire::{SettleResponse, SupportedResponse, VerifyResponse, v2},
@@ -345,4 +346,21 @@ fn every_outcome_is_counted_with_the_route_name_and_the_resolved_chain() {
             );
         }
     }
+}
+
+#[test]
+fn unmatched_requests_pass_by_default_and_are_refused_when_denied() {
+    assert!(matches!(
+        admit(&gate(|b| b), "/elsewhere", &[]),
+        Admission::Pass
+    ));
+    let denied = gate(|b| b.unmatched(UnmatchedPolicy::Deny));
+    let Admission::Reply(reply) = admit(&denied, "/elsewhere", &[]) else {
+        panic!("expected a refusal")
+    };
+    assert_eq!(reply.status(), 403);
+    assert!(String::from_utf8_lossy(reply.body()).contains("no_route"));
+    // Free and priced routes are unaffected.
+    assert!(matches!(admit(&denied, "/health", &[]), Admission::Pass));
+    assert_eq!(challenge(&admit(&denied, "/weather", &[])).accepts.len(), 1);
 }
