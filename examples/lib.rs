@@ -3,7 +3,8 @@
 //! Run one with `cargo run -p examples --example NAME`:
 //!
 //! - `quickstart`: a paid weather API and a buyer paying it, fully offline (README command 1);
-//! - `dev_facilitator`: the dev facilitator served over HTTP, to point `X402_FACILITATOR_URL` at.
+//! - `dev_facilitator`: the dev facilitator served over HTTP, to point `X402_FACILITATOR_URL` at;
+//! - `gateway`: an x402 reverse proxy / ForwardAuth server configured by a file ([`gateway`]).
 //!
 //! This library is what the quickstart and its tests share: the route configuration
 //! ([`ROUTES`]), the seller ([`weather_gate`], [`weather_app`]) and the buyer ([`buy`], which is
@@ -28,6 +29,10 @@
 //! # Ok(())
 //! # }
 //! ```
+
+// `gateway.rs` is the example's `main`; the gateway itself lives in `gateway/`.
+#[path = "gateway/mod.rs"]
+pub mod gateway;
 
 use std::sync::Arc;
 

@@ -1,0 +1,87 @@
+//! The x402 gateway: charge per request in front of any HTTP service, as a reverse proxy or a
+//! ForwardAuth server (Traefik `forwardAuth`, nginx `auth_request`, Envoy `ext_authz`).
+//!
+//! ```text
+//! cargo run -p examples --example gateway -- --config examples/gateway/proxy.yaml
+//! ```
+//!
+//! `SIGHUP` (or editing the file) reloads the routes; `SIGTERM` or Ctrl-C drains and stops.
+//! Logs go to stderr; `RUST_LOG` filters them (default `info`). The gateway itself is
+//! [`examples::gateway`].
+
+use std::{path::PathBuf, process::ExitCode};
+
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let Some(path) = config_path() else {
+        tracing::error!("usage: gateway --config FILE (YAML, or JSON when it ends in .json)");
+        return ExitCode::from(2);
+    };
+    let running = match examples::gateway::start(path, shutdown_signal()).await {
+        Ok(running) => running,
+        Err(error) => {
+            // Every configuration error, each with its route and field.
+            tracing::error!("the gateway did not start: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match running.wait().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "the gateway failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--config FILE` or `--config=FILE`.
+fn config_path() -> Option<PathBuf> {
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--config" {
+            return args.next().map(PathBuf::from);
+        }
+        if let Some(path) = arg.to_str().and_then(|a| a.strip_prefix("--config=")) {
+            return Some(PathBuf::from(path));
+        }
+    }
+    None
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

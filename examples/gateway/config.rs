@@ -1,0 +1,383 @@
+//! The gateway's configuration file: the gateway settings, then `payment` and `routes` exactly
+//! as in the `spec` of an `X402Route`, so the block moves between a file and a CRD unchanged.
+//!
+//! Loading validates everything and reports every error at once, each naming its field (and,
+//! for routes, the route): a gateway never starts, and a reload never applies, a half-valid
+//! configuration.
+
+use std::{
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use serde::Deserialize;
+use x402_core::{
+    RouteTable,
+    facilitator::dev::DevFacilitator,
+    gate::{Gate, RouteTableHandle, SettlementMode, UnmatchedPolicy},
+    spec::{IngressRef, PaymentDefaults, RouteRule, RouteSpec},
+};
+
+/// The configuration file, as written.
+///
+/// ```yaml
+/// listen: 0.0.0.0:8080
+/// mode: proxy                 # or forward-auth
+/// upstream: http://app:3000   # proxy mode
+/// unmatched: deny             # default: deny (403 no_route); or allow
+/// settlement: after           # after | before | verify-only (forward-auth default: verify-only)
+/// trustForwardedHeaders: false
+/// baseUrl: https://api.example.com
+/// metricsListen: 0.0.0.0:9090 # /metrics, /healthz, /readyz
+/// facilitator: dev            # the dev facilitator; otherwise payment.facilitatorURL
+/// payment: { wallet: "0x…", network: base-sepolia, facilitatorURL: https://x402.org/facilitator }
+/// routes:
+///   - { path: /api/**, price: "$0.001" }
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// The address the gateway listens on (`0.0.0.0:8080`).
+    pub listen: SocketAddr,
+    /// Reverse proxy, or ForwardAuth server.
+    pub mode: Mode,
+    /// Proxy mode: the upstream base URL (`http://app:3000`, optionally with a path prefix).
+    #[serde(default)]
+    pub upstream: Option<String>,
+    /// What requests no route matches get (default: `deny`, a 403 — fail closed).
+    #[serde(default)]
+    pub unmatched: Unmatched,
+    /// When payments settle (default: `after` in proxy mode, `verify-only` in forward-auth).
+    #[serde(default)]
+    pub settlement: Option<Settlement>,
+    /// Trust `X-Forwarded-*` from the client side (only behind a proxy that sets them).
+    #[serde(default)]
+    pub trust_forwarded_headers: bool,
+    /// The public base URL used in resource URLs of challenges.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The operations listener: `/metrics` (Prometheus text), `/healthz`, `/readyz`.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// `dev` for the dev facilitator (settles nothing on chain); otherwise unset, and
+    /// `payment.facilitatorURL` is used.
+    #[serde(default)]
+    pub facilitator: Option<String>,
+    /// As in an `X402Route` spec: accepted and ignored.
+    #[serde(default)]
+    pub ingress_ref: Option<IngressRef>,
+    /// As in an `X402Route` spec: defaults for every route.
+    #[serde(default)]
+    pub payment: PaymentDefaults,
+    /// As in an `X402Route` spec: the routes, first match wins.
+    #[serde(default)]
+    pub routes: Vec<RouteRule>,
+}
+
+/// How the gateway serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// A reverse proxy to `upstream` running the whole exchange.
+    Proxy,
+    /// An authorization server for Traefik `forwardAuth`, nginx `auth_request`, Envoy
+    /// `ext_authz` (HTTP).
+    ForwardAuth,
+}
+
+/// The `unmatched` setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Unmatched {
+    /// Serve unmatched requests unpriced.
+    Allow,
+    /// Refuse them with 403 `no_route`.
+    #[default]
+    Deny,
+}
+
+/// The `settlement` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Settlement {
+    /// Settle after the upstream answered below 400, before its body is sent.
+    After,
+    /// Settle before calling the upstream.
+    Before,
+    /// Verify only; settlement happens elsewhere.
+    VerifyOnly,
+}
+
+/// Which facilitator the gateway talks to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FacilitatorChoice {
+    /// The in-process dev facilitator. **It settles nothing on chain.**
+    Dev,
+    /// The facilitator at this URL (`payment.facilitatorURL`).
+    Url(String),
+}
+
+/// A validated configuration: the settings resolved and the route table compiled.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The file as written.
+    pub config: GatewayConfig,
+    /// The compiled routes.
+    pub table: RouteTable,
+    /// The effective settlement mode.
+    pub settlement: SettlementMode,
+    /// The effective unmatched policy.
+    pub unmatched: UnmatchedPolicy,
+    /// The facilitator to use.
+    pub facilitator: FacilitatorChoice,
+    /// Proxy mode: the upstream, split for request rewriting.
+    pub upstream: Option<Upstream>,
+    /// Accepted but probably not meant: log them.
+    pub warnings: Vec<String>,
+}
+
+/// The upstream of proxy mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// `http`.
+    pub scheme: http::uri::Scheme,
+    /// `host:port`.
+    pub authority: http::uri::Authority,
+    /// A path prefix without the trailing `/` (`""` for none).
+    pub prefix: String,
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a gateway configuration (syntax, unknown key, wrong type).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with the line and column.
+        message: String,
+    },
+    /// The file parses but has errors; every one is listed with its field.
+    #[error("{}", Listed(.path, .errors))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Every error, each naming its field (and route).
+        errors: Vec<String>,
+    },
+}
+
+struct Listed<'a>(&'a Path, &'a [String]);
+
+impl fmt::Display for Listed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.1.len();
+        write!(
+            f,
+            "{}: {n} error{} in the gateway configuration:",
+            self.0.display(),
+            if n == 1 { "" } else { "s" }
+        )?;
+        for error in self.1 {
+            write!(f, "\n  - {error}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The text of the warning logged when ForwardAuth mode is configured to settle.
+pub const FORWARD_AUTH_SETTLES_WARNING: &str = "forward-auth mode is configured to settle \
+     payments, but the auth hop cannot see the upstream's status: clients are charged even when \
+     the upstream then fails. Use `settlement: verify-only` (the default) unless settlement \
+     really must happen here";
+
+impl GatewayConfig {
+    /// Parses a file's text: JSON when `path` ends in `.json`, YAML otherwise.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let parsed = if json {
+            serde_json::from_str(text).map_err(|e| e.to_string())
+        } else {
+            serde_yaml_ng::from_str(text).map_err(|e| e.to_string())
+        };
+        parsed.map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// The `payment` and `routes` blocks as the route spec they are.
+    pub fn spec(&self) -> RouteSpec {
+        RouteSpec {
+            ingress_ref: self.ingress_ref.clone(),
+            payment: self.payment.clone(),
+            routes: self.routes.clone(),
+        }
+    }
+}
+
+/// Reads, parses and validates the file at `path`.
+pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    validate(path, GatewayConfig::parse(path, &text)?)
+}
+
+/// Validates a parsed configuration, collecting every error.
+pub fn validate(path: &Path, config: GatewayConfig) -> Result<Loaded, ConfigError> {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+
+    let upstream = match (config.mode, config.upstream.as_deref()) {
+        (Mode::Proxy, None) => {
+            errors.push("`upstream`: missing: proxy mode needs the upstream URL".to_owned());
+            None
+        }
+        (Mode::Proxy, Some(url)) => match parse_upstream(url) {
+            Ok(upstream) => Some(upstream),
+            Err(message) => {
+                errors.push(format!("`upstream` = {url:?}: {message}"));
+                None
+            }
+        },
+        (Mode::ForwardAuth, Some(url)) => {
+            warnings.push(format!(
+                "`upstream` = {url:?} is ignored in forward-auth mode (the reverse proxy in \
+                 front of the gateway reaches the upstream)"
+            ));
+            None
+        }
+        (Mode::ForwardAuth, None) => None,
+    };
+
+    let settlement = match (config.mode, config.settlement) {
+        (Mode::Proxy, None | Some(Settlement::After)) => SettlementMode::AfterHandler,
+        (Mode::ForwardAuth, None | Some(Settlement::VerifyOnly)) => SettlementMode::VerifyOnly,
+        (Mode::Proxy, Some(Settlement::VerifyOnly)) => SettlementMode::VerifyOnly,
+        (_, Some(Settlement::Before)) => SettlementMode::BeforeHandler,
+        (Mode::ForwardAuth, Some(Settlement::After)) => SettlementMode::AfterHandler,
+    };
+    if config.mode == Mode::ForwardAuth && settlement != SettlementMode::VerifyOnly {
+        warnings.push(FORWARD_AUTH_SETTLES_WARNING.to_owned());
+    }
+
+    let facilitator = match config.facilitator.as_deref() {
+        Some("dev") => {
+            warnings.push(
+                "`facilitator: dev`: the dev facilitator settles nothing on chain; this \
+                 gateway gives its resources away. For tests and demos only"
+                    .to_owned(),
+            );
+            Some(FacilitatorChoice::Dev)
+        }
+        Some(other) => {
+            errors.push(format!(
+                "`facilitator` = {other:?}: only `dev` is accepted here; put the facilitator's \
+                 URL in `payment.facilitatorURL`"
+            ));
+            None
+        }
+        None => match &config.payment.facilitator_url {
+            Some(url) => Some(FacilitatorChoice::Url(url.clone())),
+            None => {
+                errors.push(
+                    "`payment.facilitatorURL`: missing: set it, or `facilitator: dev` for the dev \
+                     facilitator"
+                        .to_owned(),
+                );
+                None
+            }
+        },
+    };
+
+    if let Some(base_url) = &config.base_url {
+        let probe = Gate::builder(
+            RouteTableHandle::new(RouteTable::empty()),
+            Arc::new(DevFacilitator::new([])),
+        )
+        .base_url(base_url.clone())
+        .build();
+        if let Err(error) = probe {
+            errors.push(format!("`baseUrl`: {error}"));
+        }
+    }
+
+    let source = path.display().to_string();
+    let spec = config.spec();
+    let table = match RouteTable::builder().named_spec(&source, &spec).build() {
+        Ok(table) => {
+            warnings.extend(table.warnings().iter().map(ToString::to_string));
+            Some(table)
+        }
+        Err(build) => {
+            errors.extend(build.errors().iter().map(ToString::to_string));
+            None
+        }
+    };
+
+    match (table, facilitator) {
+        (Some(table), Some(facilitator)) if errors.is_empty() => Ok(Loaded {
+            unmatched: match config.unmatched {
+                Unmatched::Allow => UnmatchedPolicy::Allow,
+                Unmatched::Deny => UnmatchedPolicy::Deny,
+            },
+            config,
+            table,
+            settlement,
+            facilitator,
+            upstream,
+            warnings,
+        }),
+        _ => Err(ConfigError::Invalid {
+            path: path.to_owned(),
+            errors,
+        }),
+    }
+}
+
+fn parse_upstream(url: &str) -> Result<Upstream, &'static str> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|_| "not a URL (http://host:port[/prefix])")?;
+    let parts = uri.into_parts();
+    match parts.scheme {
+        Some(ref s) if *s == http::uri::Scheme::HTTP => {}
+        Some(ref s) if *s == http::uri::Scheme::HTTPS => {
+            return Err(
+                "https upstreams are not supported by this example (plain http only; \
+                        terminate TLS in front of the upstream's sidecar or mesh)",
+            );
+        }
+        _ => return Err("must start with http://"),
+    }
+    let authority = parts.authority.ok_or("has no host")?;
+    if authority.as_str().contains('@') {
+        return Err("must not contain credentials");
+    }
+    let prefix = match &parts.path_and_query {
+        Some(pq) if pq.query().is_some() => return Err("must not have a query"),
+        Some(pq) => pq.path().trim_end_matches('/').to_owned(),
+        None => String::new(),
+    };
+    Ok(Upstream {
+        scheme: http::uri::Scheme::HTTP,
+        authority,
+        prefix,
+    })
+}

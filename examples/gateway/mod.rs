@@ -1,0 +1,458 @@
+//! The x402 gateway: a reverse proxy or a ForwardAuth server that charges per request, for
+//! services that cannot embed a Rust library. Run it with
+//! `cargo run -p examples --example gateway -- --config FILE`.
+//!
+//! Everything comes from one configuration file ([`config`]): the gateway settings, then
+//! `payment` and `routes` exactly as in an `X402Route` spec. [`start`] validates it (refusing
+//! to start with every error listed), binds the listeners, and serves until the shutdown
+//! signal, then finishes the requests in flight (and their settlements) before returning.
+//!
+//! - [`proxy`]: proxy mode, `X402Layer` over a streaming reverse proxy;
+//! - [`forward_auth`]: ForwardAuth mode, the gate driven from `X-Forwarded-*` headers;
+//! - [`ops`]: `/healthz`, `/readyz`, `/metrics` on `metricsListen`, and the metrics recorder
+//!   that removes the series of deleted routes.
+//!
+//! The route table reloads on `SIGHUP` and when the file changes (its modification time and
+//! size are polled every second); a file with errors keeps the old table and logs why. Only
+//! `payment` and `routes` reload: the other settings need a restart, and the gateway says so.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let running = examples::gateway::start("gateway.yaml", async move {
+//!     let _ = stopped.await;
+//! })
+//! .await?;
+//! println!("listening on {}", running.listen);
+//! let _ = stop.send(());
+//! running.wait().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod config;
+pub mod forward_auth;
+pub mod ops;
+pub mod proxy;
+
+use std::{
+    collections::BTreeSet,
+    future::Future,
+    io,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use axum::{Router, body::Body, extract::State, http::Request, response::Response};
+use metrics::{counter, gauge};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tower::Layer;
+use x402_core::{
+    RouteTable,
+    facilitator::{
+        Facilitator, HttpFacilitator, HttpFacilitatorConfigError,
+        dev::{DevFacilitator, DevNetwork},
+    },
+    gate::{Gate, GateConfigError, RouteTableHandle},
+    labels::{ReloadResult, RouteLabels, keys, names},
+    network::Network,
+};
+use x402_tower::X402Layer;
+
+use self::{
+    config::{ConfigError, FacilitatorChoice, GatewayConfig, Loaded, Mode},
+    ops::{MetricsRecorder, Readiness},
+    proxy::ReverseProxy,
+};
+
+/// Why the gateway did not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration is invalid (every error is listed).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// The facilitator client could not be built.
+    #[error("facilitator: {0}")]
+    Facilitator(#[from] HttpFacilitatorConfigError),
+    /// The gate settings are invalid.
+    #[error(transparent)]
+    Gate(#[from] GateConfigError),
+}
+
+/// A running gateway.
+#[derive(Debug)]
+pub struct Running {
+    /// The address the gateway serves on (useful with port 0).
+    pub listen: SocketAddr,
+    /// The address of the operations listener, if configured.
+    pub ops: Option<SocketAddr>,
+    /// The warnings of the configuration, as logged at startup.
+    pub warnings: Vec<String>,
+    reloader: Arc<Reloader>,
+    task: JoinHandle<io::Result<()>>,
+}
+
+impl Running {
+    /// Reloads the route table from the file now (what `SIGHUP` does). On error the old table
+    /// stays.
+    pub fn reload(&self) -> Result<ReloadSummary, ConfigError> {
+        self.reloader.reload()
+    }
+
+    /// The live route table.
+    pub fn routes(&self) -> Arc<RouteTable> {
+        self.reloader.gate.routes().load()
+    }
+
+    /// Waits until the gateway has shut down: the shutdown signal came and every request in
+    /// flight finished.
+    pub async fn wait(self) -> io::Result<()> {
+        self.task.await.unwrap_or_else(|e| Err(io::Error::other(e)))
+    }
+}
+
+/// What a successful reload changed.
+#[derive(Debug, Clone)]
+pub struct ReloadSummary {
+    /// Routes in the new table.
+    pub routes: usize,
+    /// `(route, chain)` pairs whose metric series were removed.
+    pub removed: Vec<RouteLabels>,
+}
+
+/// Starts the gateway described by the file at `path`; it serves until `shutdown` completes,
+/// then drains. Returns once the listeners are bound.
+pub async fn start(
+    path: impl Into<PathBuf>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, StartError> {
+    let path = path.into();
+    let loaded = config::load(&path)?;
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let Loaded {
+        config,
+        table,
+        settlement,
+        unmatched,
+        facilitator,
+        upstream,
+        warnings,
+    } = loaded;
+
+    let facilitator: Arc<dyn Facilitator> = match &facilitator {
+        FacilitatorChoice::Dev => Arc::new(DevFacilitator::new(dev_networks(&table))),
+        FacilitatorChoice::Url(url) => Arc::new(HttpFacilitator::builder(url.clone()).build()?),
+    };
+    let metrics = config
+        .metrics_listen
+        .and_then(|_| MetricsRecorder::global());
+    let readiness = Arc::new(Readiness::default());
+
+    let label_sets = table.label_sets();
+    record_table(table.len());
+    let routes = RouteTableHandle::new(table);
+    let mut builder = Gate::builder(routes, facilitator)
+        .settlement(settlement)
+        .unmatched(unmatched)
+        .trust_forwarded_headers(config.trust_forwarded_headers);
+    if let Some(base_url) = &config.base_url {
+        builder = builder.base_url(base_url.clone());
+    }
+    let gate = builder.build()?;
+    readiness.set_loaded();
+    if let Some(metrics) = metrics {
+        metrics.prune(&BTreeSet::new(), &label_sets);
+    }
+
+    let listener = bind(config.listen).await?;
+    let listen = listener.local_addr().map_err(|source| StartError::Bind {
+        address: config.listen,
+        source,
+    })?;
+    let ops_listener = match config.metrics_listen {
+        Some(address) => Some(bind(address).await?),
+        None => None,
+    };
+    let ops = ops_listener.as_ref().and_then(|l| l.local_addr().ok());
+
+    let app = match (config.mode, upstream) {
+        (Mode::Proxy, Some(upstream)) => Router::new().fallback_service(
+            X402Layer::new(gate.clone())
+                .layer(ReverseProxy::new(upstream, config.trust_forwarded_headers)),
+        ),
+        _ => Router::new()
+            .fallback(forward_auth_handler)
+            .with_state(gate.clone()),
+    };
+
+    let reloader = Arc::new(Reloader {
+        path: path.clone(),
+        gate,
+        metrics,
+        startup: config,
+        startup_warnings: warnings.clone(),
+    });
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let watcher = tokio::spawn(watch_file(reloader.clone(), stop_rx.clone()));
+
+    let task = tokio::spawn(serve(
+        listener,
+        app,
+        ops_listener.map(|l| (l, ops::router(readiness.clone(), metrics))),
+        readiness,
+        stop_rx,
+        watcher,
+    ));
+    tracing::info!(%listen, ops = ?ops, config = %path.display(), "gateway started");
+    Ok(Running {
+        listen,
+        ops,
+        warnings,
+        reloader,
+        task,
+    })
+}
+
+async fn forward_auth_handler(State(gate): State<Gate>, request: Request<Body>) -> Response {
+    forward_auth::authorize(gate, request).await
+}
+
+async fn bind(address: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| StartError::Bind { address, source })
+}
+
+/// Serves until the stop signal, drains the main listener (readiness says so meanwhile), then
+/// stops the operations listener.
+async fn serve(
+    listener: TcpListener,
+    app: Router,
+    ops: Option<(TcpListener, Router)>,
+    readiness: Arc<Readiness>,
+    stop: watch::Receiver<bool>,
+    watcher: JoinHandle<()>,
+) -> io::Result<()> {
+    let (ops_done_tx, ops_done_rx) = watch::channel(false);
+    let ops_task = ops.map(|(listener, router)| {
+        tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stopped(ops_done_rx))
+                .await
+        })
+    });
+    let draining = {
+        let stop = stop.clone();
+        async move {
+            stopped(stop).await;
+            readiness.set_draining();
+            tracing::info!("shutting down: finishing requests in flight");
+        }
+    };
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(draining)
+    .await;
+    watcher.abort();
+    let _ = ops_done_tx.send(true);
+    if let Some(task) = ops_task {
+        task.await.map_err(io::Error::other)??;
+    }
+    tracing::info!("gateway stopped");
+    served
+}
+
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+/// Every network the dev facilitator may see: the known ones, and the table's (so a reload
+/// adding a route on another network works).
+fn dev_networks(table: &RouteTable) -> Vec<DevNetwork> {
+    let mut networks: Vec<Network> = Network::known().collect();
+    for route in table.routes() {
+        if let Some(offer) = route.offer() {
+            networks.extend(offer.accepts().iter().map(|a| a.network().clone()));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    networks
+        .iter()
+        .filter(|n| seen.insert(n.caip2().to_owned()))
+        .filter_map(|n| DevNetwork::from_network(n).ok())
+        .collect()
+}
+
+fn record_table(routes: usize) {
+    #[allow(clippy::cast_precision_loss, reason = "route counts are small")]
+    gauge!(names::ROUTE_TABLE_ROUTES).set(routes as f64);
+}
+
+/// Reloads the route table from the file.
+#[derive(Debug)]
+struct Reloader {
+    path: PathBuf,
+    gate: Gate,
+    metrics: Option<&'static MetricsRecorder>,
+    startup: GatewayConfig,
+    startup_warnings: Vec<String>,
+}
+
+impl Reloader {
+    fn reload(&self) -> Result<ReloadSummary, ConfigError> {
+        let loaded = match config::load(&self.path) {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                tracing::error!("reload refused, keeping the current routes: {error}");
+                counter!(names::ROUTE_TABLE_RELOADS_TOTAL, keys::RESULT => ReloadResult::Error.as_str())
+                    .increment(1);
+                return Err(error);
+            }
+        };
+        for setting in restart_needed(&self.startup, &loaded.config) {
+            tracing::warn!("reload: `{setting}` changed; it takes effect after a restart");
+        }
+        // Warnings about the table (shadowed routes); the startup ones were logged already.
+        for warning in loaded
+            .warnings
+            .iter()
+            .filter(|w| !self.startup_warnings.contains(w))
+        {
+            tracing::warn!("{warning}");
+        }
+        let routes = loaded.table.len();
+        let live = loaded.table.label_sets();
+        let old = self.gate.routes().store(loaded.table);
+        let removed: BTreeSet<RouteLabels> = old.label_sets().difference(&live).cloned().collect();
+        if let Some(metrics) = self.metrics {
+            metrics.prune(&removed, &live);
+        }
+        record_table(routes);
+        counter!(names::ROUTE_TABLE_RELOADS_TOTAL, keys::RESULT => ReloadResult::Ok.as_str())
+            .increment(1);
+        let removed: Vec<RouteLabels> = removed.into_iter().collect();
+        tracing::info!(
+            routes,
+            removed = ?removed.iter().map(|l| format!("{}@{}", l.route(), l.chain())).collect::<Vec<_>>(),
+            "route table reloaded"
+        );
+        Ok(ReloadSummary { routes, removed })
+    }
+}
+
+/// The settings that differ between the startup file and a reloaded one (only `payment` and
+/// `routes` reload).
+fn restart_needed(startup: &GatewayConfig, now: &GatewayConfig) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    let checks: [(&'static str, bool); 9] = [
+        ("listen", startup.listen != now.listen),
+        ("mode", startup.mode != now.mode),
+        ("upstream", startup.upstream != now.upstream),
+        ("unmatched", startup.unmatched != now.unmatched),
+        ("settlement", startup.settlement != now.settlement),
+        (
+            "trustForwardedHeaders",
+            startup.trust_forwarded_headers != now.trust_forwarded_headers,
+        ),
+        ("baseUrl", startup.base_url != now.base_url),
+        (
+            "metricsListen",
+            startup.metrics_listen != now.metrics_listen,
+        ),
+        (
+            "facilitator / payment.facilitatorURL",
+            startup.facilitator != now.facilitator
+                || startup.payment.facilitator_url != now.payment.facilitator_url,
+        ),
+    ];
+    for (name, differs) in checks {
+        if differs {
+            changed.push(name);
+        }
+    }
+    changed
+}
+
+/// Reloads on `SIGHUP` and when the file's modification time or size changes (polled every
+/// second).
+async fn watch_file(reloader: Arc<Reloader>, stop: watch::Receiver<bool>) {
+    let mut last = stamp(&reloader.path);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut hangup = hangup_signal();
+    let stopped = stopped(stop);
+    tokio::pin!(stopped);
+    loop {
+        let forced = tokio::select! {
+            () = &mut stopped => return,
+            _ = tick.tick() => false,
+            () = next_hangup(&mut hangup) => true,
+        };
+        let now = stamp(&reloader.path);
+        if forced || now != last {
+            last = now;
+            let _ = reloader.reload();
+        }
+    }
+}
+
+/// The file's modification time and length, when it can be read.
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let metadata = std::fs::metadata(path).ok()?;
+    Some((metadata.modified().ok()?, metadata.len()))
+}
+
+#[cfg(unix)]
+type Hangup = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangup = ();
+
+#[cfg(unix)]
+fn hangup_signal() -> Hangup {
+    use tokio::signal::unix::{SignalKind, signal};
+    signal(SignalKind::hangup())
+        .inspect_err(|error| tracing::warn!(%error, "cannot listen for SIGHUP"))
+        .ok()
+}
+
+#[cfg(not(unix))]
+fn hangup_signal() -> Hangup {}
+
+#[cfg(unix)]
+async fn next_hangup(signal: &mut Hangup) {
+    match signal {
+        Some(signal) => {
+            if signal.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading the route table");
+                return;
+            }
+            std::future::pending::<()>().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn next_hangup(_: &mut Hangup) {
+    std::future::pending::<()>().await;
+}

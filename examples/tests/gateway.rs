@@ -1,0 +1,1098 @@
+//! The gateway end to end on loopback: each test writes a configuration file, starts the
+//! gateway in-process on `127.0.0.1:0` in front of a small axum upstream, with the dev
+//! facilitator (served over HTTP when the test counts settlements), and stops everything it
+//! started. No test asserts a duration; waits are bounded only to fail instead of hanging.
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use axum::{
+    Json, Router,
+    body::Body,
+    http::{HeaderMap, StatusCode as AxumStatus, Uri},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use bytes::Bytes;
+use examples::{
+    BUYER, BUYER_KEY,
+    gateway::{self, Running, StartError, config::ConfigError},
+};
+use hyper::body::Frame;
+use reqwest::StatusCode;
+use tokio::{
+    net::TcpListener,
+    sync::{Notify, mpsc, oneshot},
+    task::JoinHandle,
+};
+use x402_core::{
+    clock::{Clock as _, SystemClock},
+    codec,
+    evm::signer::PrivateKeySigner,
+    facilitator::dev::{DevFacilitator, DevNetwork},
+    wire::{SettleResponse, v2},
+};
+
+/// The recipient of every priced route (anvil's test address #1).
+const PAY_TO: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+/// Bounds every wait, so a broken gateway fails the test instead of hanging it.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+// ---------------------------------------------------------------------------------------------
+// The upstream: echoes what it received; /fail answers 500; /stream sends two frames, the
+// second only once the test has read the first; /slow answers once released.
+
+#[derive(Clone, Default)]
+struct Gates {
+    stream_first_read: Arc<Notify>,
+    slow_release: Arc<Notify>,
+    slow_entered: Arc<Notify>,
+}
+
+struct Upstream {
+    address: String,
+    gates: Gates,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn upstream() -> Upstream {
+    let gates = Gates::default();
+    let router = Router::new()
+        .route(
+            "/fail",
+            get(|| async { (AxumStatus::INTERNAL_SERVER_ERROR, "boom") }),
+        )
+        .route("/stream", get(stream))
+        .route("/slow", get(slow))
+        .fallback(echo)
+        .with_state(gates.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let address = listener.local_addr().expect("address").to_string();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Upstream {
+        address,
+        gates,
+        task,
+    }
+}
+
+async fn echo(uri: Uri, headers: HeaderMap) -> Response {
+    let mut seen = BTreeMap::<String, Vec<String>>::new();
+    for (name, value) in &headers {
+        seen.entry(name.as_str().to_owned())
+            .or_default()
+            .push(value.to_str().unwrap_or("<binary>").to_owned());
+    }
+    let mut response =
+        Json(serde_json::json!({ "path": uri.to_string(), "headers": seen })).into_response();
+    // A hop-by-hop header named by Connection, which the gateway must not pass back.
+    response
+        .headers_mut()
+        .insert("connection", "x-upstream-hop".parse().expect("valid"));
+    response
+        .headers_mut()
+        .insert("x-upstream-hop", "1".parse().expect("valid"));
+    response
+}
+
+/// A body fed by a channel, so the upstream decides when each frame goes out.
+struct ChannelBody(mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|c| Ok(Frame::data(c))))
+    }
+}
+
+async fn stream(axum::extract::State(gates): axum::extract::State<Gates>) -> Response {
+    let (tx, rx) = mpsc::channel(1);
+    tokio::spawn(async move {
+        let _ = tx.send(Bytes::from_static(b"first;")).await;
+        gates.stream_first_read.notified().await;
+        let _ = tx.send(Bytes::from_static(b"second")).await;
+    });
+    Response::new(Body::new(ChannelBody(rx)))
+}
+
+async fn slow(axum::extract::State(gates): axum::extract::State<Gates>) -> &'static str {
+    gates.slow_entered.notify_one();
+    gates.slow_release.notified().await;
+    "slow but done"
+}
+
+// ---------------------------------------------------------------------------------------------
+// The dev facilitator over HTTP, so tests can count settlements.
+
+struct Facilitator {
+    url: String,
+    dev: Arc<DevFacilitator>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Facilitator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn facilitator() -> Facilitator {
+    let dev = Arc::new(DevFacilitator::new([DevNetwork::base_sepolia()]));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let router = x402_tower::dev_facilitator::router(dev.clone());
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Facilitator { url, dev, task }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The gateway under test.
+
+static FILES: AtomicUsize = AtomicUsize::new(0);
+
+/// A configuration file in the temp directory, removed on drop.
+struct ConfigFile(PathBuf);
+
+impl ConfigFile {
+    fn new(text: &str) -> Self {
+        Self::with_extension(text, "yaml")
+    }
+
+    fn with_extension(text: &str, extension: &str) -> Self {
+        let n = FILES.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "x402-gateway-test-{}-{n}.{extension}",
+            std::process::id()
+        ));
+        std::fs::write(&path, text).expect("writes the config");
+        Self(path)
+    }
+
+    fn rewrite(&self, text: &str) {
+        std::fs::write(&self.0, text).expect("rewrites the config");
+    }
+}
+
+impl Drop for ConfigFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+struct Gateway {
+    running: Option<Running>,
+    stop: Option<oneshot::Sender<()>>,
+    file: ConfigFile,
+    base: String,
+    ops: String,
+}
+
+impl Gateway {
+    async fn start(config: &str) -> Self {
+        match Self::try_start(config).await {
+            Ok(gateway) => gateway,
+            Err(error) => panic!("the gateway did not start: {error}"),
+        }
+    }
+
+    async fn try_start(config: &str) -> Result<Self, StartError> {
+        let file = ConfigFile::new(config);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let running = gateway::start(file.0.clone(), async move {
+            let _ = stopped.await;
+        })
+        .await?;
+        Ok(Self {
+            base: format!("http://{}", running.listen),
+            ops: running
+                .ops
+                .map(|a| format!("http://{a}"))
+                .unwrap_or_default(),
+            running: Some(running),
+            stop: Some(stop),
+            file,
+        })
+    }
+
+    fn running(&self) -> &Running {
+        self.running.as_ref().expect("running")
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Signals shutdown and waits until the gateway has drained and stopped.
+    async fn stop(mut self) {
+        self.begin_shutdown();
+        let running = self.running.take().expect("running");
+        tokio::time::timeout(PATIENCE, running.wait())
+            .await
+            .expect("the gateway stops")
+            .expect("the gateway stopped cleanly");
+    }
+
+    async fn metrics(&self) -> String {
+        client()
+            .get(format!("{}/metrics", self.ops))
+            .send()
+            .await
+            .expect("scraped")
+            .text()
+            .await
+            .expect("text")
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.begin_shutdown();
+    }
+}
+
+fn client() -> reqwest::Client {
+    examples::http_client().expect("client builds")
+}
+
+fn buyer() -> PrivateKeySigner {
+    BUYER_KEY.parse().expect("valid key")
+}
+
+/// The proxy configuration: every route on Base Sepolia at $0.001 unless free.
+fn proxy_config(upstream: &str, facilitator: &str, extra: &str, routes: &str) -> String {
+    format!(
+        r#"
+listen: 127.0.0.1:0
+mode: proxy
+upstream: http://{upstream}
+metricsListen: 127.0.0.1:0
+{extra}
+payment:
+  wallet: "{PAY_TO}"
+  network: base-sepolia
+  defaultPrice: "$0.001"
+  facilitatorURL: {facilitator}
+routes:
+{routes}
+"#
+    )
+}
+
+const PROXY_ROUTES: &str = r#"
+  - { path: /health, name: health, free: true }
+  - { path: /weather, name: weather }
+  - { path: /fail, name: fail }
+  - { path: /stream, name: stream }
+  - { path: /slow, name: slow }
+"#;
+
+struct ProxySetup {
+    upstream: Upstream,
+    facilitator: Facilitator,
+    gateway: Gateway,
+}
+
+async fn proxy_setup() -> ProxySetup {
+    let upstream = upstream().await;
+    let facilitator = facilitator().await;
+    let gateway = Gateway::start(&proxy_config(
+        &upstream.address,
+        &facilitator.url,
+        "",
+        PROXY_ROUTES,
+    ))
+    .await;
+    ProxySetup {
+        upstream,
+        facilitator,
+        gateway,
+    }
+}
+
+/// A `PAYMENT-SIGNATURE` for the challenge at `url` (fetched without paying).
+async fn payment_for(url: &str) -> String {
+    let challenge = examples::request_challenge(&client(), url)
+        .await
+        .expect("a 402 challenge");
+    examples::sign(&challenge.payment_required, &buyer(), SystemClock.now())
+        .expect("signs")
+        .header
+}
+
+fn receipt(response: &reqwest::Response) -> Option<SettleResponse> {
+    response
+        .headers()
+        .get(codec::PAYMENT_RESPONSE)
+        .map(|value| {
+            codec::decode_settle_response(value.as_bytes(), codec::DEFAULT_MAX_HEADER_BYTES)
+                .expect("the receipt decodes")
+        })
+}
+
+fn challenge(response: &reqwest::Response) -> v2::PaymentRequired {
+    let value = response
+        .headers()
+        .get(codec::PAYMENT_REQUIRED)
+        .expect("PAYMENT-REQUIRED");
+    codec::decode_payment_required(value.as_bytes(), codec::DEFAULT_MAX_HEADER_BYTES)
+        .expect("the challenge decodes")
+}
+
+/// What the upstream saw: its path and headers.
+async fn echoed(response: reqwest::Response) -> serde_json::Value {
+    json(response).await
+}
+
+/// A JSON body (reqwest is built without its `json` feature here).
+async fn json(response: reqwest::Response) -> serde_json::Value {
+    let bytes = response.bytes().await.expect("body");
+    serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+}
+
+fn seen<'a>(echo: &'a serde_json::Value, header: &str) -> Option<&'a str> {
+    echo["headers"][header][0].as_str()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration.
+
+#[tokio::test]
+async fn a_bad_configuration_refuses_to_start_listing_every_error_with_route_and_field() {
+    let error = Gateway::try_start(
+        r#"
+listen: 127.0.0.1:0
+mode: proxy
+payment: { wallet: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", network: base-sepolia }
+routes:
+  - { path: /a, name: cheap, price: "0,01" }
+  - { path: /b, name: elsewhere, price: "1", network: not-a-chain }
+"#,
+    )
+    .await
+    .err()
+    .expect("refused");
+
+    let StartError::Config(ConfigError::Invalid { errors, .. }) = &error else {
+        panic!("expected a list of errors, got {error:?}");
+    };
+    let text = error.to_string();
+    assert_eq!(errors.len(), 4, "{text}");
+    for expected in [
+        "`upstream`",
+        "`payment.facilitatorURL`",
+        "\"cheap\"",
+        "routes[0].price",
+        "\"elsewhere\"",
+        "routes[1].network",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_key_refuses_to_start_naming_it() {
+    let error = Gateway::try_start("listen: 127.0.0.1:0\nmode: proxy\nupstreem: http://x\n")
+        .await
+        .err()
+        .expect("refused");
+
+    assert!(
+        matches!(error, StartError::Config(ConfigError::Parse { .. })),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("upstreem"), "{error}");
+}
+
+#[tokio::test]
+async fn a_json_configuration_is_accepted() {
+    let upstream = upstream().await;
+    let config = serde_json::json!({
+        "listen": "127.0.0.1:0",
+        "mode": "proxy",
+        "upstream": format!("http://{}", upstream.address),
+        "facilitator": "dev",
+        "payment": { "wallet": PAY_TO, "network": "base-sepolia", "defaultPrice": "$0.001" },
+        "routes": [ { "path": "/weather" } ],
+    });
+    let file = ConfigFile::with_extension(&config.to_string(), "json");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let running = gateway::start(file.0.clone(), async move {
+        let _ = stopped.await;
+    })
+    .await
+    .expect("starts");
+
+    let response = client()
+        .get(format!("http://{}/weather", running.listen))
+        .send()
+        .await
+        .expect("answered");
+
+    assert_eq!(response.status(), StatusCode::PAYMENT_REQUIRED);
+    let _ = stop.send(());
+    running.wait().await.expect("stops");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Proxy mode.
+
+#[tokio::test]
+async fn proxy_unpaid_priced_route_is_402_and_the_upstream_is_not_called() {
+    let setup = proxy_setup().await;
+
+    let response = client()
+        .get(setup.gateway.url("/weather"))
+        .send()
+        .await
+        .expect("answered");
+
+    assert_eq!(response.status(), StatusCode::PAYMENT_REQUIRED);
+    let offer = challenge(&response);
+    assert_eq!(offer.accepts[0].amount, "1000");
+    assert_eq!(offer.accepts[0].pay_to, PAY_TO);
+    assert!(
+        offer.resource.url.ends_with("/weather"),
+        "{}",
+        offer.resource.url
+    );
+    let body = response.text().await.expect("body");
+    assert!(!body.contains("headers"), "the upstream answered: {body}");
+    setup.gateway.stop().await;
+}
+
+#[tokio::test]
+async fn proxy_paid_request_reaches_the_upstream_with_the_payer_and_returns_a_receipt() {
+    let setup = proxy_setup().await;
+    let url = setup.gateway.url("/weather?city=Paris");
+    let payment = payment_for(&url).await;
+
+    let response = client()
+        .get(&url)
+        .header(codec::PAYMENT_SIGNATURE, &payment)
+        .header("X-Payment-Payer", "0xforged")
+        .send()
+        .await
+        .expect("answered");
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let receipt = receipt(&response).expect("PAYMENT-RESPONSE");
+    assert!(receipt.success, "{receipt:?}");
+    assert_eq!(receipt.payer.as_deref(), Some(BUYER));
+    let echo = echoed(response).await;
+    assert_eq!(echo["path"], "/weather?city=Paris");
+    assert_eq!(seen(&echo, "x-payment-payer"), Some(BUYER));
+    assert_eq!(
+        echo["headers"]["x-payment-payer"].as_array().map(Vec::len),
+        Some(1),
+        "{echo}"
+    );
+    assert_eq!(seen(&echo, "payment-signature"), None, "{echo}");
+    assert_eq!(setup.facilitator.dev.settlements().len(), 1);
+    setup.gateway.stop().await;
+}
+
+#[tokio::test]
+async fn proxy_forged_payer_and_payment_headers_never_reach_the_upstream_on_free_routes() {
+    let setup = proxy_setup().await;
+
+    let response = client()
+        .get(setup.gateway.url("/health"))
+        .header("x-PAYMENT-payer", "0xforged")
+        .header("X-Payment", "not-a-payment")
+        .header("Payment-Signature", "not-a-payment")
+        .send()
+        .await
+        .expect("answered");
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let echo = echoed(response).await;
+    for header in ["x-payment-payer", "x-payment", "payment-signature"] {
+        assert_eq!(
+            seen(&echo, header),
+            None,
+            "{header} reached the upstream: {echo}"
+        );
+    }
+    setup.gateway.stop().await;
+}
+
+#[tokio::test]
+async fn proxy_upstream_failure_is_passed_through_and_not_charged() {
+    let setup = proxy_setup().await;
+    let url = setup.gateway.url("/fail");
+    let payment = payment_for(&url).await;
+
+    let response = client()
+        .get(&url)
+        .header(codec::PAYMENT_SIGNATURE, &payment)
+        .send()
+        .await
+        .expect("answered");
+
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(receipt(&response).is_none());
+    assert_eq!(response.text().await.expect("body"), "boom");
+    assert!(setup.facilitator.dev.settlements().is_empty());
+    setup.gateway.stop().await;
+}
+
+#[tokio::test]
+async fn proxy_unreachable_upstream_is_502_and_not_charged() {
+    // A port that was free a moment ago: nothing listens there.
+    let closed = {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+        listener.local_addr().expect("address").to_string()
+    };
+    let facilitator = facilitator().await;
+    let gateway = Gateway::start(&proxy_config(&closed, &facilitator.url, "", PROXY_ROUTES)).await;
+    let url = gateway.url("/weather");
+    let payment = payment_for(&url).await;
+
+    let response = client()
+        .get(&url)
+        .header(codec::PAYMENT_SIGNATURE, &payment)
+        .send()
+        .await
+        .expect("answered");
+
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert!(receipt(&response).is_none());
+    let body = json(response).await;
+    assert_eq!(body["reason"], "upstream_unavailable");
+    assert!(facilitator.dev.settlements().is_empty());
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn proxy_streams_the_upstream_body_frame_by_frame_after_settling() {
+    let setup = proxy_setup().await;
+    let url = setup.gateway.url("/stream");
+    let payment = payment_for(&url).await;
+
+    let mut response = client()
+        .get(&url)
+        .header(codec::PAYMENT_SIGNATURE, &payment)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(receipt(&response).is_some_and(|r| r.success));
+
+    // The upstream sends its second frame only after we read the first: a buffering proxy
+    // would never deliver the first.
+    let first = tokio::time::timeout(PATIENCE, response.chunk())
+        .await
+        .expect("the first frame arrives before the body ends")
+        .expect("reads");
+    assert_eq!(first.as_deref(), Some(&b"first;"[..]));
+    setup.upstream.gates.stream_first_read.notify_one();
+    let mut rest = Vec::new();
+    while let Some(chunk) = tokio::time::timeout(PATIENCE, response.chunk())
+        .await
+        .expect("the rest arrives")
+        .expect("reads")
+    {
+        rest.extend_from_slice(&chunk);
+    }
+    assert_eq!(rest, b"second");
+    setup.gateway.stop().await;
+}
+
+#[tokio::test]
+async fn proxy_sets_forwarded_headers_and_removes_hop_by_hop_headers_both_ways() {
+    let setup = proxy_setup().await;
+
+    let response = client()
+        .get(setup.gateway.url("/health"))
+        .header("Connection", "x-client-hop")
+        .header("X-Client-Hop", "1")
+        .header("Proxy-Authorization", "Basic c2VjcmV0")
+        .header("X-Forwarded-For", "203.0.113.9")
+        .header("X-Forwarded-Host", "forged.example")
+        .send()
+        .await
+        .expect("answered");
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get("x-upstream-hop").is_none());
+    let echo = echoed(response).await;
+    assert_eq!(seen(&echo, "x-client-hop"), None, "{echo}");
+    assert_eq!(seen(&echo, "proxy-authorization"), None, "{echo}");
+    // Not trusted: the client's own forwarding headers are replaced.
+    assert_eq!(seen(&echo, "x-forwarded-for"), Some("127.0.0.1"));
+    assert_eq!(seen(&echo, "x-forwarded-proto"), Some("http"));
+    let host = setup.gateway.base.trim_start_matches("http://");
+    assert_eq!(seen(&echo, "x-forwarded-host"), Some(host));
+    assert_eq!(seen(&echo, "host"), Some(setup.upstream.address.as_str()));
+    setup.gateway.stop().await;
+}
+
+#[tokio::test]
+async fn proxy_unmatched_path_is_403_by_default() {
+    let setup = proxy_setup().await;
+
+    let response = client()
+        .get(setup.gateway.url("/elsewhere"))
+        .send()
+        .await
+        .expect("answered");
+
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body = json(response).await;
+    assert_eq!(body["reason"], "no_route");
+    setup.gateway.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ForwardAuth mode.
+
+fn forward_auth_config(extra: &str) -> String {
+    format!(
+        r#"
+listen: 127.0.0.1:0
+mode: forward-auth
+facilitator: dev
+{extra}
+payment: {{ wallet: "{PAY_TO}", network: base-sepolia, defaultPrice: "$0.001" }}
+routes:
+  - {{ path: /health, free: true }}
+  - {{ path: /rpc/**, name: rpc }}
+"#
+    )
+}
+
+/// An auth request as Traefik sends it for `GET https://api.example.com{uri}`.
+fn auth_request(gateway: &Gateway, uri: Option<&str>) -> reqwest::RequestBuilder {
+    let mut request = client()
+        .get(gateway.url("/verify"))
+        .header("X-Forwarded-Method", "GET")
+        .header("X-Forwarded-Proto", "https")
+        .header("X-Forwarded-Host", "api.example.com");
+    if let Some(uri) = uri {
+        request = request.header("X-Forwarded-Uri", uri);
+    }
+    request
+}
+
+/// A payment for the ForwardAuth challenge of `uri`.
+async fn forward_auth_payment(gateway: &Gateway, uri: &str) -> String {
+    let response = auth_request(gateway, Some(uri))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), StatusCode::PAYMENT_REQUIRED);
+    examples::sign(&challenge(&response), &buyer(), SystemClock.now())
+        .expect("signs")
+        .header
+}
+
+#[tokio::test]
+async fn forward_auth_without_a_forwarded_uri_is_403() {
+    let gateway = Gateway::start(&forward_auth_config("")).await;
+
+    let response = auth_request(&gateway, None).send().await.expect("answered");
+
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn forward_auth_unmatched_path_is_403_by_default() {
+    let gateway = Gateway::start(&forward_auth_config("")).await;
+
+    let response = auth_request(&gateway, Some("/admin"))
+        .send()
+        .await
+        .expect("answered");
+
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn forward_auth_unmatched_path_is_200_when_allowed() {
+    let gateway = Gateway::start(&forward_auth_config("unmatched: allow")).await;
+
+    let response = auth_request(&gateway, Some("/admin"))
+        .send()
+        .await
+        .expect("answered");
+
+    assert_eq!(response.status(), StatusCode::OK);
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn forward_auth_free_route_is_200_with_an_empty_payer_header() {
+    let gateway = Gateway::start(&forward_auth_config("")).await;
+
+    let response = auth_request(&gateway, Some("/health"))
+        .header("X-Payment-Payer", "0xforged")
+        .send()
+        .await
+        .expect("answered");
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response
+            .headers()
+            .get("x-payment-payer")
+            .map(|v| v.as_bytes()),
+        Some(&b""[..])
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn forward_auth_priced_route_is_402_for_the_forwarded_url_ignoring_the_query() {
+    let gateway = Gateway::start(&forward_auth_config("")).await;
+
+    let response = auth_request(&gateway, Some("/rpc?method=eth_sendRawTransaction"))
+        .send()
+        .await
+        .expect("answered");
+
+    assert_eq!(response.status(), StatusCode::PAYMENT_REQUIRED);
+    let offer = challenge(&response);
+    assert_eq!(
+        offer.resource.url,
+        "https://api.example.com/rpc?method=eth_sendRawTransaction"
+    );
+    assert_eq!(offer.accepts[0].amount, "1000");
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn forward_auth_paid_request_is_200_with_the_payer_and_verified_only() {
+    let gateway = Gateway::start(&forward_auth_config("")).await;
+    assert!(
+        gateway
+            .running()
+            .warnings
+            .iter()
+            .all(|w| !w.contains("settle payments"))
+    );
+    let payment = forward_auth_payment(&gateway, "/rpc/mainnet").await;
+
+    let response = auth_request(&gateway, Some("/rpc/mainnet"))
+        .header(codec::PAYMENT_SIGNATURE, &payment)
+        .send()
+        .await
+        .expect("answered");
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response
+            .headers()
+            .get("x-payment-payer")
+            .and_then(|v| v.to_str().ok()),
+        Some(BUYER)
+    );
+    assert!(receipt(&response).is_none(), "verify-only settles nothing");
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn forward_auth_replayed_payment_is_refused() {
+    let gateway = Gateway::start(&forward_auth_config("")).await;
+    let payment = forward_auth_payment(&gateway, "/rpc/mainnet").await;
+    let first = auth_request(&gateway, Some("/rpc/mainnet"))
+        .header(codec::PAYMENT_SIGNATURE, &payment)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(first.status(), StatusCode::OK);
+
+    let again = auth_request(&gateway, Some("/rpc/mainnet"))
+        .header(codec::PAYMENT_SIGNATURE, &payment)
+        .send()
+        .await
+        .expect("answered");
+
+    assert_eq!(again.status(), StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(challenge(&again).error.as_deref(), Some("replay"));
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn forward_auth_configured_to_settle_warns_and_returns_the_receipt_headers() {
+    let gateway = Gateway::start(&forward_auth_config("settlement: after")).await;
+    assert!(
+        gateway
+            .running()
+            .warnings
+            .iter()
+            .any(|w| w == gateway::config::FORWARD_AUTH_SETTLES_WARNING),
+        "{:?}",
+        gateway.running().warnings
+    );
+    let payment = forward_auth_payment(&gateway, "/rpc/x").await;
+
+    let response = auth_request(&gateway, Some("/rpc/x"))
+        .header(codec::PAYMENT_SIGNATURE, &payment)
+        .send()
+        .await
+        .expect("answered");
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(receipt(&response).is_some_and(|r| r.success));
+    gateway.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reload.
+
+/// Waits until `check` holds, polling; panics after [`PATIENCE`].
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_changed_file_swaps_the_routes() {
+    let upstream = upstream().await;
+    let config = |routes| {
+        proxy_config(
+            &upstream.address,
+            "http://127.0.0.1:1",
+            "facilitator: dev",
+            routes,
+        )
+    };
+    let gateway = Gateway::start(&config("  - { path: /weather, name: weather }")).await;
+    let url = gateway.url("/news");
+    let before = client().get(&url).send().await.expect("answered");
+    assert_eq!(before.status(), StatusCode::FORBIDDEN);
+
+    gateway.file.rewrite(&config(
+        "  - { path: /weather, name: weather }\n  - { path: /news, free: true }",
+    ));
+
+    eventually("the file change is picked up", async || {
+        gateway.running().routes().len() == 2
+    })
+    .await;
+    let after = client().get(&url).send().await.expect("answered");
+    assert_eq!(after.status(), StatusCode::OK);
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_file_keeps_the_old_table() {
+    let upstream = upstream().await;
+    let gateway = Gateway::start(&proxy_config(
+        &upstream.address,
+        "http://127.0.0.1:1",
+        "facilitator: dev",
+        "  - { path: /weather, name: weather }",
+    ))
+    .await;
+
+    gateway.file.rewrite(&proxy_config(
+        &upstream.address,
+        "http://127.0.0.1:1",
+        "facilitator: dev",
+        "  - { path: /weather, name: weather, price: \"-1\" }\n  - { path: /news, free: true }",
+    ));
+    let error = gateway.running().reload().expect_err("refused");
+
+    assert!(error.to_string().contains("routes[0].price"), "{error}");
+    assert_eq!(gateway.running().routes().len(), 1);
+    let response = client()
+        .get(gateway.url("/weather"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), StatusCode::PAYMENT_REQUIRED);
+    let news = client()
+        .get(gateway.url("/news"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(news.status(), StatusCode::FORBIDDEN);
+    gateway.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operations.
+
+#[tokio::test]
+async fn readiness_is_200_when_serving_and_503_while_draining_which_finishes_paid_requests() {
+    let setup = proxy_setup().await;
+    let mut gateway = setup.gateway;
+    let ready = client()
+        .get(format!("{}/readyz", gateway.ops))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(ready.status(), StatusCode::OK);
+
+    // A paid request in flight: the upstream holds it until released.
+    let url = gateway.url("/slow");
+    let payment = payment_for(&url).await;
+    let in_flight = tokio::spawn({
+        let client = client();
+        async move {
+            client
+                .get(&url)
+                .header(codec::PAYMENT_SIGNATURE, &payment)
+                .send()
+                .await
+        }
+    });
+    tokio::time::timeout(PATIENCE, setup.upstream.gates.slow_entered.notified())
+        .await
+        .expect("the request reaches the upstream");
+
+    gateway.begin_shutdown();
+    let readyz = format!("{}/readyz", gateway.ops);
+    eventually("readiness turns 503", async || {
+        client()
+            .get(&readyz)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::SERVICE_UNAVAILABLE)
+    })
+    .await;
+    let health = client()
+        .get(format!("{}/healthz", gateway.ops))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(health.status(), StatusCode::OK);
+
+    setup.upstream.gates.slow_release.notify_one();
+    let response = tokio::time::timeout(PATIENCE, in_flight)
+        .await
+        .expect("finishes")
+        .expect("joins")
+        .expect("answered");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(receipt(&response).is_some_and(|r| r.success));
+    assert_eq!(setup.facilitator.dev.settlements().len(), 1);
+    gateway.stop().await;
+}
+
+fn series<'a>(text: &'a str, name: &str, route: &str) -> Vec<&'a str> {
+    let route = format!("route=\"{route}\"");
+    text.lines()
+        .filter(|line| line.starts_with(name) && line.contains(&route))
+        .collect()
+}
+
+#[tokio::test]
+async fn metrics_show_resolved_chains_and_drop_the_series_of_deleted_routes() {
+    let upstream = upstream().await;
+    let facilitator = facilitator().await;
+    let routes =
+        "  - { path: /weather, name: metrics-kept }\n  - { path: /gone, name: metrics-gone }";
+    let gateway = Gateway::start(&proxy_config(
+        &upstream.address,
+        &facilitator.url,
+        "",
+        routes,
+    ))
+    .await;
+    // A 402 on each route, and a paid request on the one to be deleted.
+    for path in ["/weather", "/gone"] {
+        let response = client()
+            .get(gateway.url(path))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(response.status(), StatusCode::PAYMENT_REQUIRED);
+    }
+    let url = gateway.url("/gone");
+    let payment = payment_for(&url).await;
+    let paid = client()
+        .get(&url)
+        .header(codec::PAYMENT_SIGNATURE, &payment)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(paid.status(), StatusCode::OK);
+
+    let before = gateway.metrics().await;
+    let required = series(&before, "x402_requests_total", "metrics-kept");
+    assert!(
+        required
+            .iter()
+            .any(|l| l.contains("chain=\"eip155:84532\"")
+                && l.contains("outcome=\"payment_required\"")),
+        "{before}"
+    );
+    for name in [
+        "x402_requests_total",
+        "x402_payments_settled_total",
+        "x402_amount_settled_total",
+        "x402_last_payment_success_timestamp_seconds",
+    ] {
+        assert!(
+            series(&before, name, "metrics-gone")
+                .iter()
+                .any(|l| l.contains("chain=\"eip155:84532\"")),
+            "{name} for metrics-gone missing:\n{before}"
+        );
+    }
+    assert!(before.contains("x402_route_table_routes"), "{before}");
+
+    gateway.file.rewrite(&proxy_config(
+        &upstream.address,
+        &facilitator.url,
+        "",
+        "  - { path: /weather, name: metrics-kept }",
+    ));
+    let summary = gateway.running().reload().expect("reloads");
+    assert_eq!(summary.routes, 1);
+
+    let after = gateway.metrics().await;
+    assert!(
+        series(&after, "x402_", "metrics-gone").is_empty(),
+        "series of the deleted route remain:\n{after}"
+    );
+    assert!(
+        !series(&after, "x402_requests_total", "metrics-kept").is_empty(),
+        "the kept route lost its series:\n{after}"
+    );
+    assert!(
+        after.contains("x402_route_table_reloads_total{result=\"ok\"}"),
+        "{after}"
+    );
+    gateway.stop().await;
+}
