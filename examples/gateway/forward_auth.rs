@@ -20,21 +20,10 @@ use axum::{
     body::Body,
     http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header},
 };
-use x402_core::{
-    gate::{Admission, Gate, Reply, RequestParts, Settlement},
-    table::HeaderLookup,
-};
+use x402_core::gate::{Admission, Gate, Reply, RequestParts, Settlement};
+use x402_tower::HeaderMapLookup;
 
 use super::proxy::PAYER_HEADER;
-
-/// Header access over an `http::HeaderMap` for the gate.
-struct Headers<'a>(&'a HeaderMap);
-
-impl HeaderLookup for Headers<'_> {
-    fn first(&self, name: &str) -> Option<&str> {
-        self.0.get(name).and_then(|v| v.to_str().ok())
-    }
-}
 
 fn forwarded<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
@@ -65,7 +54,7 @@ pub async fn authorize(gate: Gate, request: Request<Body>) -> Response<Body> {
         scheme,
         host,
         path_and_query: uri,
-        headers: &Headers(headers),
+        headers: &HeaderMapLookup(headers),
     };
     let admission = gate.admit(&parts);
     match admission {
@@ -108,20 +97,7 @@ fn allowed(payer: Option<String>, extra: Vec<(&'static str, String)>) -> Respons
 
 /// The gate's reply as a response.
 fn reply_response(reply: Reply) -> Response<Body> {
-    let status = StatusCode::from_u16(reply.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut headers = HeaderMap::with_capacity(reply.headers().len());
-    for (name, value) in reply.headers() {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::try_from(value.as_str()),
-        ) {
-            headers.append(name, value);
-        }
-    }
-    let mut response = Response::new(Body::from(reply.into_body()));
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
-    response
+    x402_tower::reply_response::<Body>(reply).map(Body::new)
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Body> {

@@ -48,7 +48,7 @@ pub use body::ResponseBody;
 pub use extract::{Paid, PaymentMissing};
 pub use future::ResponseFuture;
 pub use layer::X402Layer;
-pub use service::X402;
+pub use service::{HeaderMapLookup, X402, reply_response};
 pub use x402_core::{
     self as core,
     gate::{Gate, GateBuilder, Payment, PaymentOutcome, RouteTableHandle, SettlementMode},

@@ -50,10 +50,12 @@ impl<S> X402<S> {
     }
 }
 
-/// Header access over an `http::HeaderMap`.
-pub(crate) struct Headers<'a>(pub(crate) &'a HeaderMap);
+/// Header access for the gate over an `http::HeaderMap` (for code that drives a
+/// [`Gate`] directly, e.g. a ForwardAuth endpoint).
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderMapLookup<'a>(pub &'a HeaderMap);
 
-impl HeaderLookup for Headers<'_> {
+impl HeaderLookup for HeaderMapLookup<'_> {
     fn first(&self, name: &str) -> Option<&str> {
         self.0.get(name).and_then(|v| v.to_str().ok())
     }
@@ -87,7 +89,7 @@ where
                 scheme: request.uri().scheme_str(),
                 host,
                 path_and_query: request.uri().path_and_query().map_or("/", |p| p.as_str()),
-                headers: &Headers(request.headers()),
+                headers: &HeaderMapLookup(request.headers()),
             };
             self.gate.admit(&parts)
         };
@@ -139,8 +141,9 @@ where
 const PAYMENT_SIGNATURE: HeaderName = HeaderName::from_static("payment-signature");
 const X_PAYMENT: HeaderName = HeaderName::from_static("x-payment");
 
-/// Builds the response for a reply of the gate.
-pub(crate) fn reply_response<B>(reply: Reply) -> Response<ResponseBody<B>> {
+/// The HTTP response for a reply of the gate (a challenge, a rejection, facilitator trouble),
+/// with its [`PaymentOutcome`] in the extensions.
+pub fn reply_response<B>(reply: Reply) -> Response<ResponseBody<B>> {
     let status = StatusCode::from_u16(reply.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let outcome = PaymentOutcome::from_reply(&reply);
     let mut headers = HeaderMap::with_capacity(reply.headers().len());
