@@ -1,0 +1,105 @@
+//! The quickstart server on actix-web: `GET /health` free, `GET /weather` paid ($0.001 in USDC
+//! on Base Sepolia).
+//!
+//! ```sh
+//! cargo run -p examples --example actix
+//! ```
+//!
+//! Settings, from the environment:
+//!
+//! - `PORT`: the port on 127.0.0.1 (default 4021);
+//! - `X402_PAY_TO`: the address paid (default a demo address);
+//! - `X402_FACILITATOR_URL`: a real facilitator (e.g. `https://x402.org/facilitator`). Without
+//!   it the server uses the **dev facilitator, which settles nothing on chain**: it checks
+//!   signatures locally and gives the resource away. For trying the flow only.
+//!
+//! The route table, the facilitator and the gate are built once, before `HttpServer::new`; each
+//! worker's `X402` middleware shares them (the gate is a pair of `Arc`s).
+
+#![allow(clippy::print_stdout, reason = "an example prints its banner")]
+
+use std::{error::Error, sync::Arc};
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use x402_actix::{Gate, Paid, RouteTableHandle, X402};
+use x402_core::{
+    RouteTable,
+    facilitator::{
+        Facilitator, HttpFacilitator,
+        dev::{DevFacilitator, DevNetwork},
+    },
+    spec::RouteSpec,
+};
+
+/// The address paid when `X402_PAY_TO` is not set (a demo address; no key is known for it here).
+const DEMO_PAY_TO: &str = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
+
+/// The routes: `/weather` priced, `/health` free. The wallet comes from `X402_PAY_TO`.
+const SPEC: &str = r#"
+payment: { network: base-sepolia }
+routes:
+  - { path: /weather, name: weather, methods: [GET], price: "$0.001", description: Weather data, mimeType: application/json }
+  - { path: /health, name: health, free: true }
+"#;
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+async fn weather(Paid(payment): Paid) -> HttpResponse {
+    let payer = payment
+        .payer
+        .map_or_else(|| "unknown".to_owned(), |p| p.to_checksum(None));
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(format!(
+            r#"{{"weather":"sunny","temperature":70,"paidBy":"{payer}"}}"#
+        ))
+}
+
+#[actix_web::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    let port: u16 = match std::env::var("PORT") {
+        Ok(port) => port
+            .parse()
+            .map_err(|e| format!("PORT={port:?} is not a port number: {e}"))?,
+        Err(_) => 4021,
+    };
+    let pay_to = std::env::var("X402_PAY_TO").unwrap_or_else(|_| DEMO_PAY_TO.to_owned());
+
+    let mut spec = RouteSpec::from_yaml(SPEC)?;
+    spec.payment.wallet = Some(pay_to.clone());
+    let routes = RouteTableHandle::new(RouteTable::from_spec(&spec)?);
+
+    let (facilitator, facilitator_name): (Arc<dyn Facilitator>, String) =
+        match std::env::var("X402_FACILITATOR_URL") {
+            Ok(url) => (
+                Arc::new(HttpFacilitator::builder(url.as_str()).build()?),
+                url,
+            ),
+            Err(_) => (
+                Arc::new(DevFacilitator::new([DevNetwork::base_sepolia()])),
+                "dev facilitator (settles nothing on chain; set X402_FACILITATOR_URL)".to_owned(),
+            ),
+        };
+    let gate = Gate::builder(routes, facilitator).build()?;
+
+    let base = format!("http://127.0.0.1:{port}");
+    println!("x402 actix-web example on {base}");
+    println!("  facilitator: {facilitator_name}");
+    println!("  pay to:      {pay_to} ($0.001 USDC on base-sepolia per /weather)");
+    println!();
+    println!("  curl -i {base}/health     # free: 200 ok");
+    println!("  curl -i {base}/weather    # 402 Payment Required, PAYMENT-REQUIRED header");
+
+    HttpServer::new(move || {
+        App::new()
+            .wrap(X402::new(gate.clone()))
+            .route("/health", web::get().to(health))
+            .route("/weather", web::get().to(weather))
+    })
+    .bind(("127.0.0.1", port))?
+    .run()
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,362 @@
+//! The [`X402`] middleware: the payment exchange of [`x402_core::gate`] around an actix-web
+//! service.
+//!
+//! This is a translation layer only. [`Gate::admit`], [`PendingPayment::authorize`] and
+//! [`PendingPayment::settle`] decide everything; the code here converts actix's request into the
+//! core's [`RequestParts`], and the core's [`Reply`] and [`Settlement`] into actix responses,
+//! exactly as the tower adapter does.
+//!
+//! [`PendingPayment::authorize`]: x402_core::gate::PendingPayment::authorize
+//! [`PendingPayment::settle`]: x402_core::gate::PendingPayment::settle
+
+use std::{
+    fmt,
+    future::{Future, Ready, ready},
+    pin::Pin,
+    rc::Rc,
+    task::{Context, Poll},
+};
+
+use actix_web::{
+    HttpMessage, HttpResponse,
+    body::{BoxBody, EitherBody, MessageBody},
+    dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready},
+    http::{
+        StatusCode,
+        header::{self, HeaderMap, HeaderName, HeaderValue},
+    },
+};
+use pin_project_lite::pin_project;
+use x402_core::{
+    codec,
+    gate::{Admission, Gate, PaymentOutcome, Reply, RequestParts, Settlement},
+    table::HeaderLookup,
+};
+
+/// Middleware that charges for priced routes with x402: `App::wrap(X402::new(gate))`, or
+/// `Scope::wrap` / `Resource::wrap` for part of an app.
+///
+/// - Unpriced requests go to the inner service untouched (no boxing, no allocation).
+/// - Priced requests without a payment get the 402 challenge; bad payments a 402 naming why.
+/// - Paid requests are verified, the inner service runs with the typed
+///   [`Payment`](x402_core::gate::Payment) in the request extensions (the raw
+///   `PAYMENT-SIGNATURE`/`X-PAYMENT` header removed; read it with [`Paid`](crate::Paid)), and the
+///   payment is settled when the inner service answered below 400, before the body is sent
+///   (streamed bodies stay streamed). The receipt goes in `PAYMENT-RESPONSE` (v2) or
+///   `X-PAYMENT-RESPONSE` (v1), and a [`PaymentOutcome`] in the response extensions.
+///
+/// Payment outcomes are responses, never errors: the middleware's error type is the inner
+/// service's. Cheap to clone: the [`Gate`] inside is built once and shared, so `HttpServer::new`
+/// may build an `X402` per worker from a gate made outside it.
+#[derive(Debug, Clone)]
+pub struct X402 {
+    gate: Gate,
+}
+
+impl X402 {
+    /// Middleware running `gate`.
+    pub fn new(gate: Gate) -> Self {
+        Self { gate }
+    }
+
+    /// The gate (e.g. to reach its route table handle).
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for X402
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = S::Error;
+    type Transform = X402Middleware<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(X402Middleware {
+            service: Rc::new(service),
+            gate: self.gate.clone(),
+        }))
+    }
+}
+
+/// The service [`X402`] wraps around an actix-web service. Built by actix-web through
+/// [`Transform`]; see [`X402`] for what it does.
+pub struct X402Middleware<S> {
+    // `Rc`: the paid path calls the inner service after awaiting the facilitator.
+    service: Rc<S>,
+    gate: Gate,
+}
+
+impl<S> fmt::Debug for X402Middleware<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("X402Middleware")
+            .field("gate", &self.gate)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Header access over actix-web's `HeaderMap`.
+struct Headers<'a>(&'a HeaderMap);
+
+impl HeaderLookup for Headers<'_> {
+    fn first(&self, name: &str) -> Option<&str> {
+        // actix's `HeaderMap::get(&str)` builds an owned `HeaderName`, which allocates for
+        // non-standard names; the ones the gate asks for on every priced request are static.
+        let value = match name {
+            "payment-signature" => self.0.get(&PAYMENT_SIGNATURE),
+            "x-payment" => self.0.get(&X_PAYMENT),
+            "x-forwarded-proto" => self.0.get(&header::X_FORWARDED_PROTO),
+            "x-forwarded-host" => self.0.get(&header::X_FORWARDED_HOST),
+            _ => self.0.get(name),
+        };
+        value.and_then(visible_ascii)
+    }
+}
+
+/// `HeaderValue::to_str`: the value if it is visible ASCII (or tab). http 0.2's own loop stops
+/// at the first bad byte and so does not vectorize, which costs ~10 instructions a byte on a
+/// 1 KB payment header; this one checks every byte, as http 1 does.
+fn visible_ascii(value: &HeaderValue) -> Option<&str> {
+    let bytes = value.as_bytes();
+    let mut bad = false;
+    for &b in bytes {
+        bad |= !((32..127).contains(&b) || b == b'\t');
+    }
+    if bad {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()
+}
+
+impl<S, B> Service<ServiceRequest> for X402Middleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, B, S::Error>;
+
+    forward_ready!(service);
+
+    fn call(&self, mut request: ServiceRequest) -> Self::Future {
+        let admission = {
+            let host = request
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .or_else(|| request.uri().authority().map(|a| a.as_str()));
+            // The URI's scheme (absolute-form targets, HTTP/2), else what the server knows of
+            // the connection (bound with TLS or not). Never the client's forwarded headers:
+            // trusting those is the gate's opt-in decision.
+            let scheme = request
+                .uri()
+                .scheme_str()
+                .or_else(|| request.app_config().secure().then_some("https"));
+            let parts = RequestParts {
+                method: request.method().as_str(),
+                scheme,
+                host,
+                path_and_query: request.uri().path_and_query().map_or("/", |p| p.as_str()),
+                headers: &Headers(request.headers()),
+            };
+            self.gate.admit(&parts)
+        };
+        match admission {
+            Admission::Pass => ResponseFuture::inner(self.service.call(request)),
+            Admission::Reply(reply) => {
+                ResponseFuture::reply(request.into_response(reply_response(reply)))
+            }
+            Admission::Pay(mut pending) => {
+                let service = Rc::clone(&self.service);
+                ResponseFuture::paid(Box::pin(async move {
+                    let payment = match pending.authorize().await {
+                        Ok(payment) => payment,
+                        Err(reply) => {
+                            return Ok(request
+                                .into_response(reply_response(reply))
+                                .map_into_right_body());
+                        }
+                    };
+                    let headers = request.headers_mut();
+                    headers.remove(PAYMENT_SIGNATURE);
+                    headers.remove(X_PAYMENT);
+                    request.extensions_mut().insert(payment);
+                    let mut response = service.call(request).await?;
+                    let outcome = match pending.settle(response.status().as_u16()).await {
+                        Settlement::Paid { headers, receipt } => {
+                            for (name, value) in headers {
+                                append_header(response.headers_mut(), name, value);
+                            }
+                            PaymentOutcome::paid(receipt)
+                        }
+                        Settlement::Verified => PaymentOutcome::verified(),
+                        Settlement::NotCharged => PaymentOutcome::not_charged(),
+                        Settlement::Failed(reply) => {
+                            return Ok(response
+                                .into_response(reply_response(reply))
+                                .map_into_right_body());
+                        }
+                    };
+                    response.response_mut().extensions_mut().insert(outcome);
+                    Ok(response.map_into_left_body())
+                }))
+            }
+        }
+    }
+}
+
+const PAYMENT_SIGNATURE: HeaderName = HeaderName::from_static("payment-signature");
+const X_PAYMENT: HeaderName = HeaderName::from_static("x-payment");
+const PAYMENT_REQUIRED: HeaderName = HeaderName::from_static("payment-required");
+const PAYMENT_RESPONSE: HeaderName = HeaderName::from_static("payment-response");
+const X_PAYMENT_RESPONSE: HeaderName = HeaderName::from_static("x-payment-response");
+
+/// Builds the response for a reply of the gate.
+fn reply_response(reply: Reply) -> HttpResponse {
+    let status = StatusCode::from_u16(reply.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let outcome = PaymentOutcome::from_reply(&reply);
+    let mut response = HttpResponse::new(status);
+    for (name, value) in reply.headers() {
+        append_header(response.headers_mut(), name, value.clone());
+    }
+    response.extensions_mut().insert(outcome);
+    response.set_body(BoxBody::new(reply.into_body()))
+}
+
+/// The header name for a name the gate uses. The x402 names are static here: parsing them
+/// would allocate (they are not standard names, and the gate spells them in upper case).
+fn header_name(name: &str) -> Option<HeaderName> {
+    Some(match name {
+        codec::PAYMENT_REQUIRED => PAYMENT_REQUIRED,
+        codec::PAYMENT_RESPONSE => PAYMENT_RESPONSE,
+        codec::X_PAYMENT_RESPONSE => X_PAYMENT_RESPONSE,
+        _ => HeaderName::from_bytes(name.as_bytes()).ok()?,
+    })
+}
+
+/// Adds a header to a response. `Cache-Control` directives are merged into the handler's
+/// (`private` added to `max-age=60`, say); CORS exposure is appended to the handler's own.
+fn append_header(headers: &mut HeaderMap, name: &'static str, value: String) {
+    let (Some(name), Ok(value)) = (header_name(name), HeaderValue::try_from(value)) else {
+        return;
+    };
+    if name == header::CACHE_CONTROL
+        && let Some(existing) = headers.get(&name)
+    {
+        if let Some(merged) = merge_directives(existing, &value) {
+            headers.insert(name, merged);
+        }
+        return;
+    }
+    if name == header::ACCESS_CONTROL_EXPOSE_HEADERS {
+        headers.append(name, value);
+    } else {
+        headers.insert(name, value);
+    }
+}
+
+/// `existing, directive` unless `existing` already has the directive.
+fn merge_directives(existing: &HeaderValue, directive: &HeaderValue) -> Option<HeaderValue> {
+    let existing = existing.to_str().ok()?;
+    let directive = directive.to_str().ok()?;
+    if existing
+        .split(',')
+        .any(|d| d.trim().eq_ignore_ascii_case(directive))
+    {
+        return None;
+    }
+    HeaderValue::try_from(format!("{existing}, {directive}")).ok()
+}
+
+/// The boxed future of the paid path (authorize, inner service, settle). Only priced requests
+/// carrying a payment take it; unpriced requests and challenges are not boxed.
+type PaidFuture<B, E> = Pin<Box<dyn Future<Output = Result<ServiceResponse<EitherBody<B>>, E>>>>;
+
+pin_project! {
+    /// The response future of [`X402Middleware`]: the inner service's future (unpriced), a
+    /// ready response (a challenge or a rejection), or the boxed paid exchange.
+    pub struct ResponseFuture<F, B, E> {
+        #[pin]
+        kind: Kind<F, B, E>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, B, E> {
+        // Unpriced: the inner service's future, not boxed.
+        Inner {
+            #[pin]
+            future: F,
+        },
+        // Answered by the middleware without calling the inner service.
+        Reply {
+            response: Option<ServiceResponse>,
+        },
+        // A payment: authorize, call the inner service, settle.
+        Paid {
+            future: PaidFuture<B, E>,
+        },
+    }
+}
+
+impl<F, B, E> ResponseFuture<F, B, E> {
+    fn inner(future: F) -> Self {
+        Self {
+            kind: Kind::Inner { future },
+        }
+    }
+
+    fn reply(response: ServiceResponse) -> Self {
+        Self {
+            kind: Kind::Reply {
+                response: Some(response),
+            },
+        }
+    }
+
+    fn paid(future: PaidFuture<B, E>) -> Self {
+        Self {
+            kind: Kind::Paid { future },
+        }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B, E>
+where
+    F: Future<Output = Result<ServiceResponse<B>, E>>,
+{
+    type Output = Result<ServiceResponse<EitherBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Inner { future } => {
+                future.poll(cx).map_ok(ServiceResponse::map_into_left_body)
+            }
+            KindProj::Reply { response } => Poll::Ready(Ok(response
+                .take()
+                .expect("ResponseFuture polled after completion")
+                .map_into_right_body())),
+            KindProj::Paid { future } => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<F, B, E> fmt::Debug for ResponseFuture<F, B, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.kind {
+            Kind::Inner { .. } => "Inner",
+            Kind::Reply { .. } => "Reply",
+            Kind::Paid { .. } => "Paid",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("kind", &kind)
+            .finish()
+    }
+}
