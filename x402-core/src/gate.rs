@@ -34,13 +34,13 @@ use crate::{
     clock::{Clock, SystemClock},
     codec::{self, DecodeError, DecodedPayment, PaymentHeader},
     facilitator::{Facilitator, FacilitatorError, FacilitatorRequest, Requirements},
-    labels::{Outcome, Reason, RouteLabels},
+    labels::{Outcome, Reason},
     network::Network,
     offer::{Accept, Offer},
     paywall,
     replay::{InMemoryReplayGuard, ReplayGuard, ReplayKey},
     table::{HeaderLookup, RequestInfo, Route, RouteMatch},
-    telemetry,
+    telemetry::{self, RouteSeries},
     wire::{ExactEvmPayload, PaymentPayload, SchemePayload, SettleResponse, v1, v2},
 };
 
@@ -286,6 +286,11 @@ impl Reply {
         self.body
     }
 
+    /// The headers and the body, owned: what an adapter moves into its response (no copy).
+    pub fn into_parts(self) -> (Vec<(&'static str, String)>, Bytes) {
+        (self.headers, self.body)
+    }
+
     /// What happened (for metrics and logs).
     pub fn outcome(&self) -> Outcome {
         self.outcome
@@ -314,8 +319,8 @@ pub struct Payment {
     pub x402_version: u8,
     /// The route name.
     pub route: Arc<str>,
-    /// The requirement paid (v2 shape, also for v1 payments).
-    pub requirements: v2::PaymentRequirements,
+    /// The requirement paid (v2 shape, also for v1 payments), shared with the route table.
+    pub requirements: Arc<v2::PaymentRequirements>,
     /// The settlement receipt, when settled before the handler.
     pub receipt: Option<SettleResponse>,
 }
@@ -378,7 +383,7 @@ impl Gate {
         let (route, offer) = match table.match_request(&info, request.headers) {
             Ok(RouteMatch::Unmatched) => return Admission::Pass,
             Ok(RouteMatch::Free(route)) => {
-                telemetry::request(route.labels(), Outcome::Free);
+                telemetry::request(route.series(), Outcome::Free);
                 return Admission::Pass;
             }
             Ok(RouteMatch::Priced(route, offer)) => (route, offer),
@@ -395,7 +400,7 @@ impl Gate {
         };
 
         let Some((header, value)) = self.payment_header(request.headers) else {
-            telemetry::request(route.labels(), Outcome::PaymentRequired);
+            telemetry::request(route.series(), Outcome::PaymentRequired);
             return Admission::Reply(self.challenge(
                 offer,
                 &self.resource_url(request),
@@ -528,10 +533,12 @@ impl Gate {
         })
     }
 
+    /// The absolute URL of the request, for challenges. Built with one exact allocation (the
+    /// pieces are concatenated, not formatted): it runs for every 402 and every payment.
     fn resource_url<H: HeaderLookup + ?Sized>(&self, request: &RequestParts<'_, H>) -> String {
         let path = request.path_and_query;
         if let Some(base) = &self.config.base_url {
-            return format!("{base}{path}");
+            return [&**base, path].concat();
         }
         if self.config.trust_forwarded {
             let proto = request
@@ -545,7 +552,7 @@ impl Gate {
                 .map(|h| h.split(',').next().unwrap_or("").trim())
                 .filter(|h| valid_authority(h));
             if let (Some(proto), Some(host)) = (proto, host) {
-                return format!("{proto}://{host}{path}");
+                return [proto, "://", host, path].concat();
             }
         }
         let scheme = request
@@ -556,7 +563,7 @@ impl Gate {
             .host
             .filter(|h| valid_authority(h))
             .unwrap_or("localhost");
-        format!("{scheme}://{host}{path}")
+        [scheme, "://", host, path].concat()
     }
 
     fn challenge(
@@ -612,8 +619,8 @@ impl Gate {
         reason: Reason,
         detail: Option<&str>,
     ) -> Reply {
-        telemetry::rejection(route.labels(), reason);
-        telemetry::request(route.labels(), Outcome::Rejected);
+        telemetry::rejection(route.series(), reason);
+        telemetry::request(route.series(), Outcome::Rejected);
         self.challenge(
             offer,
             url,
@@ -623,8 +630,8 @@ impl Gate {
         )
     }
 
-    fn facilitator_trouble(&self, labels: &RouteLabels, error: &FacilitatorError) -> Reply {
-        telemetry::request(labels, Outcome::FacilitatorError);
+    fn facilitator_trouble(&self, series: &RouteSeries, error: &FacilitatorError) -> Reply {
+        telemetry::request(series, Outcome::FacilitatorError);
         let mut reply = json_reply(
             error.status(),
             Outcome::FacilitatorError,
@@ -791,8 +798,8 @@ impl PendingPayment {
         &self.offer().accepts()[self.accept]
     }
 
-    fn labels(&self) -> RouteLabels {
-        self.accept().labels().clone()
+    fn series(&self) -> &RouteSeries {
+        self.accept().series()
     }
 
     fn facilitator_request(&self) -> FacilitatorRequest<'_> {
@@ -832,7 +839,7 @@ impl PendingPayment {
             Ok(false) => return Err(self.reject(Reason::Replay, None)),
             Err(error) => {
                 tracing::warn!(%error, "replay guard unavailable; refusing the payment");
-                telemetry::request(&self.labels(), Outcome::FacilitatorError);
+                telemetry::request(self.series(), Outcome::FacilitatorError);
                 let mut reply = json_reply(
                     503,
                     Outcome::FacilitatorError,
@@ -864,7 +871,7 @@ impl PendingPayment {
             }
             Err(error) => {
                 tracing::warn!(%error, "facilitator verify failed");
-                return Err(self.gate.facilitator_trouble(&self.labels(), &error));
+                return Err(self.gate.facilitator_trouble(self.series(), &error));
             }
         }
 
@@ -887,7 +894,7 @@ impl PendingPayment {
             pay_to: accept.pay_to(),
             x402_version: self.facilitator_version(),
             route: self.route().name().clone(),
-            requirements: accept.requirements().clone(),
+            requirements: Arc::clone(accept.shared_requirements()),
             receipt: self.settled.clone(),
         }
     }
@@ -907,7 +914,6 @@ impl PendingPayment {
 
     /// Finishes the exchange once the handler answered with `status`, before its body is sent.
     pub async fn settle(mut self, status: u16) -> Settlement {
-        let labels = self.labels();
         match self.gate.config.settlement {
             SettlementMode::VerifyOnly => {
                 // The authorization was used for this request: refuse it again until it
@@ -918,7 +924,7 @@ impl PendingPayment {
                     .confirm(self.replay_key, self.expires_at)
                     .await;
                 self.claimed = false;
-                telemetry::request(&labels, Outcome::Verified);
+                telemetry::request(self.series(), Outcome::Verified);
                 Settlement::Verified
             }
             SettlementMode::BeforeHandler => match self.settled.take() {
@@ -926,7 +932,7 @@ impl PendingPayment {
                 None => Settlement::NotCharged,
             },
             SettlementMode::AfterHandler if status >= 400 => {
-                telemetry::request(&labels, Outcome::NotCharged);
+                telemetry::request(self.series(), Outcome::NotCharged);
                 self.release();
                 Settlement::NotCharged
             }
@@ -952,7 +958,6 @@ impl PendingPayment {
 
     /// Settles with the facilitator; records the outcome and the replay state.
     async fn settle_now(&mut self) -> Result<SettleResponse, Reply> {
-        let labels = self.labels();
         let request = self.facilitator_request();
         let settled = self.gate.config.facilitator.settle(&request).await;
         drop(request);
@@ -964,14 +969,14 @@ impl PendingPayment {
                     .confirm(self.replay_key, self.expires_at)
                     .await;
                 self.claimed = false;
-                telemetry::settled(&labels, self.accept().amount());
-                telemetry::request(&labels, Outcome::Paid);
+                telemetry::settled(self.series(), self.accept().amount());
+                telemetry::request(self.series(), Outcome::Paid);
                 Ok(receipt)
             }
             Ok(receipt) => {
                 self.release();
-                telemetry::rejection(&labels, Reason::SettleRejected);
-                telemetry::request(&labels, Outcome::SettlementFailed);
+                telemetry::rejection(self.series(), Reason::SettleRejected);
+                telemetry::request(self.series(), Outcome::SettlementFailed);
                 let mut reply = self.gate.challenge(
                     self.offer(),
                     &self.url,
@@ -997,7 +1002,7 @@ impl PendingPayment {
                     .confirm(self.replay_key, self.expires_at)
                     .await;
                 self.claimed = false;
-                let mut reply = self.gate.facilitator_trouble(&labels, &error);
+                let mut reply = self.gate.facilitator_trouble(self.series(), &error);
                 reply.outcome = Outcome::SettlementFailed;
                 if let FacilitatorError::SettleUnknown { transaction, .. } = &error {
                     let receipt = SettleResponse {
