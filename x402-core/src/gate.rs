@@ -35,13 +35,13 @@ use crate::{
     clock::{Clock, SystemClock},
     codec::{self, DecodeError, DecodedPayment, PaymentHeader},
     facilitator::{Facilitator, FacilitatorError, FacilitatorRequest, Requirements},
-    labels::{Outcome, Reason, RouteLabels},
+    labels::{Outcome, Reason},
     network::Network,
     offer::{Accept, Offer},
     paywall,
     replay::{InMemoryReplayGuard, ReplayGuard, ReplayKey},
     table::{HeaderLookup, RequestInfo, Route, RouteMatch},
-    telemetry,
+    telemetry::{self, RouteSeries},
     wire::{ExactEvmPayload, PaymentPayload, SchemePayload, SettleResponse, v1, v2},
 };
 
@@ -305,6 +305,11 @@ impl Reply {
         self.body
     }
 
+    /// The headers and the body, owned: what an adapter moves into its response (no copy).
+    pub fn into_parts(self) -> (Vec<(&'static str, String)>, Bytes) {
+        (self.headers, self.body)
+    }
+
     /// What happened (for metrics and logs).
     pub fn outcome(&self) -> Outcome {
         self.outcome
@@ -333,8 +338,8 @@ pub struct Payment {
     pub x402_version: u8,
     /// The route name.
     pub route: Arc<str>,
-    /// The requirement paid (v2 shape, also for v1 payments).
-    pub requirements: v2::PaymentRequirements,
+    /// The requirement paid (v2 shape, also for v1 payments), shared with the route table.
+    pub requirements: Arc<v2::PaymentRequirements>,
     /// The settlement receipt, when settled before the handler.
     pub receipt: Option<SettleResponse>,
 }
@@ -410,7 +415,7 @@ impl Gate {
                 };
             }
             Ok(RouteMatch::Free(route)) => {
-                telemetry::request(route.labels(), Outcome::Free);
+                telemetry::request(route.series(), Outcome::Free);
                 return Admission::Pass;
             }
             Ok(RouteMatch::Priced(route, offer)) => (route, offer),
@@ -427,7 +432,7 @@ impl Gate {
         };
 
         let Some((header, value)) = self.payment_header(request.headers) else {
-            telemetry::request(route.labels(), Outcome::PaymentRequired);
+            telemetry::request(route.series(), Outcome::PaymentRequired);
             return Admission::Reply(self.challenge(
                 offer,
                 &self.resource_url(request),
@@ -572,10 +577,12 @@ impl Gate {
         })
     }
 
+    /// The absolute URL of the request, for challenges. Built with one exact allocation (the
+    /// pieces are concatenated, not formatted): it runs for every 402 and every payment.
     fn resource_url<H: HeaderLookup + ?Sized>(&self, request: &RequestParts<'_, H>) -> String {
         let path = request.path_and_query;
         if let Some(base) = &self.config.base_url {
-            return format!("{base}{path}");
+            return [&**base, path].concat();
         }
         if self.config.trust_forwarded {
             let proto = request
@@ -589,7 +596,7 @@ impl Gate {
                 .map(|h| h.split(',').next().unwrap_or("").trim())
                 .filter(|h| valid_authority(h));
             if let (Some(proto), Some(host)) = (proto, host) {
-                return format!("{proto}://{host}{path}");
+                return [proto, "://", host, path].concat();
             }
         }
         let scheme = request
@@ -600,7 +607,7 @@ impl Gate {
             .host
             .filter(|h| valid_authority(h))
             .unwrap_or("localhost");
-        format!("{scheme}://{host}{path}")
+        [scheme, "://", host, path].concat()
     }
 
     fn challenge(
@@ -656,8 +663,8 @@ impl Gate {
         reason: Reason,
         detail: Option<&str>,
     ) -> Reply {
-        telemetry::rejection(route.labels(), reason);
-        telemetry::request(route.labels(), Outcome::Rejected);
+        telemetry::rejection(route.series(), reason);
+        telemetry::request(route.series(), Outcome::Rejected);
         self.challenge(
             offer,
             url,
@@ -667,8 +674,8 @@ impl Gate {
         )
     }
 
-    fn facilitator_trouble(&self, labels: &RouteLabels, error: &FacilitatorError) -> Reply {
-        telemetry::request(labels, Outcome::FacilitatorError);
+    fn facilitator_trouble(&self, series: &RouteSeries, error: &FacilitatorError) -> Reply {
+        telemetry::request(series, Outcome::FacilitatorError);
         let mut reply = json_reply(
             error.status(),
             Outcome::FacilitatorError,
@@ -836,8 +843,8 @@ impl PendingPayment {
         &self.offer().accepts()[self.accept]
     }
 
-    fn labels(&self) -> RouteLabels {
-        self.accept().labels().clone()
+    fn series(&self) -> &RouteSeries {
+        self.accept().series()
     }
 
     fn facilitator_request(&self) -> FacilitatorRequest<'_> {
@@ -886,7 +893,7 @@ impl PendingPayment {
             Ok(false) => return Err(self.reject(Reason::Replay, None)),
             Err(error) => {
                 tracing::warn!(%error, "replay guard unavailable; refusing the payment");
-                telemetry::request(&self.labels(), Outcome::FacilitatorError);
+                telemetry::request(self.series(), Outcome::FacilitatorError);
                 let mut reply = json_reply(
                     503,
                     Outcome::FacilitatorError,
@@ -921,7 +928,7 @@ impl PendingPayment {
             }
             Err(error) => {
                 tracing::warn!(%error, "facilitator verify failed");
-                return Err(self.gate.facilitator_trouble(&self.labels(), &error));
+                return Err(self.gate.facilitator_trouble(self.series(), &error));
             }
         }
 
@@ -944,7 +951,7 @@ impl PendingPayment {
             pay_to: accept.pay_to(),
             x402_version: self.facilitator_version(),
             route: self.route().name().clone(),
-            requirements: accept.requirements().clone(),
+            requirements: Arc::clone(accept.shared_requirements()),
             receipt: self.settled.clone(),
         }
     }
@@ -977,7 +984,6 @@ impl PendingPayment {
     }
 
     async fn settle_inner(mut self, status: u16) -> Settlement {
-        let labels = self.labels();
         match self.gate.config.settlement {
             SettlementMode::VerifyOnly => {
                 // The authorization was used for this request: refuse it again until it
@@ -988,7 +994,7 @@ impl PendingPayment {
                     .confirm(self.replay_key, self.expires_at)
                     .await;
                 self.claimed = false;
-                telemetry::request(&labels, Outcome::Verified);
+                telemetry::request(self.series(), Outcome::Verified);
                 Settlement::Verified
             }
             SettlementMode::BeforeHandler => match self.settled.take() {
@@ -996,7 +1002,7 @@ impl PendingPayment {
                 None => Settlement::NotCharged,
             },
             SettlementMode::AfterHandler if status >= 400 => {
-                telemetry::request(&labels, Outcome::NotCharged);
+                telemetry::request(self.series(), Outcome::NotCharged);
                 self.release();
                 Settlement::NotCharged
             }
@@ -1022,7 +1028,6 @@ impl PendingPayment {
 
     /// Settles with the facilitator; records the outcome and the replay state.
     async fn settle_now(&mut self) -> Result<SettleResponse, Reply> {
-        let labels = self.labels();
         let request = self.facilitator_request();
         let settled = self.gate.config.facilitator.settle(&request).await;
         drop(request);
@@ -1034,14 +1039,14 @@ impl PendingPayment {
                     .confirm(self.replay_key, self.expires_at)
                     .await;
                 self.claimed = false;
-                telemetry::settled(&labels, self.accept().amount());
-                telemetry::request(&labels, Outcome::Paid);
+                telemetry::settled(self.series(), self.accept().amount());
+                telemetry::request(self.series(), Outcome::Paid);
                 Ok(receipt)
             }
             Ok(receipt) => {
                 self.release();
-                telemetry::rejection(&labels, Reason::SettleRejected);
-                telemetry::request(&labels, Outcome::SettlementFailed);
+                telemetry::rejection(self.series(), Reason::SettleRejected);
+                telemetry::request(self.series(), Outcome::SettlementFailed);
                 let mut reply = self.gate.challenge(
                     self.offer(),
                     &self.url,
@@ -1067,7 +1072,7 @@ impl PendingPayment {
                     .confirm(self.replay_key, self.expires_at)
                     .await;
                 self.claimed = false;
-                let mut reply = self.gate.facilitator_trouble(&labels, &error);
+                let mut reply = self.gate.facilitator_trouble(self.series(), &error);
                 reply.outcome = Outcome::SettlementFailed;
                 if let FacilitatorError::SettleUnknown { transaction, .. } = &error {
                     let receipt = SettleResponse {

@@ -4,7 +4,9 @@
 //! ([`Accept`]s) — each with its v2 requirement already serialized for the facilitator — and
 //! the challenge bodies (the v2 `PAYMENT-REQUIRED` JSON and the v1 402 body) as templates whose
 //! only holes are the resource URL and the `error` text. Answering a 402 is therefore a copy
-//! of precomputed bytes plus two JSON-escaped strings, and a base64 pass.
+//! of precomputed bytes plus two JSON-escaped strings, and a base64 pass over the JSON up to
+//! the last hole: the rest of the v2 JSON (the payment options, most of it) is kept
+//! base64-encoded from each of the three offsets a group of three bytes can start at.
 //!
 //! ```
 //! use x402_core::{RouteTable, spec::RouteSpec, codec, wire::v2};
@@ -24,14 +26,17 @@
 //! assert_eq!(decoded.accepts[0].amount, "1000");
 //! ```
 
+use std::sync::Arc;
+
 use alloy_primitives::{Address, U256};
+use base64::{Engine as _, engine::general_purpose::STANDARD};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::{
-    codec,
     labels::RouteLabels,
     network::{Asset, Network},
+    telemetry::RouteSeries,
     wire::{ResourceInfo, V1, V2, v1, v2},
 };
 
@@ -41,21 +46,22 @@ pub struct Offer {
     accepts: Box<[Accept]>,
     description: Box<str>,
     mime_type: Box<str>,
-    v2_template: JsonTemplate,
+    v2_template: HeaderTemplate,
     v1_template: Option<JsonTemplate>,
 }
 
 /// One payment option: a network, an asset, an amount and a recipient.
 #[derive(Debug, Clone)]
 pub struct Accept {
-    requirements: v2::PaymentRequirements,
+    /// Shared with every [`Payment`](crate::gate::Payment) made for this option.
+    requirements: Arc<v2::PaymentRequirements>,
     requirements_json: Box<RawValue>,
     v1: Option<V1Accept>,
     network: Network,
     asset: Asset,
     amount: U256,
     pay_to: Address,
-    labels: RouteLabels,
+    series: RouteSeries,
 }
 
 #[derive(Debug, Clone)]
@@ -92,7 +98,7 @@ impl Offer {
             .map(|r| Accept::new(r, description, mime_type))
             .collect::<Result<Box<[_]>, _>>()?;
 
-        let v2_template = JsonTemplate::new(&v2::PaymentRequired {
+        let v2_template = HeaderTemplate::new(JsonTemplate::new(&v2::PaymentRequired {
             x402_version: V2,
             error: Some(ERROR_HOLE.to_owned()),
             resource: ResourceInfo {
@@ -103,9 +109,9 @@ impl Offer {
                 tags: None,
                 icon_url: None,
             },
-            accepts: accepts.iter().map(|a| a.requirements.clone()).collect(),
+            accepts: accepts.iter().map(|a| (*a.requirements).clone()).collect(),
             extensions: None,
-        })?;
+        })?);
 
         let v1_accepts: Vec<_> = accepts
             .iter()
@@ -148,14 +154,12 @@ impl Offer {
 
     /// Writes the v2 `PaymentRequired` JSON for `resource_url` with `error` into `out`.
     pub fn write_payment_required_json(&self, resource_url: &str, error: &str, out: &mut Vec<u8>) {
-        self.v2_template.render(resource_url, error, out);
+        self.v2_template.json.render(resource_url, error, out);
     }
 
     /// The `PAYMENT-REQUIRED` header value (base64 of the v2 `PaymentRequired` JSON).
     pub fn payment_required_header(&self, resource_url: &str, error: &str) -> String {
-        let mut json = Vec::with_capacity(self.v2_template.len_hint(resource_url, error));
-        self.v2_template.render(resource_url, error, &mut json);
-        codec::encode_json_bytes(&json)
+        self.v2_template.render_base64(resource_url, error)
     }
 
     /// The v1 402 body (`{"x402Version":1,"error":…,"accepts":[…]}`), listing the options whose
@@ -183,7 +187,7 @@ impl Offer {
             accepts: self
                 .accepts
                 .iter()
-                .map(|a| a.requirements.clone())
+                .map(|a| (*a.requirements).clone())
                 .collect(),
             extensions: None,
         }
@@ -259,19 +263,24 @@ impl Accept {
             None => None,
         };
         Ok(Self {
-            requirements,
+            requirements: Arc::new(requirements),
             requirements_json,
             v1,
             network,
             asset,
             amount,
             pay_to,
-            labels,
+            series: RouteSeries::new(labels),
         })
     }
 
     /// The v2 requirement advertised for this option.
     pub fn requirements(&self) -> &v2::PaymentRequirements {
+        &self.requirements
+    }
+
+    /// The v2 requirement, shared (a payment holds it without copying it).
+    pub(crate) fn shared_requirements(&self) -> &Arc<v2::PaymentRequirements> {
         &self.requirements
     }
 
@@ -316,7 +325,12 @@ impl Accept {
 
     /// The metric labels of this option (`route`, resolved `chain`).
     pub fn labels(&self) -> &RouteLabels {
-        &self.labels
+        self.series.labels()
+    }
+
+    /// The metric series of [`Accept::labels`].
+    pub(crate) fn series(&self) -> &RouteSeries {
+        &self.series
     }
 
     /// Whether a client's `accepted` is this option: equal on every field but `extra`, and
@@ -361,8 +375,20 @@ const ERROR_HOLE: &str = "\u{1}x402:error\u{1}";
 /// JSON serialized once, with holes for the resource URL and the error text.
 #[derive(Debug, Clone)]
 struct JsonTemplate {
+    /// The last part is always a literal (possibly empty).
     parts: Box<[Part]>,
     literal_len: usize,
+}
+
+/// A JSON template sent base64-encoded (the `PAYMENT-REQUIRED` header).
+#[derive(Debug, Clone)]
+struct HeaderTemplate {
+    json: JsonTemplate,
+    /// The template's last literal base64-encoded without its first 0, 1 and 2 bytes. Base64
+    /// encodes groups of three bytes independently, so once the rest of the JSON has been
+    /// rendered and topped up to a multiple of three with the first bytes of the last literal,
+    /// the header is that encoded plus one of these.
+    tail_base64: [Box<str>; 3],
 }
 
 #[derive(Debug, Clone)]
@@ -429,17 +455,119 @@ impl JsonTemplate {
         self.literal_len + 2 * (url.len() + error.len()) + 8
     }
 
+    /// The parts before the last literal, and the last literal.
+    fn split_tail(&self) -> (&[Part], &[u8]) {
+        match self.parts.split_last() {
+            Some((Part::Literal(tail), head)) => (head, tail),
+            _ => (&self.parts, &[]),
+        }
+    }
+
     fn render(&self, url: &str, error: &str, out: &mut Vec<u8>) {
-        for part in &self.parts {
-            match part {
-                Part::Literal(bytes) => out.extend_from_slice(bytes),
-                Part::Url => write_json_string(url, out),
-                Part::Error => write_json_string(error, out),
-            }
+        render_parts(&self.parts, url, error, out);
+    }
+}
+
+impl HeaderTemplate {
+    fn new(json: JsonTemplate) -> Self {
+        let (_, tail) = json.split_tail();
+        let tail_base64 = std::array::from_fn(|skip| {
+            STANDARD
+                .encode(tail.get(skip..).unwrap_or_default())
+                .into_boxed_str()
+        });
+        Self { json, tail_base64 }
+    }
+
+    /// Base64 of the rendered JSON (the same text as encoding [`JsonTemplate::render`]'s
+    /// output), encoding only the part before the last literal.
+    fn render_base64(&self, url: &str, error: &str) -> String {
+        let (head, tail) = self.json.split_tail();
+        let mut json = Vec::with_capacity(self.json.len_hint(url, error) - tail.len());
+        render_parts(head, url, error, &mut json);
+        // Complete the last group of three with the first bytes of the tail.
+        let skip = (3 - json.len() % 3) % 3;
+        if tail.len() < skip {
+            // A tail too short to top up the head (not a challenge's shape): encode it all.
+            json.extend_from_slice(tail);
+            return STANDARD.encode(&json);
+        }
+        json.extend_from_slice(&tail[..skip]);
+        let tail_base64 = &self.tail_base64[skip];
+        let mut header = String::with_capacity(json.len() / 3 * 4 + tail_base64.len());
+        STANDARD.encode_string(&json, &mut header);
+        header.push_str(tail_base64);
+        header
+    }
+}
+
+fn render_parts(parts: &[Part], url: &str, error: &str, out: &mut Vec<u8>) {
+    for part in parts {
+        match part {
+            Part::Literal(bytes) => out.extend_from_slice(bytes),
+            Part::Url => write_json_string(url, out),
+            Part::Error => write_json_string(error, out),
         }
     }
 }
 
 fn write_json_string(text: &str, out: &mut Vec<u8>) {
     serde_json::to_writer(out, text).expect("writing to a Vec cannot fail");
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::{RouteTable, codec, spec::RouteSpec};
+
+    fn table(description: &str) -> RouteTable {
+        let spec = serde_json::json!({
+            "payment": {"wallet": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
+                        "network": "base-sepolia"},
+            "routes": [{"path": "/weather", "price": "$0.001", "description": description,
+                        "mimeType": "application/json",
+                        "accepts": [{"network": "base-sepolia"}, {"network": "base"}]}],
+        });
+        RouteTable::from_spec(&RouteSpec::from_json(&spec.to_string()).unwrap()).unwrap()
+    }
+
+    /// The header as it was built before the tail was kept encoded: render all, encode all.
+    fn encoded_whole(offer: &Offer, url: &str, error: &str) -> String {
+        let mut json = Vec::new();
+        offer.write_payment_required_json(url, error, &mut json);
+        codec::encode_json_bytes(&json)
+    }
+
+    #[test]
+    fn header_is_the_base64_of_the_whole_json_at_every_alignment() {
+        // Descriptions and URLs of every length modulo three, and errors that need escaping.
+        for description in ["", "W", "We", "Weather data"] {
+            let table = table(description);
+            let offer = table.routes()[0].offer().unwrap();
+            for url_len in 0..9 {
+                let url = format!("http://a/{}", "x".repeat(url_len));
+                for error in ["", "Payment required", "quote \" é \u{1}", "replay"] {
+                    assert_eq!(
+                        offer.payment_required_header(&url, error),
+                        encoded_whole(offer, &url, error),
+                        "description {description:?}, url {url:?}, error {error:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn header_matches_whole_encoding_for_any_text(url in ".{0,40}", error in ".{0,40}") {
+            let table = table("Weather data");
+            let offer = table.routes()[0].offer().unwrap();
+            prop_assert_eq!(
+                offer.payment_required_header(&url, &error),
+                encoded_whole(offer, &url, &error)
+            );
+        }
+    }
 }

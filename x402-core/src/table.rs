@@ -46,6 +46,7 @@ use crate::{
     path::{NormalizedPath, PathError},
     pattern::{MatchCase, PathPattern, PatternError},
     spec::{AssetSpec, ConditionAction, ConditionSpec, RouteMode, RouteRule, RouteSpec},
+    telemetry::RouteSeries,
 };
 
 /// The default `maxTimeoutSeconds` of a payment option.
@@ -72,7 +73,7 @@ pub struct Route {
     hosts: HostSet,
     kind: RouteKind,
     facilitator_url: Option<Arc<str>>,
-    free_labels: RouteLabels,
+    free_series: RouteSeries,
 }
 
 #[derive(Debug, Clone)]
@@ -172,10 +173,15 @@ impl RouteTable {
         }
         let path = NormalizedPath::parse(request.path_and_query)?;
         let method = MethodSet::of_request(request.method);
-        let host = request.host.map(strip_port);
+        // Only routes restricted to hosts read the host: strip its port when one does.
+        let mut host = None;
         let found = self.matcher.first_match(&path, |i| {
             let route = &self.routes[i];
-            route.methods.contains(method) && route.hosts.matches(host)
+            route.methods.contains(method)
+                && (matches!(route.hosts, HostSet::Any)
+                    || route
+                        .hosts
+                        .matches(*host.get_or_insert_with(|| request.host.map(strip_port))))
         });
         let Some(index) = found else {
             return Ok(RouteMatch::Unmatched);
@@ -220,7 +226,7 @@ impl RouteTable {
         for route in self.routes.iter() {
             match &route.kind {
                 RouteKind::Free => {
-                    sets.insert(route.free_labels.clone());
+                    sets.insert(route.free_series.labels().clone());
                 }
                 RouteKind::Priced { offer, .. } => {
                     sets.extend(offer.accepts().iter().map(|a| a.labels().clone()));
@@ -269,9 +275,14 @@ impl Route {
     /// The labels of the route's primary payment option, or of its spec's default network for
     /// a free route (`chain = "none"` when it has none).
     pub fn labels(&self) -> &RouteLabels {
+        self.series().labels()
+    }
+
+    /// The metric series of [`Route::labels`].
+    pub(crate) fn series(&self) -> &RouteSeries {
         match &self.kind {
-            RouteKind::Free => &self.free_labels,
-            RouteKind::Priced { offer, .. } => offer.accepts()[0].labels(),
+            RouteKind::Free => &self.free_series,
+            RouteKind::Priced { offer, .. } => offer.accepts()[0].series(),
         }
     }
 }
@@ -703,7 +714,10 @@ impl SpecCompiler<'_> {
         let route = Route {
             index: table_index,
             source: self.source.clone(),
-            free_labels: RouteLabels::new(name.clone(), defaults.chain_label.clone()),
+            free_series: RouteSeries::new(RouteLabels::new(
+                name.clone(),
+                defaults.chain_label.clone(),
+            )),
             name,
             methods: methods?,
             hosts: hosts?,

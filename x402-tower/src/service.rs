@@ -7,7 +7,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, he
 use http_body::Body;
 use tower_service::Service;
 use x402_core::{
-    gate::{Admission, Gate, PaymentOutcome, Reply, RequestParts, Settlement},
+    codec,
+    gate::{self, Admission, Gate, PaymentOutcome, Reply, RequestParts, Settlement},
     table::HeaderLookup,
 };
 
@@ -57,8 +58,26 @@ pub struct HeaderMapLookup<'a>(pub &'a HeaderMap);
 
 impl HeaderLookup for HeaderMapLookup<'_> {
     fn first(&self, name: &str) -> Option<&str> {
-        self.0.get(name).and_then(|v| v.to_str().ok())
+        // `HeaderMap::get(&str)` parses the name on every call; the gate's names are known.
+        let value = match known_request_header(name) {
+            Some(name) => self.0.get(name),
+            None => self.0.get(name),
+        };
+        value.and_then(|v| v.to_str().ok())
     }
+}
+
+/// The request headers the gate looks up, as `HeaderName`s (names come in lower case).
+fn known_request_header(name: &str) -> Option<HeaderName> {
+    Some(match name {
+        "payment-signature" => PAYMENT_SIGNATURE,
+        "x-payment" => X_PAYMENT,
+        "accept" => header::ACCEPT,
+        "user-agent" => header::USER_AGENT,
+        "x-forwarded-proto" => X_FORWARDED_PROTO,
+        "x-forwarded-host" => X_FORWARDED_HOST,
+        _ => return None,
+    })
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for X402<S>
@@ -140,17 +159,23 @@ where
 
 const PAYMENT_SIGNATURE: HeaderName = HeaderName::from_static("payment-signature");
 const X_PAYMENT: HeaderName = HeaderName::from_static("x-payment");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const PAYMENT_REQUIRED: HeaderName = HeaderName::from_static("payment-required");
+const PAYMENT_RESPONSE: HeaderName = HeaderName::from_static("payment-response");
+const X_PAYMENT_RESPONSE: HeaderName = HeaderName::from_static("x-payment-response");
 
 /// The HTTP response for a reply of the gate (a challenge, a rejection, facilitator trouble),
 /// with its [`PaymentOutcome`] in the extensions.
 pub fn reply_response<B>(reply: Reply) -> Response<ResponseBody<B>> {
     let status = StatusCode::from_u16(reply.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let outcome = PaymentOutcome::from_reply(&reply);
-    let mut headers = HeaderMap::with_capacity(reply.headers().len());
-    for (name, value) in reply.headers() {
-        append_header(&mut headers, name, value.clone());
+    let (reply_headers, body) = reply.into_parts();
+    let mut headers = HeaderMap::with_capacity(reply_headers.len());
+    for (name, value) in reply_headers {
+        append_header(&mut headers, name, value);
     }
-    let mut response = Response::new(ResponseBody::full(reply.into_body()));
+    let mut response = Response::new(ResponseBody::full(body));
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response.extensions_mut().insert(outcome);
@@ -160,10 +185,7 @@ pub fn reply_response<B>(reply: Reply) -> Response<ResponseBody<B>> {
 /// Adds a header to a response. `Cache-Control` directives are merged into the handler's
 /// (`private` added to `max-age=60`, say); CORS exposure is appended to the handler's own.
 fn append_header(headers: &mut HeaderMap, name: &'static str, value: String) {
-    let (Ok(name), Ok(value)) = (
-        HeaderName::from_bytes(name.as_bytes()),
-        HeaderValue::try_from(value),
-    ) else {
+    let (Some(name), Ok(value)) = (response_header(name), HeaderValue::try_from(value)) else {
         return;
     };
     if name == header::CACHE_CONTROL
@@ -179,6 +201,21 @@ fn append_header(headers: &mut HeaderMap, name: &'static str, value: String) {
     } else {
         headers.insert(name, value);
     }
+}
+
+/// The `HeaderName` of a header the gate sets. The gate spells names as the protocol does
+/// (`PAYMENT-REQUIRED`); parsing those allocates a lower-cased copy for every response.
+fn response_header(name: &'static str) -> Option<HeaderName> {
+    Some(match name {
+        codec::PAYMENT_REQUIRED => PAYMENT_REQUIRED,
+        codec::PAYMENT_RESPONSE => PAYMENT_RESPONSE,
+        codec::X_PAYMENT_RESPONSE => X_PAYMENT_RESPONSE,
+        gate::headers::CONTENT_TYPE => header::CONTENT_TYPE,
+        gate::headers::CACHE_CONTROL => header::CACHE_CONTROL,
+        gate::headers::EXPOSE => header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        gate::headers::RETRY_AFTER => header::RETRY_AFTER,
+        _ => return HeaderName::from_bytes(name.as_bytes()).ok(),
+    })
 }
 
 /// `existing, directive` unless `existing` already has the directive.
