@@ -29,7 +29,10 @@ use actix_web::{
 use pin_project_lite::pin_project;
 use x402_core::{
     codec,
-    gate::{Admission, Gate, PaymentOutcome, Reply, RequestParts, Settlement},
+    gate::{
+        self, Admission, Gate, PaymentOutcome, Reply, RequestParts, Settlement,
+        headers::HeaderMerge,
+    },
     table::HeaderLookup,
 };
 
@@ -240,38 +243,30 @@ fn header_name(name: &str) -> Option<HeaderName> {
     })
 }
 
-/// Adds a header to a response. `Cache-Control` directives are merged into the handler's
-/// (`private` added to `max-age=60`, say); CORS exposure is appended to the handler's own.
+/// Adds one of the gate's headers to a response, by the core's merge rule.
 fn append_header(headers: &mut HeaderMap, name: &'static str, value: String) {
-    let (Some(name), Ok(value)) = (header_name(name), HeaderValue::try_from(value)) else {
+    let Some(header) = header_name(name) else {
         return;
     };
-    if name == header::CACHE_CONTROL
-        && let Some(existing) = headers.get(&name)
-    {
-        if let Some(merged) = merge_directives(existing, &value) {
-            headers.insert(name, merged);
-        }
+    let merge = gate::headers::merge(
+        name,
+        headers.get(&header).map(HeaderValue::as_bytes),
+        &value,
+    );
+    let append = merge == HeaderMerge::Append;
+    let value = match merge {
+        HeaderMerge::Keep => return,
+        HeaderMerge::Replace(merged) => merged,
+        HeaderMerge::Set | HeaderMerge::Append => value,
+    };
+    let Ok(value) = HeaderValue::try_from(value) else {
         return;
-    }
-    if name == header::ACCESS_CONTROL_EXPOSE_HEADERS {
-        headers.append(name, value);
+    };
+    if append {
+        headers.append(header, value);
     } else {
-        headers.insert(name, value);
+        headers.insert(header, value);
     }
-}
-
-/// `existing, directive` unless `existing` already has the directive.
-fn merge_directives(existing: &HeaderValue, directive: &HeaderValue) -> Option<HeaderValue> {
-    let existing = existing.to_str().ok()?;
-    let directive = directive.to_str().ok()?;
-    if existing
-        .split(',')
-        .any(|d| d.trim().eq_ignore_ascii_case(directive))
-    {
-        return None;
-    }
-    HeaderValue::try_from(format!("{existing}, {directive}")).ok()
 }
 
 /// The boxed future of the paid path (authorize, inner service, settle). Only priced requests

@@ -364,3 +364,33 @@ fn unmatched_requests_pass_by_default_and_are_refused_when_denied() {
     assert!(matches!(admit(&denied, "/health", &[]), Admission::Pass));
     assert_eq!(challenge(&admit(&denied, "/weather", &[])).accepts.len(), 1);
 }
+
+#[test]
+fn gate_headers_merge_into_a_handlers_response_by_one_rule() {
+    use x402_core::gate::headers::{HeaderMerge, merge};
+    assert_eq!(merge("Cache-Control", None, "private"), HeaderMerge::Set);
+    assert_eq!(
+        merge("cache-control", Some(b"max-age=60"), "private"),
+        HeaderMerge::Replace("max-age=60, private".into())
+    );
+    assert_eq!(
+        merge("Cache-Control", Some(b"Private, max-age=0"), "private"),
+        HeaderMerge::Keep
+    );
+    assert_eq!(
+        merge("Cache-Control", Some(&[0xff]), "private"),
+        HeaderMerge::Keep
+    );
+    assert_eq!(
+        merge(
+            "Access-Control-Expose-Headers",
+            Some(b"X-Own"),
+            "PAYMENT-RESPONSE"
+        ),
+        HeaderMerge::Append
+    );
+    assert_eq!(
+        merge("PAYMENT-RESPONSE", Some(b"stale"), "new"),
+        HeaderMerge::Set
+    );
+}

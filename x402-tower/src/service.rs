@@ -8,7 +8,10 @@ use http_body::Body;
 use tower_service::Service;
 use x402_core::{
     codec,
-    gate::{self, Admission, Gate, PaymentOutcome, Reply, RequestParts, Settlement},
+    gate::{
+        self, Admission, Gate, PaymentOutcome, Reply, RequestParts, Settlement,
+        headers::HeaderMerge,
+    },
     table::HeaderLookup,
 };
 
@@ -182,24 +185,29 @@ pub fn reply_response<B>(reply: Reply) -> Response<ResponseBody<B>> {
     response
 }
 
-/// Adds a header to a response. `Cache-Control` directives are merged into the handler's
-/// (`private` added to `max-age=60`, say); CORS exposure is appended to the handler's own.
+/// Adds one of the gate's headers to a response, by the core's merge rule.
 fn append_header(headers: &mut HeaderMap, name: &'static str, value: String) {
-    let (Some(name), Ok(value)) = (response_header(name), HeaderValue::try_from(value)) else {
+    let Some(header) = response_header(name) else {
         return;
     };
-    if name == header::CACHE_CONTROL
-        && let Some(existing) = headers.get(&name)
-    {
-        if let Some(merged) = merge_directives(existing, &value) {
-            headers.insert(name, merged);
-        }
+    let merge = gate::headers::merge(
+        name,
+        headers.get(&header).map(HeaderValue::as_bytes),
+        &value,
+    );
+    let append = merge == HeaderMerge::Append;
+    let value = match merge {
+        HeaderMerge::Keep => return,
+        HeaderMerge::Replace(merged) => merged,
+        HeaderMerge::Set | HeaderMerge::Append => value,
+    };
+    let Ok(value) = HeaderValue::try_from(value) else {
         return;
-    }
-    if name == header::ACCESS_CONTROL_EXPOSE_HEADERS {
-        headers.append(name, value);
+    };
+    if append {
+        headers.append(header, value);
     } else {
-        headers.insert(name, value);
+        headers.insert(header, value);
     }
 }
 
@@ -216,17 +224,4 @@ fn response_header(name: &'static str) -> Option<HeaderName> {
         gate::headers::RETRY_AFTER => header::RETRY_AFTER,
         _ => return HeaderName::from_bytes(name.as_bytes()).ok(),
     })
-}
-
-/// `existing, directive` unless `existing` already has the directive.
-fn merge_directives(existing: &HeaderValue, directive: &HeaderValue) -> Option<HeaderValue> {
-    let existing = existing.to_str().ok()?;
-    let directive = directive.to_str().ok()?;
-    if existing
-        .split(',')
-        .any(|d| d.trim().eq_ignore_ascii_case(directive))
-    {
-        return None;
-    }
-    HeaderValue::try_from(format!("{existing}, {directive}")).ok()
 }
