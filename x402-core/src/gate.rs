@@ -740,11 +740,15 @@ const MAX_REPLAY_MEMORY_SECONDS: u64 = 86_400;
 /// validity window and the EIP-712 signature (see [`crate::evm`]).
 #[cfg(feature = "evm")]
 fn local_check(accept: &Accept, payload: &ExactEvmPayload, now: u64) -> Result<(), Reason> {
-    use crate::evm::{CheckOptions, RequirementView, check_exact_evm};
-    let view = RequirementView::from_v2(accept.requirements()).map_err(|e| e.reason())?;
-    check_exact_evm(payload, &view, now, &CheckOptions::default())
-        .map(|_| ())
-        .map_err(|e| e.reason())
+    use crate::evm::{CheckOptions, check_exact_evm};
+    check_exact_evm(
+        payload,
+        &accept.requirement_view(),
+        now,
+        &CheckOptions::default(),
+    )
+    .map(|_| ())
+    .map_err(|e| e.reason())
 }
 
 /// Without the `evm` feature the signature cannot be checked here (the facilitator still

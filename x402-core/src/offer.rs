@@ -323,6 +323,24 @@ impl Accept {
         self.pay_to
     }
 
+    /// The requirement as the local EVM checks read it, from the values typed at build time
+    /// (nothing is parsed per request).
+    #[cfg(feature = "evm")]
+    pub fn requirement_view(&self) -> crate::evm::RequirementView<'_> {
+        let domain = self.asset.eip712.as_ref();
+        crate::evm::RequirementView {
+            scheme: &self.requirements.scheme,
+            network: &self.requirements.network,
+            chain_id: self.network.chain_id(),
+            asset: self.asset.address,
+            pay_to: self.pay_to,
+            amount: self.amount,
+            max_timeout_seconds: self.requirements.max_timeout_seconds,
+            eip712_name: domain.map(|d| d.name.as_ref()),
+            eip712_version: domain.map(|d| d.version.as_ref()),
+        }
+    }
+
     /// The metric labels of this option (`route`, resolved `chain`).
     pub fn labels(&self) -> &RouteLabels {
         self.series.labels()
