@@ -1,5 +1,5 @@
 //! The quickstart server on actix-web: `GET /health` free, `GET /weather` paid ($0.001 in USDC
-//! on Base Sepolia).
+//! on Base Sepolia), `GET /broken` priced the same but always failing (500), hence never charged.
 //!
 //! ```sh
 //! cargo run -p examples --example actix
@@ -34,16 +34,23 @@ use x402_core::{
 /// The address paid when `X402_PAY_TO` is not set (a demo address; no key is known for it here).
 const DEMO_PAY_TO: &str = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
 
-/// The routes: `/weather` priced, `/health` free. The wallet comes from `X402_PAY_TO`.
+/// The routes: `/weather` and `/broken` priced, `/health` free. The wallet comes from
+/// `X402_PAY_TO`.
 const SPEC: &str = r#"
 payment: { network: base-sepolia }
 routes:
   - { path: /weather, name: weather, methods: [GET], price: "$0.001", description: Weather data, mimeType: application/json }
   - { path: /health, name: health, free: true }
+  - { path: /broken, name: broken, methods: [GET], price: "$0.001", description: "Always fails with 500, so it is never charged" }
 "#;
 
 async fn health() -> &'static str {
     "ok"
+}
+
+/// Fails after the payment was verified: settlement is skipped (status >= 400).
+async fn broken() -> HttpResponse {
+    HttpResponse::InternalServerError().body("the handler failed: this request is not charged")
 }
 
 async fn weather(Paid(payment): Paid) -> HttpResponse {
@@ -97,6 +104,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
             .wrap(X402::new(gate.clone()))
             .route("/health", web::get().to(health))
             .route("/weather", web::get().to(weather))
+            .route("/broken", web::get().to(broken))
     })
     .bind(("127.0.0.1", port))?
     .run()

@@ -56,7 +56,9 @@ use x402_core::{
 use x402_tower::{Gate, Paid, RouteTableHandle, X402Layer};
 
 /// The routes of the weather API: `GET /weather` costs $0.001 (1000 atomic units of USDC, which
-/// has 6 decimals) on Base Sepolia; `/health` is free. [`weather_gate`] replaces `wallet`.
+/// has 6 decimals) on Base Sepolia; `/health` is free; `GET /broken` is priced like `/weather`
+/// but its handler always fails (500), so it is never charged. [`weather_gate`] replaces
+/// `wallet`.
 ///
 /// The same YAML works as a file, or as the `spec` of an `X402Route` Kubernetes resource.
 pub const ROUTES: &str = r#"
@@ -71,6 +73,10 @@ routes:
     mimeType: application/json
   - path: /health
     free: true
+  - path: /broken
+    methods: [GET]
+    price: "$0.001"
+    description: Always fails with 500, so it is never charged
 "#;
 
 /// The recipient the quickstart uses unless `X402_PAY_TO` is set (the address of the x402
@@ -109,12 +115,21 @@ pub fn weather_gate(pay_to: &str, facilitator: Arc<dyn Facilitator>) -> Result<G
 }
 
 /// The weather API behind `gate`: `GET /weather` (paid) answers JSON naming its payer,
-/// `GET /health` (free) answers `ok`.
+/// `GET /health` (free) answers `ok`, `GET /broken` (paid) answers 500 and so is not charged.
 pub fn weather_app(gate: Gate) -> Router {
     Router::new()
         .route("/weather", get(weather))
         .route("/health", get(|| async { "ok" }))
+        .route("/broken", get(broken))
         .layer(X402Layer::new(gate))
+}
+
+/// A handler that fails after the payment was verified: settlement is skipped (status >= 400).
+async fn broken() -> (StatusCode, &'static str) {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the handler failed: this request is not charged",
+    )
 }
 
 /// Runs only once the payment is verified; settlement follows before the body is sent.

@@ -1,0 +1,83 @@
+// The official x402 server (@x402/express 2.27) selling one route, as a reference: the harness
+// compares our challenges with its own, and a buyer under test can pay it.
+//
+// As a module:  const ref = await startReferenceServer({ facilitatorUrl, payTo });
+//               ref.url, ref.close()
+// As a script:  node express-server.mjs --facilitator URL --pay-to 0x... [--port N]
+//                 [--route "GET /weather"] [--price '$0.001'] [--network eip155:84532]
+//               prints one JSON line {"url": ...} once listening, serves until SIGTERM.
+
+import { parseArgs } from "node:util";
+import { pathToFileURL } from "node:url";
+
+import express from "express";
+import { HTTPFacilitatorClient, x402ResourceServer } from "@x402/core/server";
+import { ExactEvmScheme } from "@x402/evm/exact/server";
+import { paymentMiddleware } from "@x402/express";
+
+import { listen } from "./lib/procs.mjs";
+
+/**
+ * Starts the reference server on 127.0.0.1 (port 0 unless `port` is given). `route` is
+ * "METHOD /path"; its handler answers JSON like our weather example. `failingRoute` is priced
+ * the same but its handler answers 500, as our servers' `/broken`. Resolves to `{ url, close }`.
+ */
+export async function startReferenceServer({
+  facilitatorUrl,
+  payTo,
+  route = "GET /weather",
+  price = "$0.001",
+  network = "eip155:84532",
+  description = "Weather data",
+  mimeType = "application/json",
+  failingRoute = "GET /broken",
+  port = 0,
+}) {
+  const server = new x402ResourceServer(
+    new HTTPFacilitatorClient({ url: facilitatorUrl }),
+  ).register(network, new ExactEvmScheme());
+  const accepts = { scheme: "exact", price, network, payTo };
+  const routes = {
+    [route]: { accepts, description, mimeType },
+    [failingRoute]: { accepts, description: "Always fails with 500" },
+  };
+  const handle = (methodAndPath, handler) => {
+    const [method, path] = methodAndPath.split(" ");
+    app[method.toLowerCase()](path, handler);
+  };
+  const app = express();
+  app.use(paymentMiddleware(routes, server));
+  handle(route, (_req, res) => res.json({ weather: "sunny", temperatureC: 21 }));
+  handle(failingRoute, (_req, res) => res.status(500).send("the handler failed"));
+  app.get("/health", (_req, res) => res.send("ok"));
+  return listen(app, port);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { values } = parseArgs({
+    options: {
+      facilitator: { type: "string" },
+      "pay-to": { type: "string" },
+      port: { type: "string", default: "0" },
+      route: { type: "string", default: "GET /weather" },
+      price: { type: "string", default: "$0.001" },
+      network: { type: "string", default: "eip155:84532" },
+    },
+  });
+  if (!values.facilitator || !values["pay-to"]) {
+    console.error("usage: node express-server.mjs --facilitator URL --pay-to 0x... [--port N]");
+    process.exit(2);
+  }
+  const ref = await startReferenceServer({
+    facilitatorUrl: values.facilitator,
+    payTo: values["pay-to"],
+    route: values.route,
+    price: values.price,
+    network: values.network,
+    port: Number(values.port),
+  });
+  console.log(JSON.stringify({ url: ref.url }));
+  const shutdown = () => ref.close().then(() => process.exit(0));
+  process.on("SIGTERM", shutdown);
+  process.on("SIGINT", shutdown);
+}

@@ -1,0 +1,54 @@
+// The official facilitator: @x402/core's `x402Facilitator` with @x402/evm's exact scheme,
+// served over HTTP (`POST /verify`, `POST /settle`, `GET /supported`). It settles for real:
+// `transferWithAuthorization` on the local chain, gas paid by anvil dev account #1. It serves
+// v2 (`eip155:84532`) and, registered by the same call, v1 (`base-sepolia`).
+
+import express from "express";
+import { createWalletClient, http, publicActions } from "viem";
+import { x402Facilitator } from "@x402/core/facilitator";
+import { toFacilitatorEvmSigner } from "@x402/evm";
+import { registerExactEvmScheme } from "@x402/evm/exact/facilitator";
+
+import { devAccount } from "./chain.mjs";
+import { listen } from "./procs.mjs";
+
+/** Starts the facilitator for `chain` on 127.0.0.1:0; resolves to `{ url, close }`. */
+export async function startFacilitator(chain) {
+  const account = devAccount(1);
+  const wallet = createWalletClient({
+    account,
+    chain: chain.chain,
+    transport: http(chain.rpcUrl),
+    pollingInterval: 100,
+  }).extend(publicActions);
+  const signer = toFacilitatorEvmSigner({
+    address: account.address,
+    readContract: (args) => wallet.readContract(args),
+    verifyTypedData: (args) => wallet.verifyTypedData(args),
+    writeContract: (args) => wallet.writeContract(args),
+    sendTransaction: (args) => wallet.sendTransaction(args),
+    waitForTransactionReceipt: (args) => wallet.waitForTransactionReceipt(args),
+    getCode: (args) => wallet.getCode(args),
+  });
+  const facilitator = new x402Facilitator();
+  registerExactEvmScheme(facilitator, { signer, networks: `eip155:${chain.chain.id}` });
+
+  const app = express();
+  app.use(express.json({ limit: "1mb" }));
+  const route = (operation) => async (req, res) => {
+    const { paymentPayload, paymentRequirements } = req.body ?? {};
+    if (!paymentPayload || !paymentRequirements) {
+      res.status(400).json({ error: "paymentPayload and paymentRequirements are required" });
+      return;
+    }
+    try {
+      res.json(await facilitator[operation](paymentPayload, paymentRequirements));
+    } catch (error) {
+      res.status(500).json({ error: `${operation} failed: ${error.message}` });
+    }
+  };
+  app.post("/verify", route("verify"));
+  app.post("/settle", route("settle"));
+  app.get("/supported", (_req, res) => res.json(facilitator.getSupported()));
+  return listen(app);
+}

@@ -1,0 +1,111 @@
+// Our servers, built by cargo (`cargo build -p examples --examples`), started on free loopback
+// ports and pointed at the official facilitator on network base-sepolia. Each becomes a target
+// of the scenarios: `{ name, url, settles, failedHandlerCharged }`.
+
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { startForwardProxy, startUpstream } from "./forward-proxy.mjs";
+import { freePort, spawnTracked, waitForHttp } from "./procs.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const configs = path.join(here, "..", "configs");
+
+/** The directory holding the built examples (`X402_EXAMPLES_DIR`, default target/debug/examples). */
+export const examplesDir = () =>
+  process.env.X402_EXAMPLES_DIR ??
+  path.resolve(here, "..", "..", "..", "target", "debug", "examples");
+
+/** Fills `${NAME}` placeholders of a config template; an unknown name is an error. */
+async function fillTemplate(file, values) {
+  const text = await readFile(path.join(configs, file), "utf8");
+  return text.replace(/\$\{([A-Z_]+)\}/g, (_, name) => {
+    if (!(name in values)) throw new Error(`${file}: no value for \${${name}}`);
+    return values[name];
+  });
+}
+
+/** Starts one example binary with PORT/X402_PAY_TO/X402_FACILITATOR_URL; waits for /health. */
+async function startExample(name, binary, args, env) {
+  const port = await freePort();
+  const proc = await spawnTracked(name, path.join(examplesDir(), binary), args, {
+    env: {
+      PORT: String(port),
+      X402_PAY_TO: env.payee.address,
+      X402_FACILITATOR_URL: env.facilitatorUrl,
+      RUST_LOG: "warn",
+    },
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/health`, { proc });
+  return url;
+}
+
+/** Starts a gateway from a config template; waits until it answers HTTP. */
+async function startGateway(name, template, values, workDir) {
+  const port = await freePort();
+  const file = path.join(workDir, `${name.replace(/[^a-z0-9]+/gi, "-")}.yaml`);
+  await writeFile(file, await fillTemplate(template, { ...values, PORT: String(port) }));
+  const proc = await spawnTracked(name, path.join(examplesDir(), "gateway"), ["--config", file], {
+    env: { RUST_LOG: "warn" },
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/health`, { proc });
+  return url;
+}
+
+/**
+ * Starts every server under test. Resolves to `{ targets, stop }`; `stop` closes the in-process
+ * helpers (the binaries are children, stopped by `stopAll`).
+ */
+export async function startOurServers(env) {
+  const closers = [];
+  const workDir = await mkdtemp(path.join(tmpdir(), "x402-interop-"));
+  closers.push(() => rm(workDir, { recursive: true, force: true }));
+  const stop = async () => {
+    for (const close of closers.reverse()) await close();
+  };
+  try {
+    const upstream = await startUpstream();
+    closers.push(upstream.close);
+    const payment = { PAY_TO: env.payee.address, FACILITATOR_URL: env.facilitatorUrl };
+    const forwardAuth = async (name, settlement) => {
+      const gateway = await startGateway(
+        name,
+        "gateway-forward-auth.yaml",
+        { ...payment, SETTLEMENT: settlement },
+        workDir,
+      );
+      const proxy = await startForwardProxy({ gateway, upstream: upstream.url });
+      closers.push(proxy.close);
+      return proxy.url;
+    };
+    const [axum, actix, proxy, faSettle, faVerify] = await Promise.all([
+      startExample("axum (quickstart)", "quickstart", ["--serve-only"], env),
+      startExample("actix", "actix", [], env),
+      startGateway(
+        "gateway proxy",
+        "gateway-proxy.yaml",
+        { ...payment, UPSTREAM: upstream.url },
+        workDir,
+      ),
+      forwardAuth("gateway forward-auth", "before"),
+      forwardAuth("gateway forward-auth verify-only", "verify-only"),
+    ]);
+    const targets = [
+      { name: "axum (quickstart)", url: axum, settles: true },
+      { name: "actix", url: actix, settles: true },
+      { name: "gateway proxy", url: proxy, settles: true },
+      // Settling at the auth hop: the hop cannot see the upstream's status, so a failing
+      // upstream is charged. The gateway warns about it at startup; verify-only is the default.
+      { name: "gateway fwd-auth (before)", url: faSettle, settles: true, failedHandlerCharged: true },
+      { name: "gateway fwd-auth (verify-only)", url: faVerify, settles: false },
+    ];
+    return { targets, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
