@@ -52,7 +52,7 @@ async function refusal(response) {
 }
 
 /** Runs `action` and checks every balance moved by exactly `expected` (0 when absent). */
-async function moves(ctx, expected, action) {
+export async function moves(ctx, expected, action) {
   const before = await ctx.balances();
   const result = await action();
   const after = await ctx.balances();

@@ -2,7 +2,7 @@
 // ports and pointed at the official facilitator on network base-sepolia. Each becomes a target
 // of the scenarios: `{ name, url, settles, failedHandlerCharged }`.
 
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { access, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,6 +18,17 @@ export const examplesDir = () =>
   process.env.X402_EXAMPLES_DIR ??
   path.resolve(here, "..", "..", "..", "target", "debug", "examples");
 
+/** The path of a built example; an error saying how to build it if it is missing. */
+async function binary(name) {
+  const file = path.join(examplesDir(), name);
+  try {
+    await access(file);
+  } catch {
+    throw new Error(`${file} not found: build the examples first (cargo build -p examples --examples)`);
+  }
+  return file;
+}
+
 /** Fills `${NAME}` placeholders of a config template; an unknown name is an error. */
 async function fillTemplate(file, values) {
   const text = await readFile(path.join(configs, file), "utf8");
@@ -28,9 +39,9 @@ async function fillTemplate(file, values) {
 }
 
 /** Starts one example binary with PORT/X402_PAY_TO/X402_FACILITATOR_URL; waits for /health. */
-async function startExample(name, binary, args, env) {
+async function startExample(name, example, args, env) {
   const port = await freePort();
-  const proc = await spawnTracked(name, path.join(examplesDir(), binary), args, {
+  const proc = await spawnTracked(name, await binary(example), args, {
     env: {
       PORT: String(port),
       X402_PAY_TO: env.payee.address,
@@ -48,7 +59,7 @@ async function startGateway(name, template, values, workDir) {
   const port = await freePort();
   const file = path.join(workDir, `${name.replace(/[^a-z0-9]+/gi, "-")}.yaml`);
   await writeFile(file, await fillTemplate(template, { ...values, PORT: String(port) }));
-  const proc = await spawnTracked(name, path.join(examplesDir(), "gateway"), ["--config", file], {
+  const proc = await spawnTracked(name, await binary("gateway"), ["--config", file], {
     env: { RUST_LOG: "warn" },
   });
   const url = `http://127.0.0.1:${port}`;
