@@ -25,7 +25,10 @@
 //! The service account needs `examples/kube/rbac.yaml` (list/watch X402Routes, patch their
 //! status).
 
-#![allow(clippy::print_stderr, reason = "the example reports fatal errors on stderr")]
+#![allow(
+    clippy::print_stderr,
+    reason = "the example reports fatal errors on stderr"
+)]
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -47,8 +50,7 @@ use x402_tower::{Gate, Paid, RouteTableHandle, X402Layer};
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     match run().await {
@@ -73,7 +75,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     if let Ok(namespaces) = std::env::var("X402_NAMESPACES") {
-        watcher = watcher.namespaces(namespaces.split(',').map(str::trim).filter(|n| !n.is_empty()));
+        watcher = watcher.namespaces(
+            namespaces
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty()),
+        );
     }
     if let Ok(selector) = std::env::var("X402_LABEL_SELECTOR") {
         watcher = watcher.labels(selector);

@@ -58,8 +58,16 @@ fn rbac_grants_list_watch_and_status_patch_only() {
         assert_eq!(
             rules,
             [
-                (strings(&["x402.io"]), strings(&["x402routes"]), strings(&["list", "watch"])),
-                (strings(&["x402.io"]), strings(&["x402routes/status"]), strings(&["patch"])),
+                (
+                    strings(&["x402.io"]),
+                    strings(&["x402routes"]),
+                    strings(&["list", "watch"])
+                ),
+                (
+                    strings(&["x402.io"]),
+                    strings(&["x402routes/status"]),
+                    strings(&["patch"])
+                ),
             ],
             "{file}"
         );

@@ -222,7 +222,10 @@ mod tests {
             "payment": { "wallet": WALLET, "network": "base-sepolia", "defaultPrice": "0.01" },
             "routes": [ { "path": "/a" }, { "path": "/b", "free": true } ],
         })));
-        assert!(matches!(compiled, Compiled::Good { routes: 2, .. }), "{compiled:?}");
+        assert!(
+            matches!(compiled, Compiled::Good { routes: 2, .. }),
+            "{compiled:?}"
+        );
     }
 
     #[test]
@@ -238,13 +241,17 @@ mod tests {
                     { "header": "X-Bot-Score", "pattern": "^(bot|automated)$", "action": "pay" } ] },
             ],
         })));
-        assert!(matches!(compiled, Compiled::Good { routes: 3, .. }), "{compiled:?}");
+        assert!(
+            matches!(compiled, Compiled::Good { routes: 3, .. }),
+            "{compiled:?}"
+        );
     }
 
     #[test]
     fn an_unknown_field_fails_alone_with_its_name() {
-        let Compiled::Failed(why) = compile(&object(&json!({ "routes": [ { "path": "/a", "prize": "1" } ] })))
-        else {
+        let Compiled::Failed(why) = compile(&object(
+            &json!({ "routes": [ { "path": "/a", "prize": "1" } ] }),
+        )) else {
             panic!("must fail")
         };
         assert!(why.contains("prize"), "{why}");
@@ -254,7 +261,10 @@ mod tests {
     fn a_missing_spec_fails() {
         let object: DynamicObject =
             serde_json::from_value(json!({ "metadata": { "name": "r" } })).unwrap();
-        assert_eq!(compile(&object), Compiled::Failed("`spec` is missing".to_owned()));
+        assert_eq!(
+            compile(&object),
+            Compiled::Failed("`spec` is missing".to_owned())
+        );
     }
 
     #[test]
@@ -290,7 +300,10 @@ mod tests {
         assert_eq!(desired.ingress_patched, None);
         assert_eq!(desired.conditions.len(), 2);
         let ready = &desired.conditions[1];
-        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "CompileError"));
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "CompileError")
+        );
         assert_eq!(ready.observed_generation, Some(4));
         assert!(ready.message.starts_with("boom\n"), "{}", ready.message);
         assert!(needs_update(&desired, Some(&stored)));
@@ -303,7 +316,10 @@ mod tests {
         let later = now();
         let still_good = desired_status(Ok(()), 1, Some(2), Some(&good), later.clone());
         assert_eq!(still_good.conditions[0].last_transition_time, epoch);
-        assert!(needs_update(&still_good, Some(&good)), "observedGeneration changed");
+        assert!(
+            needs_update(&still_good, Some(&good)),
+            "observedGeneration changed"
+        );
         let bad = desired_status(Err("x"), 1, Some(3), Some(&still_good), later.clone());
         assert_eq!(bad.conditions[0].last_transition_time, later);
     }

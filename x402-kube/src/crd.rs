@@ -38,8 +38,9 @@ use x402_core::spec::RouteSpec;
 ///
 /// `kube`'s derive generates the resource type around this struct: [`X402Route`] with
 /// `metadata`, `spec: X402RouteSpec` and `status: Option<X402RouteStatus>`.
-#[derive(CustomResource, Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[derive(JsonSchema)]
+#[derive(
+    CustomResource, Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema,
+)]
 #[schemars(description = "Payment defaults and routes, in priority order (the first match wins).")]
 #[serde(transparent)]
 #[allow(
@@ -101,7 +102,9 @@ impl DerefMut for X402RouteSpec {
 /// `ingressPatched` belongs to the operator; the library never writes it (server-side apply
 /// leaves the fields of other managers alone).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(description = "Whether the spec compiled, how many of its routes are live, and why not.")]
+#[schemars(
+    description = "Whether the spec compiled, how many of its routes are live, and why not."
+)]
 #[serde(rename_all = "camelCase")]
 pub struct X402RouteStatus {
     /// Whether the operator patched the resource's Ingress (operator only).

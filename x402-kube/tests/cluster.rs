@@ -58,7 +58,9 @@ async fn status(api: &Api<X402Route>, name: &str) -> Option<X402RouteStatus> {
 #[ignore = "needs a Kubernetes cluster in KUBECONFIG with the X402Route CRD installed"]
 async fn resources_drive_the_table_and_status_in_a_real_cluster() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = Client::try_default().await.expect("a cluster in KUBECONFIG");
+    let client = Client::try_default()
+        .await
+        .expect("a cluster in KUBECONFIG");
     let ns = namespace();
     let api: Api<X402Route> = Api::namespaced(client.clone(), &ns);
     let name = "x402-kube-test-routes";
@@ -75,11 +77,18 @@ async fn resources_drive_the_table_and_status_in_a_real_cluster() {
         .expect("listed in time")
         .unwrap();
 
-    api.create(&PostParams::default(), &X402Route::new(name, spec("0.01").into()))
-        .await
-        .unwrap();
+    api.create(
+        &PostParams::default(),
+        &X402Route::new(name, spec("0.01").into()),
+    )
+    .await
+    .unwrap();
     eventually("the route to go live", async || {
-        routes.load().routes().iter().any(|r| &**r.name() == "cluster-test")
+        routes
+            .load()
+            .routes()
+            .iter()
+            .any(|r| &**r.name() == "cluster-test")
     })
     .await;
     eventually("status ready", async || {
@@ -101,11 +110,21 @@ async fn resources_drive_the_table_and_status_in_a_real_cluster() {
         })
     })
     .await;
-    assert!(routes.load().routes().iter().any(|r| &**r.name() == "cluster-test"));
+    assert!(
+        routes
+            .load()
+            .routes()
+            .iter()
+            .any(|r| &**r.name() == "cluster-test")
+    );
 
     api.delete(name, &DeleteParams::default()).await.unwrap();
     eventually("the route to go", async || {
-        !routes.load().routes().iter().any(|r| &**r.name() == "cluster-test")
+        !routes
+            .load()
+            .routes()
+            .iter()
+            .any(|r| &**r.name() == "cluster-test")
     })
     .await;
     task.abort();

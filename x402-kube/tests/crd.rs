@@ -58,16 +58,16 @@ fn names_scope_and_version_are_the_operators() {
 #[test]
 fn printer_columns_are_the_operators() {
     let crd = crd();
-    let columns: Vec<(String, String, String)> = crd["spec"]["versions"][0]
-        ["additionalPrinterColumns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            let text = |k: &str| c[k].as_str().unwrap().to_owned();
-            (text("name"), text("type"), text("jsonPath"))
-        })
-        .collect();
+    let columns: Vec<(String, String, String)> =
+        crd["spec"]["versions"][0]["additionalPrinterColumns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let text = |k: &str| c[k].as_str().unwrap().to_owned();
+                (text("name"), text("type"), text("jsonPath"))
+            })
+            .collect();
     let expected = [
         ("Ingress Patched", "boolean", ".status.ingressPatched"),
         ("Ready", "boolean", ".status.ready"),
@@ -81,8 +81,11 @@ fn printer_columns_are_the_operators() {
     assert_eq!(columns, expected);
 }
 
+/// A field path, its type, and its constraints (keyword, value).
+type Field = (&'static str, &'static str, Vec<(&'static str, Value)>);
+
 /// Every field of the operator's schema, with its type and constraints.
-fn operator_fields() -> Vec<(&'static str, &'static str, Vec<(&'static str, Value)>)> {
+fn operator_fields() -> Vec<Field> {
     vec![
         ("spec", "object", vec![]),
         ("spec.ingressRef", "object", vec![]),
@@ -183,7 +186,10 @@ fn nothing_is_required_that_the_operator_does_not_require() {
         ("spec.ingressRef", &["name"]),
         ("spec.payment", &["wallet", "network"]),
         ("spec.routes[]", &["path"]),
-        ("spec.routes[].conditions[]", &["header", "pattern", "action"]),
+        (
+            "spec.routes[].conditions[]",
+            &["header", "pattern", "action"],
+        ),
         (
             "status.conditions[]",
             &["type", "status", "lastTransitionTime", "reason", "message"],
@@ -211,7 +217,10 @@ fn nothing_is_required_that_the_operator_does_not_require() {
             ),
         }
     });
-    assert_eq!(checked, 5, "the root, ingressRef, routes, conditions, status conditions");
+    assert_eq!(
+        checked, 5,
+        "the root, ingressRef, routes, conditions, status conditions"
+    );
 }
 
 fn walk(node: &Value, path: &str, visit: &mut impl FnMut(&str, &Value)) {

@@ -73,8 +73,8 @@ impl ApiServer {
                 "name": name, "namespace": namespace, "uid": format!("uid-{namespace}-{name}"),
                 "generation": generation, "resourceVersion": version,
             },
-            "spec": spec,
         });
+        object["spec"] = spec;
         if let Some(status) = status {
             object["status"] = status;
         }
@@ -121,7 +121,11 @@ impl ApiServer {
     async fn list(&mut self, namespace: Option<&str>) {
         let seen = self.next().await;
         assert_eq!(seen.method, Method::GET, "{}", seen.uri);
-        assert!(!seen.uri.contains("watch=true"), "expected a list: {}", seen.uri);
+        assert!(
+            !seen.uri.contains("watch=true"),
+            "expected a list: {}",
+            seen.uri
+        );
         self.answer_list(seen, namespace);
     }
 
@@ -130,7 +134,11 @@ impl ApiServer {
             Some(ns) => format!("/apis/x402.io/v1alpha1/namespaces/{ns}/x402routes?"),
             None => "/apis/x402.io/v1alpha1/x402routes?".to_owned(),
         };
-        assert!(seen.uri.starts_with(&prefix), "{} is not {prefix}", seen.uri);
+        assert!(
+            seen.uri.starts_with(&prefix),
+            "{} is not {prefix}",
+            seen.uri
+        );
         let items: Vec<Value> = self
             .objects
             .iter()
@@ -142,7 +150,8 @@ impl ApiServer {
             "metadata": { "resourceVersion": self.resource_version.to_string() },
             "items": items,
         });
-        seen.respond.send_response(json_response(StatusCode::OK, &list));
+        seen.respond
+            .send_response(json_response(StatusCode::OK, &list));
     }
 
     /// Answers the next request, which must be a watch, with `events` (then the stream ends,
@@ -150,7 +159,11 @@ impl ApiServer {
     async fn watch(&mut self, events: Vec<(&str, Value)>) -> String {
         let seen = self.next().await;
         assert_eq!(seen.method, Method::GET, "{}", seen.uri);
-        assert!(seen.uri.contains("watch=true"), "expected a watch: {}", seen.uri);
+        assert!(
+            seen.uri.contains("watch=true"),
+            "expected a watch: {}",
+            seen.uri
+        );
         let mut body = Vec::new();
         for (kind, object) in events {
             serde_json::to_writer(&mut body, &json!({ "type": kind, "object": object })).unwrap();
@@ -526,7 +539,11 @@ async fn several_namespaces_are_ready_only_when_each_has_listed() {
             held.push(seen);
             continue;
         }
-        let ns = if seen.uri.contains("/namespaces/one/") { "one" } else { "two" };
+        let ns = if seen.uri.contains("/namespaces/one/") {
+            "one"
+        } else {
+            "two"
+        };
         h.api.answer_list(seen, Some(ns));
         listed.push(ns);
     }
@@ -545,7 +562,11 @@ async fn several_namespaces_are_ready_only_when_each_has_listed() {
 async fn the_label_selector_is_sent_with_list_and_watch() {
     let mut h = Harness::start(|w| w.namespace("shop").labels("team=payments"));
     let seen = h.api.next().await;
-    assert!(seen.uri.contains("labelSelector=team%3Dpayments"), "{}", seen.uri);
+    assert!(
+        seen.uri.contains("labelSelector=team%3Dpayments"),
+        "{}",
+        seen.uri
+    );
     h.api.answer_list(seen, Some("shop"));
     let uri = h.api.watch(vec![]).await;
     assert!(uri.contains("labelSelector=team%3Dpayments"), "{uri}");
@@ -568,7 +589,11 @@ async fn reloads_and_table_size_are_counted() {
     let mut h = Harness::start_with(
         vec![
             ("shop", "a", priced("/a", "0.01")),
-            ("shop", "b", json!({ "routes": [ { "path": "/b", "price": "x" } ] })),
+            (
+                "shop",
+                "b",
+                json!({ "routes": [ { "path": "/b", "price": "x" } ] }),
+            ),
         ],
         |w| w.namespace("shop").write_status(false),
     );
