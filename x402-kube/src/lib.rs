@@ -31,6 +31,15 @@
 //! # }
 //! ```
 //!
+//! # Notes
+//!
+//! - Route names are metric labels: give routes of different resources different `name`s if
+//!   their series should stay apart (a route without a name is labelled with its path).
+//! - Install this crate's CRD (`examples/kube/crd.yaml`) rather than the operator's to use the
+//!   extension fields: under the operator's CRD the API server prunes fields it does not know.
+//! - TLS: kube's client is built with rustls and the `ring` provider (no aws-lc, no cmake). If
+//!   your build also enables another rustls provider, install one as the process default.
+//!
 //! # Kubernetes version
 //!
 //! Like every library over `k8s-openapi`, this crate enables no `k8s-openapi` version

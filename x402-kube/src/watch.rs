@@ -20,7 +20,8 @@
 //! - **Status** (`ready`, `activeRoutes`, the `Ready` condition with reason `Compiled` or
 //!   `CompileError`, a message naming the route and field, `observedGeneration`) is written
 //!   with server-side apply on the status subresource, only when it differs from what is
-//!   stored. Every replica computes the same status, so they agree.
+//!   stored. Every replica computes the same status, so they agree. A write that fails is
+//!   logged and retried after the next event.
 //! - **Metrics** (names from [`x402_core::labels`]): `x402_route_table_reloads_total{result}`
 //!   counts table swaps (`ok`) and resources that failed to compile (`error`);
 //!   `x402_route_table_routes` is the size of the live table. On every swap the `(route,
