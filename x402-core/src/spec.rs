@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 
 /// The `spec` of an `X402Route`: payment defaults and an ordered list of routes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RouteSpec {
     /// The Ingress the operator patches. Accepted for compatibility with operator manifests
@@ -54,6 +55,7 @@ pub struct RouteSpec {
 
 /// `spec.ingressRef` of an operator manifest (ignored by the library).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IngressRef {
     /// The Ingress name.
@@ -65,6 +67,7 @@ pub struct IngressRef {
 
 /// `spec.payment`: defaults inherited by every route.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PaymentDefaults {
     /// The default recipient (`payTo`) address.
@@ -83,6 +86,10 @@ pub struct PaymentDefaults {
         rename = "facilitatorURL",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(
+        feature = "schemars",
+        schemars(pattern("^https?://"), length(max = 2048))
+    )]
     pub facilitator_url: Option<String>,
     /// Extension: the default token, instead of the network's USDC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,6 +101,7 @@ pub struct PaymentDefaults {
 
 /// One route of `spec.routes`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RouteRule {
     /// The path pattern: `*` is one segment, `**` any number of segments, `*` inside a segment
@@ -143,6 +151,7 @@ pub struct RouteRule {
     pub free: bool,
     /// `all-pay` (default) or `conditional` (the conditions decide).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schemars", schemars(extend("default" = "all-pay")))]
     pub mode: Option<RouteMode>,
     /// With `mode: conditional`: header conditions, evaluated in order; the first whose header
     /// is present and matches decides; none matching means pay.
@@ -155,6 +164,7 @@ pub struct RouteRule {
 
 /// How a route decides whether to charge.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum RouteMode {
     /// Every matched request pays.
@@ -166,6 +176,7 @@ pub enum RouteMode {
 
 /// A header condition of a conditional route.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConditionSpec {
     /// The header name (case-insensitive; the first value is tested).
@@ -178,6 +189,7 @@ pub struct ConditionSpec {
 
 /// The effect of a matching condition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ConditionAction {
     /// The request must pay.
@@ -188,6 +200,7 @@ pub enum ConditionAction {
 
 /// One payment option of a route with several (`accepts`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AcceptSpec {
     /// The scheme; only `exact` is supported (the default).
@@ -215,6 +228,7 @@ pub struct AcceptSpec {
 
 /// A token other than the network's default USDC.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AssetSpec {
     /// The token contract address.
@@ -227,6 +241,7 @@ pub struct AssetSpec {
 
 /// An EIP-712 domain's `name` and `version`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Eip712Spec {
     /// The domain name, e.g. `"USD Coin"`.

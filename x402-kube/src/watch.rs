@@ -1,0 +1,493 @@
+//! The watcher: `X402Route` resources in, one live route table out.
+//!
+//! [`RouteWatcher`] watches one namespace, a list of namespaces, or the whole cluster (with an
+//! optional label selector) through kube-runtime's watcher, and keeps a
+//! [`RouteTableHandle`] — the one the adapters' gate reads — in step with the resources:
+//!
+//! - **Per-resource compilation.** Each resource is compiled on its own
+//!   ([`convert::compile`]). A resource that fails keeps its last good spec in the table (or
+//!   contributes nothing if it never compiled); the others are unaffected. Its status says why.
+//! - **One table, one swap.** The table is built from every resource's good spec in
+//!   `(namespace, name)` order — the first match wins across resources in that order too — and
+//!   published with one atomic store, after the initial list and after every change that
+//!   alters a good spec. Requests in flight keep the table they started with.
+//! - **Lists are atomic.** The initial list, and every re-list after a watch restart (e.g.
+//!   `410 Gone`), is buffered and applied as a whole when it completes: resources missing from
+//!   it are removed, and the table never holds a half-listed state.
+//! - **Readiness.** [`Readiness`] resolves after the first complete list of every watched
+//!   namespace has been published. Hold your readiness probe (or the listener) on it, so a
+//!   replica never serves paid routes as free during start-up.
+//! - **Status** (`ready`, `activeRoutes`, the `Ready` condition with reason `Compiled` or
+//!   `CompileError`, a message naming the route and field, `observedGeneration`) is written
+//!   with server-side apply on the status subresource, only when it differs from what is
+//!   stored. Every replica computes the same status, so they agree. A write that fails is
+//!   logged and retried after the next event.
+//! - **Metrics** (names from [`x402_core::labels`]): `x402_route_table_reloads_total{result}`
+//!   counts table swaps (`ok`) and resources that failed to compile (`error`);
+//!   `x402_route_table_routes` is the size of the live table. On every swap the `(route,
+//!   chain)` label sets that left the table are handed to [`RouteWatcher::on_swap`], so the
+//!   exporter can drop their series (DESIGN.md §6).
+//!
+//! ```no_run
+//! use x402_core::{RouteTable, gate::RouteTableHandle};
+//! use x402_kube::watch::RouteWatcher;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = kube::Client::try_default().await?;
+//! // Start empty; keep the service unready until the first list is in.
+//! let routes = RouteTableHandle::new(RouteTable::empty());
+//! let watcher = RouteWatcher::new(client, routes.clone())
+//!     .namespace("shop")
+//!     .labels("team=payments");
+//! let readiness = watcher.readiness();
+//! tokio::spawn(watcher.run());
+//! readiness.ready().await?;
+//! println!("{} routes live", routes.load().len());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! RBAC: `list` and `watch` on `x402routes.x402.io`, and `patch` on `x402routes/status` when
+//! status writing is on (see `examples/kube/rbac.yaml`).
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt,
+    sync::Arc,
+};
+
+use futures_util::{StreamExt, stream};
+use kube::{
+    Client, Resource,
+    api::{Api, ApiResource, DynamicObject, Patch, PatchParams},
+    runtime::{
+        WatchStreamExt,
+        watcher::{self, Event},
+    },
+};
+use metrics::{counter, gauge};
+use tokio::sync::watch as signal;
+use x402_core::{
+    RouteTable,
+    gate::RouteTableHandle,
+    labels::{ReloadResult, RouteLabels, keys, names},
+    spec::RouteSpec,
+};
+
+use crate::{
+    convert::{self, Compiled},
+    crd::{X402Route, X402RouteStatus},
+};
+
+/// The field manager of status writes, unless set with [`RouteWatcher::field_manager`].
+pub const DEFAULT_FIELD_MANAGER: &str = "x402-kube";
+
+/// What a table swap changed, as handed to [`RouteWatcher::on_swap`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSwap {
+    /// Routes in the new table.
+    pub routes: usize,
+    /// `(route, chain)` label sets of the old table that the new one no longer has: their
+    /// metric series should go.
+    pub removed: BTreeSet<RouteLabels>,
+    /// The label sets of the new table.
+    pub live: BTreeSet<RouteLabels>,
+}
+
+type SwapHook = Arc<dyn Fn(&TableSwap) + Send + Sync>;
+
+/// Keeps a [`RouteTableHandle`] in step with `X402Route` resources. See the
+/// [module docs](self).
+pub struct RouteWatcher {
+    client: Client,
+    routes: RouteTableHandle,
+    /// `None`: the whole cluster.
+    namespaces: Option<Vec<String>>,
+    labels: Option<String>,
+    field_manager: String,
+    write_status: bool,
+    on_swap: Option<SwapHook>,
+    ready: signal::Sender<bool>,
+}
+
+impl fmt::Debug for RouteWatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RouteWatcher")
+            .field("namespaces", &self.namespaces)
+            .field("labels", &self.labels)
+            .field("field_manager", &self.field_manager)
+            .field("write_status", &self.write_status)
+            .field("on_swap", &self.on_swap.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RouteWatcher {
+    /// A watcher of every `X402Route` in the cluster that publishes into `routes`, writing
+    /// status as [`DEFAULT_FIELD_MANAGER`].
+    pub fn new(client: Client, routes: RouteTableHandle) -> Self {
+        Self {
+            client,
+            routes,
+            namespaces: None,
+            labels: None,
+            field_manager: DEFAULT_FIELD_MANAGER.to_owned(),
+            write_status: true,
+            on_swap: None,
+            ready: signal::Sender::new(false),
+        }
+    }
+
+    /// Watches `namespace` (added to the namespaces already given; the default is the whole
+    /// cluster).
+    #[must_use]
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        let namespace = namespace.into();
+        let namespaces = self.namespaces.get_or_insert_with(Vec::new);
+        if !namespaces.contains(&namespace) {
+            namespaces.push(namespace);
+        }
+        self
+    }
+
+    /// Watches each of `namespaces`.
+    #[must_use]
+    pub fn namespaces<I>(self, namespaces: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        namespaces.into_iter().fold(self, Self::namespace)
+    }
+
+    /// Only resources matching this label selector (`team=payments`, `tier in (a,b)`).
+    #[must_use]
+    pub fn labels(mut self, selector: impl Into<String>) -> Self {
+        self.labels = Some(selector.into());
+        self
+    }
+
+    /// The field manager of status writes (default [`DEFAULT_FIELD_MANAGER`]).
+    #[must_use]
+    pub fn field_manager(mut self, name: impl Into<String>) -> Self {
+        self.field_manager = name.into();
+        self
+    }
+
+    /// Whether to write `status` (default on; off needs no `patch` permission).
+    #[must_use]
+    pub fn write_status(mut self, on: bool) -> Self {
+        self.write_status = on;
+        self
+    }
+
+    /// Called after every table swap, e.g. to remove the metric series of deleted routes.
+    #[must_use]
+    pub fn on_swap(mut self, hook: impl Fn(&TableSwap) + Send + Sync + 'static) -> Self {
+        self.on_swap = Some(Arc::new(hook));
+        self
+    }
+
+    /// Resolves once the first complete list is published.
+    pub fn readiness(&self) -> Readiness {
+        Readiness(self.ready.subscribe())
+    }
+
+    /// Watches until the task is dropped. Watch errors are logged and retried with kube's
+    /// default backoff; the last published table stays meanwhile.
+    pub async fn run(self) {
+        let resource = ApiResource::erase::<X402Route>(&());
+        let apis: Vec<Api<DynamicObject>> = match &self.namespaces {
+            None => vec![Api::all_with(self.client.clone(), &resource)],
+            Some(namespaces) => namespaces
+                .iter()
+                .map(|ns| Api::namespaced_with(self.client.clone(), ns, &resource))
+                .collect(),
+        };
+        let mut config = watcher::Config::default();
+        if let Some(selector) = &self.labels {
+            config = config.labels(selector);
+        }
+        let mut state = State::new(apis.len());
+        let mut events = stream::select_all(apis.into_iter().enumerate().map(|(index, api)| {
+            watcher::watcher(api, config.clone())
+                .default_backoff()
+                .map(move |event| (index, event))
+                .boxed()
+        }));
+        while let Some((stream, event)) = events.next().await {
+            match event {
+                Ok(event) => {
+                    let table_changed = state.handle(stream, event);
+                    self.publish(&mut state, table_changed, &resource).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "X402Route watch failed; retrying with backoff");
+                }
+            }
+        }
+    }
+
+    /// Publishes the table if it changed (or was never published) once every stream has
+    /// listed, then writes the statuses that differ.
+    async fn publish(&self, state: &mut State, table_changed: bool, resource: &ApiResource) {
+        if !state.listed() {
+            return;
+        }
+        if table_changed || !state.published {
+            match state.table() {
+                Ok(table) => {
+                    self.swap(table);
+                    state.published = true;
+                    self.ready.send_replace(true);
+                }
+                Err(errors) => {
+                    // Each spec compiled alone, so this is not expected; fail closed anyway.
+                    tracing::error!("route table refused, keeping the current one: {errors}");
+                    counter!(names::ROUTE_TABLE_RELOADS_TOTAL, keys::RESULT => ReloadResult::Error.as_str())
+                        .increment(1);
+                }
+            }
+        }
+        if self.write_status && state.published {
+            self.write_statuses(state, resource).await;
+        }
+    }
+
+    fn swap(&self, table: RouteTable) {
+        let routes = table.len();
+        let live = table.label_sets();
+        let old = self.routes.store(table);
+        let removed: BTreeSet<RouteLabels> = old.label_sets().difference(&live).cloned().collect();
+        #[allow(clippy::cast_precision_loss, reason = "route counts are small")]
+        gauge!(names::ROUTE_TABLE_ROUTES).set(routes as f64);
+        counter!(names::ROUTE_TABLE_RELOADS_TOTAL, keys::RESULT => ReloadResult::Ok.as_str())
+            .increment(1);
+        tracing::info!(routes, removed = removed.len(), "route table swapped");
+        if let Some(hook) = &self.on_swap {
+            hook(&TableSwap {
+                routes,
+                removed,
+                live,
+            });
+        }
+    }
+
+    async fn write_statuses(&self, state: &mut State, resource: &ApiResource) {
+        let params = PatchParams::apply(&self.field_manager).force();
+        for ((namespace, name), entry) in &mut state.entries {
+            let desired = entry.desired_status();
+            if !convert::needs_update(&desired, entry.stored.as_ref()) {
+                continue;
+            }
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(self.client.clone(), namespace, resource);
+            let patch = Patch::Apply(serde_json::json!({
+                "apiVersion": X402Route::api_version(&()),
+                "kind": X402Route::kind(&()),
+                "status": desired,
+            }));
+            match api.patch_status(name, &params, &patch).await {
+                Ok(object) => entry.stored = convert::stored_status(&object),
+                Err(error) => {
+                    tracing::warn!(%namespace, %name, %error, "cannot write X402Route status");
+                }
+            }
+        }
+    }
+}
+
+/// Resolves once the watcher has published the first complete list. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Readiness(signal::Receiver<bool>);
+
+impl Readiness {
+    /// Whether the first complete list is published.
+    pub fn is_ready(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Waits for the first complete list; fails if the watcher was dropped before.
+    pub async fn ready(&self) -> Result<(), WatcherStopped> {
+        self.0
+            .clone()
+            .wait_for(|ready| *ready)
+            .await
+            .map(drop)
+            .map_err(|_| WatcherStopped)
+    }
+}
+
+/// The watcher stopped before the first complete list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the X402Route watcher stopped before the first complete list")]
+pub struct WatcherStopped;
+
+/// One resource as last seen.
+#[derive(Debug)]
+struct Entry {
+    /// The watch stream (namespace) it came from.
+    stream: usize,
+    generation: Option<i64>,
+    /// The raw spec last compiled, to skip recompiling on status-only updates.
+    spec: Option<serde_json::Value>,
+    /// The last spec that compiled, and its route count.
+    good: Option<(Box<RouteSpec>, usize)>,
+    /// Why the current spec does not compile.
+    error: Option<String>,
+    /// The status as stored.
+    stored: Option<X402RouteStatus>,
+}
+
+impl Entry {
+    fn desired_status(&self) -> X402RouteStatus {
+        convert::desired_status(
+            self.error.as_deref().map_or(Ok(()), Err),
+            self.good.as_ref().map_or(0, |(_, routes)| *routes),
+            self.generation,
+            self.stored.as_ref(),
+            convert::now(),
+        )
+    }
+}
+
+/// What the watcher knows: every resource, and each stream's list state.
+#[derive(Debug)]
+struct State {
+    entries: BTreeMap<(String, String), Entry>,
+    streams: Vec<StreamState>,
+    published: bool,
+}
+
+#[derive(Debug, Default)]
+struct StreamState {
+    /// A complete list has been applied.
+    listed: bool,
+    /// Objects of a list in progress.
+    buffer: Option<Vec<DynamicObject>>,
+}
+
+impl State {
+    fn new(streams: usize) -> Self {
+        Self {
+            entries: BTreeMap::new(),
+            streams: (0..streams).map(|_| StreamState::default()).collect(),
+            published: false,
+        }
+    }
+
+    fn listed(&self) -> bool {
+        self.streams.iter().all(|s| s.listed)
+    }
+
+    /// Applies one event; returns whether the set of good specs changed.
+    fn handle(&mut self, stream: usize, event: Event<DynamicObject>) -> bool {
+        match event {
+            Event::Init => {
+                self.streams[stream].buffer = Some(Vec::new());
+                false
+            }
+            Event::InitApply(object) => match &mut self.streams[stream].buffer {
+                Some(buffer) => {
+                    buffer.push(object);
+                    false
+                }
+                None => self.apply(stream, &object),
+            },
+            Event::InitDone => {
+                let listed = self.streams[stream].buffer.take().unwrap_or_default();
+                self.streams[stream].listed = true;
+                let keep: BTreeSet<(String, String)> = listed.iter().map(key).collect();
+                let gone: Vec<(String, String)> = self
+                    .entries
+                    .iter()
+                    .filter(|(k, e)| e.stream == stream && !keep.contains(*k))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                let mut changed = false;
+                for k in gone {
+                    changed |= self.remove(&k);
+                }
+                for object in &listed {
+                    changed |= self.apply(stream, object);
+                }
+                changed
+            }
+            Event::Apply(object) => self.apply(stream, &object),
+            Event::Delete(object) => self.remove(&key(&object)),
+        }
+    }
+
+    fn remove(&mut self, key: &(String, String)) -> bool {
+        let removed = self.entries.remove(key);
+        if removed.is_some() {
+            tracing::info!(namespace = %key.0, name = %key.1, "X402Route removed");
+        }
+        removed.is_some_and(|e| e.good.is_some())
+    }
+
+    fn apply(&mut self, stream: usize, object: &DynamicObject) -> bool {
+        let key = key(object);
+        let spec = object
+            .data
+            .get("spec")
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
+        let entry = self.entries.entry(key.clone()).or_insert_with(|| Entry {
+            stream,
+            generation: None,
+            spec: None,
+            good: None,
+            error: None,
+            stored: None,
+        });
+        entry.generation = object.metadata.generation;
+        entry.stored = convert::stored_status(object);
+        if entry.spec.as_ref() == Some(&spec) {
+            return false;
+        }
+        entry.spec = Some(spec);
+        match convert::compile(object) {
+            Compiled::Good { spec, routes } => {
+                entry.error = None;
+                let changed = entry.good.as_ref().map(|(good, _)| good) != Some(&spec);
+                entry.good = Some((spec, routes));
+                tracing::info!(namespace = %key.0, name = %key.1, routes, "X402Route compiled");
+                changed
+            }
+            Compiled::Failed(why) => {
+                let kept = entry.good.as_ref().map_or(0, |(_, routes)| *routes);
+                tracing::warn!(
+                    namespace = %key.0, name = %key.1, kept,
+                    "X402Route does not compile, keeping its last good routes: {why}"
+                );
+                entry.error = Some(why);
+                counter!(names::ROUTE_TABLE_RELOADS_TOTAL, keys::RESULT => ReloadResult::Error.as_str())
+                    .increment(1);
+                false
+            }
+        }
+    }
+
+    /// The table of every good spec, in `(namespace, name)` order.
+    fn table(&self) -> Result<RouteTable, x402_core::table::BuildErrors> {
+        let sources: Vec<(String, &RouteSpec)> = self
+            .entries
+            .iter()
+            .filter_map(|((ns, name), e)| Some((format!("{ns}/{name}"), &*e.good.as_ref()?.0)))
+            .collect();
+        sources
+            .iter()
+            .fold(RouteTable::builder(), |builder, (source, spec)| {
+                builder.named_spec(source, spec)
+            })
+            .build()
+    }
+}
+
+fn key(object: &DynamicObject) -> (String, String) {
+    (
+        object.metadata.namespace.clone().unwrap_or_default(),
+        object.metadata.name.clone().unwrap_or_default(),
+    )
+}
