@@ -156,7 +156,12 @@ impl Budget {
 
     /// Reserves `amount` of `asset` at unix time `now`, or says which cap refuses it (then
     /// nothing is reserved).
-    pub fn reserve(&self, asset: AssetKey, amount: U256, now: u64) -> Result<Reservation, CapError> {
+    pub fn reserve(
+        &self,
+        asset: AssetKey,
+        amount: U256,
+        now: u64,
+    ) -> Result<Reservation, CapError> {
         let day = now / SECS_PER_DAY;
         let Some(limits) = self.inner.limits.get(&asset) else {
             return Ok(Reservation::new(self, asset, amount, day, false));
@@ -306,7 +311,10 @@ mod tests {
     #[test]
     fn the_payment_over_max_total_is_refused_naming_the_cap() {
         let budget = budget(Some(2_000), None);
-        budget.reserve(usdc(), U256::from(1_500), NOW).unwrap().keep();
+        budget
+            .reserve(usdc(), U256::from(1_500), NOW)
+            .unwrap()
+            .keep();
         let error = budget.reserve(usdc(), U256::from(600), NOW).unwrap_err();
         assert_eq!(error.cap, Cap::MaxTotal);
         assert_eq!(error.used, U256::from(1_500));
@@ -317,14 +325,20 @@ mod tests {
     #[test]
     fn the_day_cap_resets_at_utc_midnight_but_the_total_does_not() {
         let budget = budget(Some(3_000), Some(1_000));
-        budget.reserve(usdc(), U256::from(1_000), NOW).unwrap().keep();
+        budget
+            .reserve(usdc(), U256::from(1_000), NOW)
+            .unwrap()
+            .keep();
         let error = budget.reserve(usdc(), U256::from(1), NOW).unwrap_err();
         assert_eq!(error.cap, Cap::MaxSpendPerDay);
         assert!(error.to_string().contains("maxSpendPerDay"), "{error}");
 
         let tomorrow = (NOW / SECS_PER_DAY + 1) * SECS_PER_DAY;
         assert_eq!(budget.remaining(usdc(), tomorrow), Some(U256::from(1_000)));
-        budget.reserve(usdc(), U256::from(1_000), tomorrow).unwrap().keep();
+        budget
+            .reserve(usdc(), U256::from(1_000), tomorrow)
+            .unwrap()
+            .keep();
         budget
             .reserve(usdc(), U256::from(1_000), tomorrow + SECS_PER_DAY)
             .unwrap()
@@ -338,7 +352,10 @@ mod tests {
     #[test]
     fn a_released_reservation_frees_its_amount_and_a_dropped_one_does_not() {
         let budget = budget(Some(1_000), Some(1_000));
-        budget.reserve(usdc(), U256::from(1_000), NOW).unwrap().release();
+        budget
+            .reserve(usdc(), U256::from(1_000), NOW)
+            .unwrap()
+            .release();
         assert_eq!(budget.remaining(usdc(), NOW), Some(U256::from(1_000)));
         drop(budget.reserve(usdc(), U256::from(400), NOW).unwrap());
         assert_eq!(budget.remaining(usdc(), NOW), Some(U256::from(600)));

@@ -254,12 +254,27 @@ impl Buyer {
         )
     }
 
+    /// The error for a 402 whose body could not be read (recorded in the metrics).
+    pub fn unreadable_challenge(&self, problem: String) -> BuyError {
+        self.fail(
+            NO_CHAIN,
+            BuyError::Challenge {
+                upstream: self.upstream().clone(),
+                source: ChallengeError::Body { problem },
+            },
+        )
+    }
+
     /// Pays a 402 whose `PAYMENT-REQUIRED` header is `header` and whose body is `body` (read
     /// only when there is no header, for a v1 challenge): decode, choose, reserve, sign.
-    pub async fn pay(&self, header: Option<&[u8]>, body: &[u8]) -> Result<PendingPayment, BuyError> {
+    pub async fn pay(
+        &self,
+        header: Option<&[u8]>,
+        body: &[u8],
+    ) -> Result<PendingPayment, BuyError> {
         let upstream = self.upstream();
-        let challenge = Challenge::decode(header, body, self.inner.max_header_bytes)
-            .map_err(|source| {
+        let challenge =
+            Challenge::decode(header, body, self.inner.max_header_bytes).map_err(|source| {
                 let upstream = upstream.clone();
                 self.fail(NO_CHAIN, BuyError::Challenge { upstream, source })
             })?;
@@ -397,6 +412,14 @@ impl PendingPayment {
             receipt,
             outcome,
         }
+    }
+
+    /// The paid request was not sent (the client was not ready): the amount is given back.
+    pub fn cancel(self) {
+        let chain = &self.purchase.chain;
+        self.buyer.metrics().failed(chain, Failure::UpstreamError);
+        self.reservation.release();
+        self.buyer.record_remaining(chain, self.purchase.asset);
     }
 
     /// The paid request failed in transport: whether the seller got it is unknown, so the

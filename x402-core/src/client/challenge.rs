@@ -140,9 +140,12 @@ mod tests {
 
     #[test]
     fn the_official_v2_header_decodes_with_its_json_kept() {
-        let challenge =
-            Challenge::decode(Some(OFFICIAL_V2.as_bytes()), b"{}", DEFAULT_MAX_HEADER_BYTES)
-                .unwrap();
+        let challenge = Challenge::decode(
+            Some(OFFICIAL_V2.as_bytes()),
+            b"{}",
+            DEFAULT_MAX_HEADER_BYTES,
+        )
+        .unwrap();
         let Challenge::V2 { required, json } = &challenge else {
             panic!("expected v2, got {challenge:?}")
         };
@@ -176,7 +179,12 @@ mod tests {
 
     #[test]
     fn a_402_without_header_or_v1_body_is_a_body_error() {
-        for body in [&b""[..], b"{}", b"payment required", br#"{"x402Version":2,"accepts":[]}"#] {
+        for body in [
+            &b""[..],
+            b"{}",
+            b"payment required",
+            br#"{"x402Version":2,"accepts":[]}"#,
+        ] {
             let error = Challenge::decode(None, body, DEFAULT_MAX_HEADER_BYTES).unwrap_err();
             assert!(matches!(error, ChallengeError::Body { .. }), "{error}");
         }
@@ -187,8 +195,8 @@ mod tests {
         let header = codec::encode_header(&serde_json::json!({
             "x402Version": 2, "resource": {"url": "http://x/y"}, "accepts": []
         }));
-        let error = Challenge::decode(Some(header.as_bytes()), b"", DEFAULT_MAX_HEADER_BYTES)
-            .unwrap_err();
+        let error =
+            Challenge::decode(Some(header.as_bytes()), b"", DEFAULT_MAX_HEADER_BYTES).unwrap_err();
         assert_eq!(error, ChallengeError::NoOptions);
     }
 }

@@ -313,3 +313,103 @@ impl fmt::Display for SelectError {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{self, DEFAULT_MAX_HEADER_BYTES};
+
+    const USDC_BASE_SEPOLIA: &str = "0x036CbD53842c5426634e7929541eC2318f3dCF7e";
+    const USDC_BASE: &str = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913";
+
+    fn option(network: &str, asset: &str, amount: &str) -> serde_json::Value {
+        serde_json::json!({
+            "scheme": "exact", "network": network, "amount": amount, "asset": asset,
+            "payTo": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", "maxTimeoutSeconds": 300,
+            "extra": { "name": "USDC", "version": "2" }
+        })
+    }
+
+    fn challenge(options: &[serde_json::Value]) -> Challenge {
+        let header = codec::encode_header(&serde_json::json!({
+            "x402Version": 2, "resource": { "url": "http://127.0.0.1/x" }, "accepts": options
+        }));
+        Challenge::from_header(header.as_bytes(), DEFAULT_MAX_HEADER_BYTES).unwrap()
+    }
+
+    fn network(name: &str) -> Network {
+        Network::parse(name).unwrap()
+    }
+
+    #[test]
+    fn the_first_option_on_the_most_preferred_network_wins() {
+        let challenge = challenge(&[
+            option("eip155:84532", USDC_BASE_SEPOLIA, "1000"),
+            option("eip155:8453", USDC_BASE, "1000"),
+        ]);
+        let any = PaymentPolicy::new().select(&challenge).unwrap();
+        assert_eq!(any.index, 0, "no preference: the seller's order");
+        let base_first = PaymentPolicy::new()
+            .networks([network("base"), network("base-sepolia")])
+            .select(&challenge)
+            .unwrap();
+        assert_eq!(base_first.index, 1);
+    }
+
+    #[test]
+    fn each_refused_option_says_why() {
+        let mut permit2 = option("eip155:84532", USDC_BASE_SEPOLIA, "1000");
+        permit2["extra"]["assetTransferMethod"] = "permit2".into();
+        let mut no_domain = option("eip155:84532", USDC_BASE_SEPOLIA, "1000");
+        no_domain["extra"] = serde_json::json!({});
+        let mut upto = option("eip155:84532", USDC_BASE_SEPOLIA, "1000");
+        upto["scheme"] = "upto".into();
+        let challenge = challenge(&[
+            upto,
+            permit2,
+            option("solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp", "x", "1000"),
+            option("eip155:8453", USDC_BASE, "1000"),
+            option(
+                "eip155:84532",
+                "0x0000000000000000000000000000000000000001",
+                "1000",
+            ),
+            no_domain,
+            option("eip155:84532", USDC_BASE_SEPOLIA, "20000"),
+        ]);
+        let usdc = AssetKey::default_for(&network("base-sepolia")).unwrap();
+        let error = PaymentPolicy::new()
+            .networks([network("base-sepolia")])
+            .max_per_request(usdc, U256::from(10_000))
+            .select(&challenge)
+            .unwrap_err();
+        let reasons: Vec<_> = error.refusals.iter().map(|(_, r)| r.clone()).collect();
+        assert!(matches!(reasons[0], Refusal::Scheme { .. }));
+        assert_eq!(reasons[1], Refusal::Permit2);
+        assert!(matches!(reasons[2], Refusal::Network { .. }));
+        assert!(matches!(reasons[3], Refusal::NetworkNotAllowed { .. }));
+        assert!(matches!(reasons[4], Refusal::AssetNotAllowed { .. }));
+        assert!(matches!(reasons[5], Refusal::Requirement(_)));
+        assert!(matches!(reasons[6], Refusal::OverMaxPerRequest { .. }));
+        assert!(error.is_over_cap());
+        let message = error.to_string();
+        assert!(
+            message.contains("accepts[6]") && message.contains("maxPerRequest"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_listed_asset_is_allowed_beside_the_defaults_rule() {
+        let custom = "0x0000000000000000000000000000000000000001";
+        let challenge = challenge(&[option("eip155:84532", custom, "5")]);
+        assert!(PaymentPolicy::new().select(&challenge).is_err());
+        let key = AssetKey::new(&network("base-sepolia"), custom.parse().unwrap());
+        let chosen = PaymentPolicy::new()
+            .assets(AssetRule::Only(vec![key]))
+            .select(&challenge)
+            .unwrap();
+        assert_eq!(chosen.asset(), key);
+        assert_eq!(chosen.amount(), U256::from(5));
+    }
+}
