@@ -13,7 +13,7 @@ use super::{
 use crate::{
     clock::{Clock, SystemClock},
     codec::{self, DEFAULT_MAX_HEADER_BYTES},
-    wire::{PaymentPayload, SettleResponse},
+    wire::SettleResponse,
 };
 
 /// Pays 402 challenges for one upstream: a signer, a [`PaymentPolicy`], a [`Budget`] and the
@@ -405,7 +405,7 @@ impl PendingPayment {
         Purchase {
             challenge,
             index,
-            payment: self.signed.payload,
+            payment: self.signed,
             chain,
             asset,
             amount,
@@ -470,8 +470,8 @@ pub struct Purchase {
     pub challenge: Challenge,
     /// The index of the option paid in its `accepts`.
     pub index: usize,
-    /// The payment sent.
-    pub payment: PaymentPayload,
+    /// The payment sent, typed and as the header value.
+    pub payment: SignedPayment,
     /// The CAIP-2 id of the chain paid on.
     pub chain: String,
     /// The asset paid in.

@@ -50,7 +50,7 @@ pub enum PaymentError {
 /// 32-byte nonce, `validBefore = now + maxTimeoutSeconds`, and `validAfter = 0` (v2) or
 /// `now - 600` (v1).
 ///
-/// A v2 payment is `{x402Version, payload, resource, accepted, extensions?}` with `resource`,
+/// A v2 payment is `{x402Version, resource, accepted, payload, extensions?}` with `resource`,
 /// `accepted` and `extensions` copied from the challenge's JSON exactly. A v1 payment is
 /// `{x402Version, scheme, network, payload}` with the seller's network name. The signature is
 /// checked against the signer's address before the payment is returned.
@@ -125,7 +125,8 @@ fn v2_payment(
         payload: SchemePayload::ExactEvm(signed),
         extensions: required.extensions.clone(),
     };
-    // The official client's key order; `accepted`, `resource` and `extensions` as received.
+    // `accepted`, `resource` and `extensions` as received (key order is not meaningful in
+    // x402 JSON, and serde_json's map sorts keys).
     let mut wire = Map::new();
     wire.insert("x402Version".to_owned(), Value::from(V2::NUMBER));
     wire.insert(
