@@ -156,6 +156,10 @@ impl Budget {
 
     /// Reserves `amount` of `asset` at unix time `now`, or says which cap refuses it (then
     /// nothing is reserved).
+    #[expect(
+        clippy::result_large_err,
+        reason = "a refusal is rare and its figures are the point; boxing them buys nothing"
+    )]
     pub fn reserve(
         &self,
         asset: AssetKey,

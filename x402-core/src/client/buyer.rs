@@ -455,7 +455,7 @@ impl PurchaseOutcome {
         match (status, success) {
             (..400, Some(true)) => Self::Paid,
             (..400, None) => Self::Unconfirmed,
-            (..400, Some(false)) | (402, Some(false)) => Self::Failed(Failure::SettlementFailed),
+            (..400 | 402, Some(false)) => Self::Failed(Failure::SettlementFailed),
             (402, _) => Self::Failed(Failure::Rejected),
             _ => Self::Failed(Failure::UpstreamError),
         }

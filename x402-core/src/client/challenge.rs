@@ -59,7 +59,7 @@ impl Challenge {
             Some(header) => Self::from_header(header, max_header_bytes)?,
             None => Self::from_v1_body(body)?,
         };
-        if challenge.len() == 0 {
+        if challenge.is_empty() {
             return Err(ChallengeError::NoOptions);
         }
         Ok(challenge)
