@@ -5,7 +5,7 @@ use std::{collections::HashMap, fmt};
 
 use alloy_primitives::{Address, U256};
 
-use super::Challenge;
+use super::{Cap, Challenge};
 use crate::{
     evm::{CheckError, EXACT, RequirementView},
     network::Network,
@@ -276,7 +276,10 @@ pub enum Refusal {
         asset: AssetKey,
     },
     /// The price is above the asset's `maxPerRequest`.
-    #[error("the price {amount} is above the maxPerRequest cap of {cap} atomic units of {asset}")]
+    #[error(
+        "the price {amount} is above the {} cap of {cap} atomic units of {asset}",
+        Cap::MaxPerRequest
+    )]
     OverMaxPerRequest {
         /// The asset.
         asset: AssetKey,
