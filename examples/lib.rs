@@ -6,9 +6,12 @@
 //! - `dev_facilitator`: the dev facilitator served over HTTP, to point `X402_FACILITATOR_URL` at;
 //! - `gateway`: an x402 reverse proxy / ForwardAuth server configured by a file ([`gateway`]).
 //!
+//! - `buyer`: pays any x402 URL with a key from `X402_BUYER_KEY`, within optional caps.
+//!
 //! This library is what the quickstart and its tests share: the route configuration
-//! ([`ROUTES`]), the seller ([`weather_gate`], [`weather_app`]) and the buyer ([`buy`], which is
-//! [`request_challenge`], [`sign`] and [`send_payment`] in a row).
+//! ([`ROUTES`]), the seller ([`weather_gate`], [`weather_app`]) and the buyer ([`buy`], an HTTP
+//! client wrapped in `x402_tower::client::X402PayLayer`, see [`paying_client`]). The exchange
+//! step by step, without the layer, is [`request_challenge`], [`sign`] and [`send_payment`].
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -21,10 +24,11 @@
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:4021").await?;
 //! tokio::spawn(async move { axum::serve(listener, examples::weather_app(gate)).await });
 //!
-//! // The buyer: 402, sign, pay, 200 with a receipt.
-//! let signer = examples::BUYER_KEY.parse()?;
-//! let purchase =
-//!     examples::buy(&examples::http_client()?, "http://127.0.0.1:4021/weather", &signer).await?;
+//! // The buyer: an HTTP client that pays the 402 (sign, send again), 200 with a receipt.
+//! let signer: x402_core::evm::signer::PrivateKeySigner = examples::BUYER_KEY.parse()?;
+//! let buyer = x402_core::client::Buyer::builder(Arc::new(signer)).upstream("weather").build()?;
+//! let client = examples::paying_client(buyer);
+//! let purchase = examples::buy(&client, "http://127.0.0.1:4021/weather").await?;
 //! assert!(purchase.response.is_paid());
 //! # Ok(())
 //! # }
@@ -38,10 +42,16 @@ use std::sync::Arc;
 
 use axum::{Json, Router, routing::get};
 use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::TokioExecutor,
+};
 use reqwest::{StatusCode, header::HeaderMap};
+use tower::ServiceExt as _;
 use x402_core::{
     RouteTable,
-    clock::{Clock as _, SystemClock},
+    client::{self as x402_client, Buyer},
     codec::{self, DEFAULT_MAX_HEADER_BYTES, DecodeError},
     evm::{
         RequirementView,
@@ -53,7 +63,10 @@ use x402_core::{
     table::BuildErrors,
     wire::{SchemePayload, SettleResponse, V2, v2},
 };
-use x402_tower::{Gate, Paid, RouteTableHandle, X402Layer};
+use x402_tower::{
+    Gate, Paid, RouteTableHandle, X402Layer,
+    client::{PayError, X402Pay, X402PayLayer},
+};
 
 /// The routes of the weather API: `GET /weather` costs $0.001 (1000 atomic units of USDC, which
 /// has 6 decimals) on Base Sepolia; `/health` is free; `GET /broken` is priced like `/weather`
@@ -243,15 +256,100 @@ impl PaidResponse {
     }
 }
 
-/// The whole exchange of [`buy`].
+/// What [`buy`] got: the final answer, and what the layer paid for it.
 #[derive(Debug, Clone)]
 pub struct Purchase {
-    /// The 402 answer to the unpaid request.
-    pub challenge: Challenge,
-    /// The payment sent.
-    pub payment: SignedPayment,
-    /// The answer to the paid request.
+    /// The answer to the paid request (to the only request, if it was not a 402).
     pub response: PaidResponse,
+    /// What `X402PayLayer` paid: the challenge, the option chosen, the signed payment and the
+    /// receipt. `None` when the first answer was not a 402.
+    pub paid: Option<x402_client::Purchase>,
+}
+
+/// The buyer's HTTP client: hyper-util's client wrapped in `X402PayLayer`.
+pub type PayingClient = X402Pay<Client<HttpConnector, Full<Bytes>>>;
+
+/// An HTTP (not HTTPS) client that pays x402 challenges with `buyer`.
+pub fn paying_client(buyer: Buyer) -> PayingClient {
+    let http = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    tower::ServiceBuilder::new()
+        .layer(X402PayLayer::new(buyer))
+        .service(http)
+}
+
+/// Why [`buy`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PurchaseError {
+    /// The URL is not an `http://` URL hyper can request.
+    #[error("{url:?} is not a URL to request: {source}")]
+    Url {
+        /// The URL.
+        url: String,
+        /// Why.
+        source: http::Error,
+    },
+    /// The request failed, or the 402 could not be paid (the message names the cap, option or
+    /// field at fault).
+    #[error("GET {url}: {source}")]
+    Pay {
+        /// The URL.
+        url: String,
+        /// Why.
+        source: PayError<hyper_util::client::legacy::Error>,
+    },
+    /// The answer's body could not be read.
+    #[error("GET {url}: reading the body failed: {source}")]
+    Body {
+        /// The URL.
+        url: String,
+        /// Why.
+        source: hyper::Error,
+    },
+}
+
+/// Buys `url` with `client`: `GET`, and on a 402 the layer pays and asks again.
+///
+/// `Ok` once the final request was answered, whatever the answer: check
+/// [`PaidResponse::is_paid`].
+pub async fn buy(client: &PayingClient, url: &str) -> Result<Purchase, PurchaseError> {
+    let request = http::Request::get(url)
+        .body(Full::default())
+        .map_err(|source| PurchaseError::Url {
+            url: url.to_owned(),
+            source,
+        })?;
+    let response = client
+        .clone()
+        .oneshot(request)
+        .await
+        .map_err(|source| PurchaseError::Pay {
+            url: url.to_owned(),
+            source,
+        })?;
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|source| PurchaseError::Body {
+            url: url.to_owned(),
+            source,
+        })?
+        .to_bytes();
+    let paid = parts.extensions.get::<x402_client::Purchase>().cloned();
+    let rechallenge = header(&parts.headers, codec::PAYMENT_REQUIRED).and_then(|value| {
+        codec::decode_payment_required(value.as_bytes(), DEFAULT_MAX_HEADER_BYTES).ok()
+    });
+    Ok(Purchase {
+        response: PaidResponse {
+            status: parts.status,
+            content_type: header(&parts.headers, "content-type"),
+            body,
+            receipt: paid.as_ref().and_then(|paid| paid.receipt.clone()),
+            rechallenge,
+        },
+        paid,
+    })
 }
 
 /// Step 1: `GET url` without paying; expects `402` with a `PAYMENT-REQUIRED` header.
@@ -341,25 +439,6 @@ pub async fn send_payment(
         body,
         receipt,
         rechallenge,
-    })
-}
-
-/// Buys `url`: [`request_challenge`], [`sign`] with the system clock, [`send_payment`].
-///
-/// `Ok` once the paid request was answered, whatever the answer: check
-/// [`PaidResponse::is_paid`].
-pub async fn buy(
-    client: &reqwest::Client,
-    url: &str,
-    signer: &PrivateKeySigner,
-) -> Result<Purchase, BuyError> {
-    let challenge = request_challenge(client, url).await?;
-    let payment = sign(&challenge.payment_required, signer, SystemClock.now())?;
-    let response = send_payment(client, url, &payment).await?;
-    Ok(Purchase {
-        challenge,
-        payment,
-        response,
     })
 }
 

@@ -12,20 +12,24 @@
 //! checked and settled by the in-process dev facilitator — which settles nothing on chain — or,
 //! when `X402_FACILITATOR_URL` is set, by the facilitator at that URL.
 //!
-//! The buyer then walks through the exchange: `GET /weather` → 402 with the offer in
-//! `PAYMENT-REQUIRED`; sign an EIP-3009 authorization for it; `GET /weather` again with the
-//! payment in `PAYMENT-SIGNATURE` → 200 with the receipt in `PAYMENT-RESPONSE`.
+//! The buyer is hyper-util's HTTP client wrapped in `x402_tower::client::X402PayLayer`, with
+//! spending caps. One `GET /weather` through it makes the whole exchange: 402 with the offer in
+//! `PAYMENT-REQUIRED`; the layer picks the offer, checks the caps and signs an EIP-3009
+//! authorization; `GET /weather` again with the payment in `PAYMENT-SIGNATURE` → 200 with the
+//! receipt in `PAYMENT-RESPONSE`. The quickstart then prints each step from what the layer
+//! reports.
 
 // Printing the exchange is this example's job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::{process::ExitCode, sync::Arc};
 
-use examples::{BUYER_KEY, Challenge, DEMO_PAY_TO, PaidResponse, SignedPayment};
+use alloy_primitives::U256;
+use examples::{BUYER_KEY, DEMO_PAY_TO, PaidResponse};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use x402_core::{
-    clock::{Clock as _, SystemClock},
+    client::{AssetKey, Budget, Buyer, Challenge, Limits, PaymentPolicy},
     evm::signer::PrivateKeySigner,
     facilitator::{
         Facilitator, HttpFacilitator,
@@ -33,6 +37,8 @@ use x402_core::{
     },
     gate::Gate,
     money::format_units,
+    network::Network,
+    wire::PaymentPayload,
 };
 
 const DEFAULT_PORT: u16 = 4021;
@@ -239,65 +245,112 @@ fn describe_routes(gate: &Gate) -> String {
     lines.join("\n")
 }
 
-/// Walks through the exchange, printing each step; true if it ended in 200 with a receipt
-/// saying `success: true`.
+/// The buyer's caps: at most $0.01 per request and $0.10 per UTC day, in Base Sepolia USDC.
+const MAX_PER_REQUEST: u64 = 10_000;
+const MAX_PER_DAY: u64 = 100_000;
+
+/// Buys `url` through `X402PayLayer`, then prints each step; true if it ended in 200 with a
+/// receipt saying `success: true`.
 async fn buyer(url: &str) -> Result<bool, String> {
-    let client = examples::http_client().map_err(|error| format!("HTTP client: {error}"))?;
     let signer: PrivateKeySigner = BUYER_KEY
         .parse()
         .map_err(|error| format!("buyer key: {error}"))?;
-
-    section("1. The buyer asks without paying");
-    println!("> GET {url}");
-    let challenge = examples::request_challenge(&client, url)
-        .await
+    let base_sepolia = Network::parse("base-sepolia").map_err(|error| error.to_string())?;
+    let usdc = AssetKey::default_for(&base_sepolia).ok_or("Base Sepolia has no default asset")?;
+    let payer = signer.address();
+    let buyer = Buyer::builder(Arc::new(signer))
+        .upstream("weather")
+        .policy(
+            PaymentPolicy::new()
+                .networks([base_sepolia])
+                .max_per_request(usdc, U256::from(MAX_PER_REQUEST)),
+        )
+        .budget(Budget::new([(
+            usdc,
+            Limits {
+                max_total: None,
+                max_per_day: Some(U256::from(MAX_PER_DAY)),
+            },
+        )]))
+        .build()
         .map_err(|error| error.to_string())?;
-    print_challenge(&challenge);
+    let client = examples::paying_client(buyer);
 
-    section("2. The buyer signs a payment");
-    println!("Buyer {}", signer.address());
+    section("The buyer");
+    println!("Buyer {payer}");
     println!("  (anvil's test key #0: a PUBLIC test key, never send real funds to it)");
-    let payment = examples::sign(&challenge.payment_required, &signer, SystemClock.now())
-        .map_err(|error| error.to_string())?;
-    print_payment(&payment);
-
-    section("3. The buyer asks again, paying");
-    println!("> GET {url}");
-    println!("  PAYMENT-SIGNATURE: {}", abbreviated(&payment.header));
-    let response = examples::send_payment(&client, url, &payment)
+    println!(
+        "An HTTP client (hyper-util) wrapped in X402PayLayer: it pays Base Sepolia USDC only,
+         at most {} per request and {} per UTC day.",
+        format_units(U256::from(MAX_PER_REQUEST), 6),
+        format_units(U256::from(MAX_PER_DAY), 6),
+    );
+    println!(
+        "
+> GET {url}"
+    );
+    let purchase = examples::buy(&client, url)
         .await
         .map_err(|error| error.to_string())?;
-    print_response(&response);
-    Ok(response.is_paid())
+    let Some(paid) = &purchase.paid else {
+        section("The answer");
+        println!("No 402: nothing to pay.");
+        print_response(&purchase.response);
+        return Ok(false);
+    };
+
+    section("1. The seller answered 402 Payment Required");
+    print_challenge(&paid.challenge);
+
+    section("2. The layer chose an offer and signed a payment");
+    print_payment(paid.index, &paid.payment.payload);
+    println!(
+        "  {}: {}",
+        paid.payment.header,
+        abbreviated(&paid.payment.value)
+    );
+
+    section("3. The layer asked again, paying; the answer");
+    print_response(&purchase.response);
+    Ok(purchase.response.is_paid())
 }
 
 fn print_challenge(challenge: &Challenge) {
-    println!("< {}", challenge.status);
-    println!("  PAYMENT-REQUIRED: {}", abbreviated(&challenge.header));
-    println!("\nPAYMENT-REQUIRED, decoded (base64 -> JSON): the offer");
-    print_json(&challenge.payment_required);
+    match challenge {
+        Challenge::V2 { json, .. } => {
+            println!("PAYMENT-REQUIRED, decoded (base64 -> JSON): the offer");
+            print_json(json);
+        }
+        Challenge::V1(required) => {
+            println!("The v1 body: the offer");
+            print_json(required);
+        }
+        _ => println!("(a challenge of another version)"),
+    }
 }
 
-fn print_payment(payment: &SignedPayment) {
-    let accepted = &payment.payload.accepted;
-    let token = accepted
-        .extra
-        .as_ref()
-        .and_then(|extra| extra.get("name"))
-        .and_then(|name| name.as_str())
-        .unwrap_or("the token");
-    println!("It pays the first offer, accepts[0]:");
-    println!(
-        "  {} atomic units of {token} ({}) on {}",
-        accepted.amount, accepted.asset, accepted.network
-    );
-    println!("  to {}", accepted.pay_to);
-    println!(
-        "by signing (EIP-712) an EIP-3009 transferWithAuthorization for exactly that, valid {} s.",
-        accepted.max_timeout_seconds
-    );
-    println!("\nThe payment payload (sent base64-encoded in PAYMENT-SIGNATURE)");
-    print_json(&payment.payload);
+fn print_payment(index: usize, payment: &PaymentPayload) {
+    if let PaymentPayload::V2(payment) = payment {
+        let accepted = &payment.accepted;
+        let token = accepted
+            .extra
+            .as_ref()
+            .and_then(|extra| extra.get("name"))
+            .and_then(|name| name.as_str())
+            .unwrap_or("the token");
+        println!("It pays offer accepts[{index}]:");
+        println!(
+            "  {} atomic units of {token} ({}) on {}",
+            accepted.amount, accepted.asset, accepted.network
+        );
+        println!("  to {}", accepted.pay_to);
+        println!(
+            "by signing (EIP-712) an EIP-3009 transferWithAuthorization for exactly that, valid {} s.",
+            accepted.max_timeout_seconds
+        );
+    }
+    println!("\nThe payment payload (sent base64-encoded)");
+    print_json(payment);
 }
 
 fn print_response(response: &PaidResponse) {

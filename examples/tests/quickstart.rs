@@ -5,15 +5,17 @@
 use std::sync::Arc;
 
 use axum::Router;
-use examples::{BUYER, BUYER_KEY, Purchase, SetupError, weather_app, weather_gate};
+use examples::{BUYER, BUYER_KEY, Purchase, SetupError, SignedPayment, weather_app, weather_gate};
 use reqwest::StatusCode;
 use tokio::net::TcpListener;
 use x402_core::{
+    client::Buyer,
     evm::signer::PrivateKeySigner,
     facilitator::{
         HttpFacilitator,
         dev::{DevFacilitator, DevNetwork},
     },
+    wire::PaymentPayload,
 };
 
 /// The recipient, deliberately not the quickstart's default (anvil's test address #1).
@@ -56,8 +58,13 @@ fn buyer() -> PrivateKeySigner {
     BUYER_KEY.parse().expect("valid key")
 }
 
+/// `GET /weather` through the quickstart's paying client (`X402PayLayer`).
 async fn buy(base: &str) -> Purchase {
-    examples::buy(&client(), &format!("{base}/weather"), &buyer())
+    let buyer = Buyer::builder(Arc::new(buyer()))
+        .upstream("weather")
+        .build()
+        .expect("buyer builds");
+    examples::buy(&examples::paying_client(buyer), &format!("{base}/weather"))
         .await
         .expect("the exchange completes")
 }
@@ -76,10 +83,14 @@ macro_rules! exchange_tests {
             #[tokio::test]
             async fn unpaid_weather_is_a_402_asking_1000_units_on_base_sepolia_for_pay_to() {
                 let base = $seller().await;
-                let challenge = buy(&base).await.challenge;
+                let paid = buy(&base).await.paid.expect("a 402 was paid");
 
-                assert_eq!(challenge.status, StatusCode::PAYMENT_REQUIRED);
-                let offer = &challenge.payment_required;
+                let x402_core::client::Challenge::V2 {
+                    required: offer, ..
+                } = &paid.challenge
+                else {
+                    panic!("expected a v2 challenge, got {:?}", paid.challenge)
+                };
                 assert!(
                     offer.resource.url.ends_with("/weather"),
                     "resource URL {:?}",
@@ -120,7 +131,15 @@ macro_rules! exchange_tests {
                 let purchase = buy(&base).await;
                 assert!(purchase.response.is_paid());
 
-                let replay = examples::send_payment(&client(), &url, &purchase.payment)
+                let payment = purchase.paid.expect("a 402 was paid").payment;
+                let PaymentPayload::V2(payload) = payment.payload else {
+                    panic!("expected a v2 payment")
+                };
+                let payment = SignedPayment {
+                    payload,
+                    header: payment.value,
+                };
+                let replay = examples::send_payment(&client(), &url, &payment)
                     .await
                     .expect("answered");
 

@@ -745,6 +745,28 @@ fn same_scheme_and_network(
     Ok(())
 }
 
+/// The EIP-3009 authorization `payer` grants for `requirement`: `to = payTo`, `value = amount`,
+/// the given `validAfter`, `validBefore = now + maxTimeoutSeconds`, and `nonce`.
+///
+/// The official clients differ only in `validAfter`: `0` for v2 (`@x402/evm` ≥ 2.15), `now - 600`
+/// for v1 (x402-protocol.md §4.1).
+pub fn authorization(
+    payer: Address,
+    requirement: &RequirementView<'_>,
+    valid_after: U256,
+    now: u64,
+    nonce: B256,
+) -> Eip3009Authorization {
+    Eip3009Authorization {
+        from: payer,
+        to: requirement.pay_to,
+        value: requirement.amount,
+        valid_after,
+        valid_before: U256::from(now) + U256::from(requirement.max_timeout_seconds),
+        nonce,
+    }
+}
+
 pub use crate::clock::{Clock, FixedClock, SystemClock};
 
 /// Signing EIP-3009 authorizations with a local key: what a buyer does (feature `evm-signer`).
@@ -800,14 +822,7 @@ pub mod signer {
         now: u64,
         nonce: B256,
     ) -> Eip3009Authorization {
-        Eip3009Authorization {
-            from: payer,
-            to: requirement.pay_to,
-            value: requirement.amount,
-            valid_after: U256::ZERO,
-            valid_before: U256::from(now) + U256::from(requirement.max_timeout_seconds),
-            nonce,
-        }
+        super::authorization(payer, requirement, U256::ZERO, now, nonce)
     }
 
     /// Signs `authorization` as it is (its `from` should be the signer's address) for `domain`.

@@ -12,7 +12,9 @@
 //! - [`spec`], [`path`], [`pattern`], [`matcher`] and [`table`]: the route configuration (the
 //!   `X402Route` spec shape), path normalisation, and the compiled, immutable [`RouteTable`];
 //! - [`offer`]: the per-route payment offer, with its 402 challenge serialized once;
-//! - [`labels`]: the closed outcome/reason enums and per-route metric labels.
+//! - [`labels`]: the closed outcome/reason enums and per-route metric labels;
+//! - `client` (feature `client`): the buyer side — decode a 402, choose an option by policy,
+//!   cap spending, sign the payment.
 //!
 //! No tower, axum, actix or `http` types appear in this crate's API.
 //!
@@ -40,6 +42,8 @@
 //! }
 //! ```
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod clock;
 pub mod codec;
 #[cfg(feature = "evm")]

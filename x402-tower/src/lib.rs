@@ -8,6 +8,9 @@
 //! with the facilitator, served, and settled before the response body is sent — only when the
 //! handler answered below 400.
 //!
+//! The buyer side is [`X402PayLayer`] (feature `client`, module `client`): it wraps an HTTP
+//! client service and pays the x402 challenges it meets, within spending caps.
+//!
 //! Payment outcomes are responses, never errors: the service's `Error` is the inner service's.
 //! The route table can be replaced while serving through the gate's
 //! [`RouteTableHandle`](x402_core::gate::RouteTableHandle).
@@ -35,6 +38,8 @@
 //! ```
 
 mod body;
+#[cfg(feature = "client")]
+pub mod client;
 #[cfg(feature = "dev-facilitator")]
 pub mod dev_facilitator;
 #[cfg(feature = "axum")]
@@ -44,6 +49,8 @@ mod layer;
 mod service;
 
 pub use body::ResponseBody;
+#[cfg(feature = "client")]
+pub use client::X402PayLayer;
 #[cfg(feature = "axum")]
 pub use extract::{Paid, PaymentMissing};
 pub use future::ResponseFuture;
