@@ -138,7 +138,9 @@ async fn answer(State(script): State<Arc<Script>>, uri: Uri) -> axum::response::
     match answer {
         Answer::Ok => ok(&script),
         Answer::ServerError => (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response(),
-        Answer::Malformed => ([("content-type", "application/json")], r#"{"isValid":tr"#).into_response(),
+        Answer::Malformed => {
+            ([("content-type", "application/json")], r#"{"isValid":tr"#).into_response()
+        }
         Answer::Slow(delay) => {
             tokio::time::sleep(delay).await;
             ok(&script)
@@ -297,7 +299,10 @@ impl Answered {
                 assert!(self.receipt, "served without a receipt");
             }
             402 | 502 | 503 => {
-                assert!(!self.body.contains("sunny"), "paid content leaked: {self:?}");
+                assert!(
+                    !self.body.contains("sunny"),
+                    "paid content leaked: {self:?}"
+                );
                 if self.status == 503 {
                     assert!(self.retry_after, "503 without Retry-After: {self:?}");
                 }
@@ -326,10 +331,20 @@ async fn each_facilitator_fault_gets_its_documented_status() {
     let cases = [
         ("verify times out", slow, Answer::Ok, 503),
         ("verify answers 500", Answer::ServerError, Answer::Ok, 503),
-        ("verify answers malformed JSON", Answer::Malformed, Answer::Ok, 502),
+        (
+            "verify answers malformed JSON",
+            Answer::Malformed,
+            Answer::Ok,
+            502,
+        ),
         ("settle times out", Answer::Ok, slow, 503),
         ("settle answers 500", Answer::Ok, Answer::ServerError, 503),
-        ("settle answers malformed JSON", Answer::Ok, Answer::Malformed, 502),
+        (
+            "settle answers malformed JSON",
+            Answer::Ok,
+            Answer::Malformed,
+            502,
+        ),
     ];
     for (case, verify, settle, status) in cases {
         let facilitator = Facilitator::start(verify, settle).await;
@@ -341,7 +356,10 @@ async fn each_facilitator_fault_gets_its_documented_status() {
         // have landed, so the same payment is then refused as a replay.
         let again = app.pay(1).await;
         if facilitator.calls("/settle") > 0 {
-            assert_eq!(again.status, 402, "{case}: retry of an unknown settlement: {again:?}");
+            assert_eq!(
+                again.status, 402,
+                "{case}: retry of an unknown settlement: {again:?}"
+            );
         }
     }
 

@@ -145,8 +145,14 @@ pub async fn two_instances_sharing_redis_serve_a_payment_once(factory: &dyn AppF
     let request = a.paid("/weather");
     let responses = storm(&[&a, &b], &request, 40).await;
     assert_served_once(&responses);
-    assert_eq!(a.facilitator.settle_calls() + b.facilitator.settle_calls(), 1);
-    assert_eq!(a.facilitator.verify_calls() + b.facilitator.verify_calls(), 1);
+    assert_eq!(
+        a.facilitator.settle_calls() + b.facilitator.settle_calls(),
+        1
+    );
+    assert_eq!(
+        a.facilitator.verify_calls() + b.facilitator.verify_calls(),
+        1
+    );
 
     // Settled: both instances keep refusing it.
     for f in [&a, &b] {
@@ -159,7 +165,8 @@ pub async fn two_instances_sharing_redis_serve_a_payment_once(factory: &dyn AppF
     // can be presented again to the other one.
     let settled_by_b = b.facilitator.settle_calls();
     let fresh = a.paid("/weather");
-    a.facilitator.on_verify(Script::Refuse("insufficient_funds"));
+    a.facilitator
+        .on_verify(Script::Refuse("insufficient_funds"));
     assert_eq!(a.send(fresh.clone()).await.status, 402);
     let mut retried = None;
     for _ in 0..50 {

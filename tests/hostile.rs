@@ -112,8 +112,12 @@ async fn a_1_mb_header_is_refused_by_hyper_with_431() {
     let big = "a".repeat(1 << 20);
     let (status, _) = raw(&server, &request(b"/weather", &[("x-big", &big)])).await;
     assert_eq!(status, 431);
-    // A 1 MB payment header too: hyper refuses it before the gate's own 8 KB limit is reached.
-    let (status, _) = raw(&server, &request(b"/weather", &[("payment-signature", &big)])).await;
+    // A 1 MB payment header too: hyper refuses it before the gate's own 16 KiB limit is reached.
+    let (status, _) = raw(
+        &server,
+        &request(b"/weather", &[("payment-signature", &big)]),
+    )
+    .await;
     assert_eq!(status, 431);
     assert_eq!(server.fixture.facilitator.verify_calls(), 0);
 }
@@ -156,7 +160,10 @@ async fn payment_header_names_are_case_insensitive_and_the_first_of_duplicates_i
 
     let (status, text) = raw(
         &server,
-        &request(b"/weather", &[("PaYmEnT-SiGnAtUrE", &f.pay_v2(&requirement))]),
+        &request(
+            b"/weather",
+            &[("PaYmEnT-SiGnAtUrE", &f.pay_v2(&requirement))],
+        ),
     )
     .await;
     assert_eq!(status, 200, "{text}");
@@ -167,7 +174,10 @@ async fn payment_header_names_are_case_insensitive_and_the_first_of_duplicates_i
     let a = f.pay_v2(&requirement);
     let (status, text) = raw(
         &server,
-        &request(b"/weather", &[("payment-signature", &a), ("PAYMENT-SIGNATURE", "garbage")]),
+        &request(
+            b"/weather",
+            &[("payment-signature", &a), ("PAYMENT-SIGNATURE", "garbage")],
+        ),
     )
     .await;
     assert_eq!(status, 200, "{text}");
@@ -175,11 +185,18 @@ async fn payment_header_names_are_case_insensitive_and_the_first_of_duplicates_i
     let c = f.pay_v2(&requirement);
     let (status, text) = raw(
         &server,
-        &request(b"/weather", &[("payment-signature", "garbage"), ("payment-signature", &c)]),
+        &request(
+            b"/weather",
+            &[("payment-signature", "garbage"), ("payment-signature", &c)],
+        ),
     )
     .await;
     assert_eq!(status, 402, "{text}");
-    assert_eq!(f.facilitator.verify_calls(), verified + 1, "the second value was not used");
+    assert_eq!(
+        f.facilitator.verify_calls(),
+        verified + 1,
+        "the second value was not used"
+    );
     let verified = f.facilitator.verify_calls();
     // v1 and v2 headers at once: `PAYMENT-SIGNATURE` is preferred (DESIGN.md), the v1 one is
     // ignored; one verify, one settlement.
@@ -188,7 +205,10 @@ async fn payment_header_names_are_case_insensitive_and_the_first_of_duplicates_i
         &server,
         &request(
             b"/weather",
-            &[("x-payment", &f.pay_v1(&requirement)), ("payment-signature", &c)],
+            &[
+                ("x-payment", &f.pay_v1(&requirement)),
+                ("payment-signature", &c),
+            ],
         ),
     )
     .await;

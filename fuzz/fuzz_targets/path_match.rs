@@ -6,12 +6,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use x402_core::{
-    RouteTable,
-    path::NormalizedPath,
-    spec::RouteSpec,
-    table::RequestInfo,
-};
+use x402_core::{RouteTable, path::NormalizedPath, spec::RouteSpec, table::RequestInfo};
 
 const SPEC: &str = r#"
 payment: { wallet: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", network: base-sepolia, defaultPrice: "$0.001" }

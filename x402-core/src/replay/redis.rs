@@ -176,7 +176,12 @@ impl Inner {
         };
         tokio::time::timeout(self.timeout, attempt)
             .await
-            .map_err(|_| ReplayError(format!("redis {operation}: no answer in {:?}", self.timeout)))?
+            .map_err(|_| {
+                ReplayError(format!(
+                    "redis {operation}: no answer in {:?}",
+                    self.timeout
+                ))
+            })?
     }
 
     async fn claim(&self, key: ReplayKey, expires_at: u64, now: u64) -> Result<bool, ReplayError> {
