@@ -182,3 +182,4 @@ impl AppUnderTest for ActixApp {
 }
 
 tests::conformance_suite!(Actix);
+tests::hardening_suite!(Actix);

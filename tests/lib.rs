@@ -16,6 +16,7 @@ pub mod app;
 pub mod cases;
 pub mod facilitator;
 pub mod fixture;
+pub mod hardening;
 
 pub use app::{AppFactory, AppUnderTest, TestRequest, TestResponse};
 pub use facilitator::{Script, ScriptedFacilitator};

@@ -131,3 +131,4 @@ impl AppUnderTest for AxumApp {
 }
 
 tests::conformance_suite!(Axum);
+tests::hardening_suite!(Axum);

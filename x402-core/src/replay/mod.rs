@@ -7,7 +7,8 @@
 //! carrying one payment would all be served.
 //!
 //! [`ReplayGuard`] is a trait so several instances behind a load balancer can share a store;
-//! [`InMemoryReplayGuard`] serves a single process.
+//! [`InMemoryReplayGuard`] serves a single process; `RedisReplayGuard` (feature `redis`) is
+//! shared by every instance pointed at the same Redis server.
 //!
 //! ```
 //! use x402_core::replay::{InMemoryReplayGuard, ReplayGuard, ReplayKey};
@@ -45,6 +46,11 @@ use std::{
 use alloy_primitives::{B256, keccak256};
 
 use crate::facilitator::BoxFuture;
+
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+pub use self::redis::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisReplayGuard};
 
 /// Identifies one payment authorization: for EIP-3009, a hash of (chain id, token, payer,
 /// nonce) — the tuple the token contract itself makes unique.
