@@ -7,8 +7,10 @@
 //! Prints the status, the body and, when a 402 was paid, the purchase as JSON (the option
 //! chosen, the payment sent, the decoded receipt). Pays v2 (`PAYMENT-REQUIRED` →
 //! `PAYMENT-SIGNATURE`) and v1 (JSON body → `X-PAYMENT`) challenges, in the network's default
-//! USDC only. Exit status: 0 when the answer is below 400 (and, if a 402 was paid, a receipt
-//! says `success: true`), 1 otherwise, 2 for bad arguments.
+//! USDC only. `--repeat N` buys the URL N times in a row through the same client, so the caps
+//! span the requests (each report then starts with `request I of N`). Exit status: 0 when every
+//! answer is below 400 (and, for each paid 402, a receipt says `success: true`), 1 otherwise or
+//! on the first refused payment (its error names the cap), 2 for bad arguments.
 
 // Printing is this example's job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -35,7 +37,8 @@ options (each also read from the environment variable named in brackets):
   --max-per-request N     at most N atomic units of the network's USDC per payment
                           [X402_MAX_PER_REQUEST] (default 100000 = $0.10)
   --max-total N           at most N atomic units in total, this run [X402_MAX_TOTAL]
-  --max-per-day N         at most N atomic units per UTC day, this run [X402_MAX_PER_DAY]";
+  --max-per-day N         at most N atomic units per UTC day, this run [X402_MAX_PER_DAY]
+  --repeat N              buy URL N times in a row, the caps spanning them (default 1)";
 
 /// The command line.
 #[derive(Debug)]
@@ -45,6 +48,7 @@ struct Args {
     max_per_request: U256,
     max_total: Option<U256>,
     max_per_day: Option<U256>,
+    repeat: u32,
 }
 
 #[tokio::main]
@@ -76,6 +80,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>, String
     let mut max_per_request = env("X402_MAX_PER_REQUEST");
     let mut max_total = env("X402_MAX_TOTAL");
     let mut max_per_day = env("X402_MAX_PER_DAY");
+    let mut repeat = None;
     let mut args = args.peekable();
     while let Some(arg) = args.next() {
         let slot = match arg.as_str() {
@@ -84,6 +89,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>, String
             "--max-per-request" => &mut max_per_request,
             "--max-total" => &mut max_total,
             "--max-per-day" => &mut max_per_day,
+            "--repeat" => &mut repeat,
             flag if flag.starts_with('-') => return Err(format!("unknown option {flag:?}")),
             _ if url.is_none() => {
                 url = Some(arg);
@@ -104,6 +110,14 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>, String
             .unwrap_or(U256::from(100_000)),
         max_total: atomic("--max-total", max_total)?,
         max_per_day: atomic("--max-per-day", max_per_day)?,
+        repeat: match repeat {
+            None => 1,
+            Some(text) => text
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("--repeat {text:?}: not a count of at least 1"))?,
+        },
     }))
 }
 
@@ -134,15 +148,36 @@ async fn run(args: Args) -> Result<bool, String> {
         .map_err(|error| error.to_string())?;
     let client = examples::paying_client(buyer);
 
-    let purchase = examples::buy(&client, &args.url)
-        .await
-        .map_err(|error| error.to_string())?;
+    let mut all_paid = true;
+    for i in 1..=args.repeat {
+        let purchase = examples::buy(&client, &args.url).await.map_err(|error| {
+            if args.repeat > 1 {
+                format!("request {i} of {}: {error}", args.repeat)
+            } else {
+                error.to_string()
+            }
+        })?;
+        let mut report = String::new();
+        if args.repeat > 1 {
+            report.push_str(&format!("request {i} of {}\n", args.repeat));
+        }
+        let paid = describe(&purchase, &mut report)?;
+        // Written at once, and a closed pipe (`| head`) is not an error worth a panic.
+        let _ = std::io::stdout().lock().write_all(report.as_bytes());
+        all_paid &= paid;
+    }
+    Ok(all_paid)
+}
+
+/// Appends the status, the body and the purchase of one request to `report`; whether it was
+/// served (and, if a 402 was paid, confirmed by a successful receipt).
+fn describe(purchase: &examples::Purchase, report: &mut String) -> Result<bool, String> {
     let response = &purchase.response;
-    let mut report = format!(
+    report.push_str(&format!(
         "status: {}\nbody:\n{}\n",
         response.status,
         String::from_utf8_lossy(&response.body)
-    );
+    ));
     let paid = match &purchase.paid {
         None => {
             report.push_str("purchase: null (no 402, nothing paid)\n");
@@ -155,8 +190,6 @@ async fn run(args: Args) -> Result<bool, String> {
             paid.is_paid()
         }
     };
-    // Written at once, and a closed pipe (`| head`) is not an error worth a panic.
-    let _ = std::io::stdout().lock().write_all(report.as_bytes());
     Ok(paid)
 }
 

@@ -1,5 +1,6 @@
-// The interop harness: the official x402 clients pay our servers, settled by the official
-// facilitator on a local anvil chain. Prints one row per (server, scenario) and exits non-zero
+// The interop harness: the official x402 clients pay our servers, and our Rust buyer pays the
+// official @x402/express server and ours, settled by the official facilitator on a local anvil
+// chain. Prints one row per (server, scenario) and exits non-zero
 // if any failed. Needs the examples built first: `cargo build -p examples --examples`.
 //
 //   node run.mjs [--only SUBSTRING]    (SUBSTRING filters servers and scenarios by name)
@@ -59,7 +60,7 @@ async function main() {
     // reference implementation, so a failure on our servers is ours. It speaks v2 only (its 402
     // body is `{}`), so the v1 client cannot pay it; our servers also answer v1 clients.
     const targets = [
-      { name: "official express (control)", url: reference.url, settles: true, v1: false },
+      { name: "official express (control)", url: reference.url, settles: true, v1: false, official: true },
       ...servers.targets,
     ];
     const ctx = { ...env, reference };

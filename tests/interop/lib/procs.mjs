@@ -12,10 +12,11 @@ import net from "node:net";
 const children = new Set();
 
 /**
- * Starts `command` with `args`, keeping the last lines of its output for error reports.
+ * Starts `command` with `args`, keeping the last lines of its output for error reports (and,
+ * with `capture`, all of its stdout and stderr: `proc.stdout()`, `proc.stderr()`).
  * Resolves once the process is spawned; `proc.exited` resolves with its exit code.
  */
-export function spawnTracked(name, command, args, { env = {}, cwd } = {}) {
+export function spawnTracked(name, command, args, { env = {}, cwd, capture = false } = {}) {
   const child = spawn(command, args, {
     cwd,
     env: { ...process.env, ...env },
@@ -31,12 +32,21 @@ export function spawnTracked(name, command, args, { env = {}, cwd } = {}) {
   };
   child.stdout.on("data", keep);
   child.stderr.on("data", keep);
+  const captured = { stdout: [], stderr: [] };
+  if (capture) {
+    child.stdout.on("data", (chunk) => captured.stdout.push(chunk));
+    child.stderr.on("data", (chunk) => captured.stderr.push(chunk));
+  }
   const proc = {
     name,
     child,
     pid: child.pid,
     output: () => tail.join("\n"),
+    stdout: () => Buffer.concat(captured.stdout).toString(),
+    stderr: () => Buffer.concat(captured.stderr).toString(),
     exited: new Promise((resolve) => child.on("exit", (code, signal) => resolve(code ?? signal))),
+    /** Like `exited`, but once its stdout and stderr are read to the end too. */
+    closed: new Promise((resolve) => child.on("close", (code, signal) => resolve(code ?? signal))),
   };
   children.add(proc);
   proc.exited.then(() => children.delete(proc));

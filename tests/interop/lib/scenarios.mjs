@@ -20,6 +20,7 @@ import {
   payV2,
   v2Core,
 } from "./clients.mjs";
+import { rustBuy } from "./rust-buyer.mjs";
 
 /** The price of every paid route: $0.001 = 1000 atomic units of USDC. */
 export const PRICE = 1000n;
@@ -124,6 +125,27 @@ const canonical = (value) =>
 
 const paying = (target) => target.settles;
 
+/** One report of our Rust buyer is a paid request: 200, a success receipt, its tx mined. */
+async function checkRustPaid(ctx, report) {
+  check(report.status === 200, `paid GET: ${report.status}, expected 200`);
+  const { purchase } = report;
+  check(purchase, "200 without a purchase: the buyer paid nothing");
+  check(purchase.amount === String(PRICE), `paid ${purchase.amount}, expected ${PRICE}`);
+  check(purchase.chain === ctx.network, `paid on ${purchase.chain}, expected ${ctx.network}`);
+  const { receipt } = purchase;
+  check(receipt, "no decoded receipt (PAYMENT-RESPONSE) in the purchase");
+  check(receipt.success === true, `receipt success=${receipt.success}: ${JSON.stringify(receipt)}`);
+  check(receipt.network === ctx.network, `receipt network ${receipt.network}`);
+  return checkMined(ctx, receipt.transaction, ctx.payer.address);
+}
+
+/** Our buyer was refused before paying: exit 1, nothing printed, the error names `cap`. */
+function checkRustRefused(run, cap) {
+  check(run.code === 1, `buyer exit ${run.code}, expected 1 (stderr: ${run.stderr.trim()})`);
+  check(new RegExp(`\\b${cap}\\b`).test(run.stderr), `the error does not name ${cap}: ${run.stderr.trim()}`);
+  return run.stderr.trim().replace(/^error: /, "");
+}
+
 export const SCENARIOS = [
   {
     name: "402 accepts = official @x402/express",
@@ -170,6 +192,47 @@ export const SCENARIOS = [
         return { receipt, mined };
       });
       return `200, X-PAYMENT-RESPONSE ok, tx ${result.receipt.transaction.slice(0, 10)}…, payee +${PRICE}`;
+    },
+  },
+  {
+    name: "Rust buyer (X402PayLayer) pays",
+    applies: paying,
+    async run(ctx, target) {
+      const { mined, run } = await moves(ctx, { payer: -PRICE, payee: PRICE }, async () => {
+        const run = await rustBuy(ctx, `${target.url}/weather`);
+        check(run.code === 0, `buyer exit ${run.code}, expected 0 (stderr: ${run.stderr.trim()})`);
+        check(run.reports.length === 1, `${run.reports.length} reports, expected 1`);
+        return { mined: await checkRustPaid(ctx, run.reports[0]), run };
+      });
+      const { receipt } = run.reports[0].purchase;
+      return `exit 0, 200, receipt success, tx ${receipt.transaction.slice(0, 10)}… in block ${mined.blockNumber}, payee +${PRICE}`;
+    },
+  },
+  {
+    name: "Rust buyer: maxTotal refuses the 2nd",
+    applies: (target) => target.official === true,
+    async run(ctx, target) {
+      // One process, two purchases, a total cap of one price: the first pays, the second is
+      // refused before anything is signed, so the money moves once.
+      return moves(ctx, { payer: -PRICE, payee: PRICE }, async () => {
+        const run = await rustBuy(ctx, `${target.url}/weather`, ["--max-total", String(PRICE), "--repeat", "2"]);
+        check(run.reports.length === 1, `${run.reports.length} reports, expected only the first`);
+        await checkRustPaid(ctx, run.reports[0]);
+        const refused = checkRustRefused(run, "maxTotal");
+        check(/request 2 of 2/.test(run.stderr), `the refusal is not the 2nd request's: ${refused}`);
+        return `1st paid (payee +${PRICE}), 2nd refused: ${refused}`;
+      });
+    },
+  },
+  {
+    name: "Rust buyer: maxPerRequest < price refused",
+    applies: (target) => target.official === true,
+    async run(ctx, target) {
+      return moves(ctx, {}, async () => {
+        const run = await rustBuy(ctx, `${target.url}/weather`, ["--max-per-request", String(PRICE - 1n)]);
+        check(run.reports.length === 0, `${run.reports.length} reports, expected none`);
+        return `refused: ${checkRustRefused(run, "maxPerRequest")}, no balance moved`;
+      });
     },
   },
   {

@@ -19,7 +19,7 @@ export const examplesDir = () =>
   path.resolve(here, "..", "..", "..", "target", "debug", "examples");
 
 /** The path of a built example; an error saying how to build it if it is missing. */
-async function binary(name) {
+export async function binary(name) {
   const file = path.join(examplesDir(), name);
   try {
     await access(file);
