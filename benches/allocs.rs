@@ -25,7 +25,7 @@
 use std::{alloc::System, hint::black_box, sync::Arc};
 
 use axum::{body::Body, http::Request};
-use benches::axum_app::{Answer, Scenario, scenarios};
+use benches::axum_app::{Answer, Scenario, scenarios, scenarios_with_pool};
 use metrics_util::debugging::{DebuggingRecorder, Snapshotter};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
@@ -195,7 +195,8 @@ fn report_counter_macro(recorder: &DebuggingRecorder) {
 /// [`measured_serve`].
 #[allow(clippy::print_stdout)] // a bench harness reports on stdout
 fn profile(name: &str, calls: usize) {
-    let mut scenarios = scenarios();
+    // Enough payments for the warm-up, the check and the calls: signing is slow under valgrind.
+    let mut scenarios = scenarios_with_pool(calls + WARM_UP + 1);
     let Some(scenario) = scenarios.iter_mut().find(|s| s.name == name) else {
         let names: Vec<_> = scenarios.iter().map(|s| s.name).collect();
         panic!("no path named {name}; the paths are {names:?}");

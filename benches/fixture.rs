@@ -123,10 +123,19 @@ pub fn requirement(table: &RouteTable, name: &str) -> v2::PaymentRequirements {
 /// same instruction counts) and every payment is a different authorization for the replay
 /// guard.
 pub fn signed_payments(requirement: &v2::PaymentRequirements, count: usize) -> Vec<String> {
+    signed_payments_in(requirement, 0..count)
+}
+
+/// The payments of [`signed_payments`] with the indices `range` (so that several threads can
+/// sign parts of one pool).
+pub fn signed_payments_in(
+    requirement: &v2::PaymentRequirements,
+    range: std::ops::Range<usize>,
+) -> Vec<String> {
     let signer: PrivateKeySigner = PAYER_KEY.parse().expect("valid key");
     let view = RequirementView::from_v2(requirement).expect("usable requirement");
     let domain = view.domain().expect("an EIP-712 domain");
-    (0..count)
+    range
         .map(|i| {
             let nonce: B256 = keccak256((i as u64).to_be_bytes());
             let authorization = authorization_for(signer.address(), &view, NOW, nonce);

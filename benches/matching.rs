@@ -10,81 +10,15 @@
 
 use std::hint::black_box;
 
+use benches::routes::{ROUTE_COUNTS, lookups, matcher};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use x402_core::{
-    matcher::PathMatcher,
-    path::NormalizedPath,
-    pattern::{MatchCase, PathPattern},
-};
-
-const ROUTE_COUNTS: [usize; 3] = [10, 1_000, 10_000];
-
-/// The route at `index` of `count`. Kinds cycle so that the last routes are the same kinds
-/// whatever the count: route `count - 1 - k` is of kind `k % 8`.
-fn route(index: usize, count: usize) -> PathPattern {
-    let kind = (count - 1 - index) % 8;
-    let (text, case) = match kind {
-        0 => (
-            format!("/api/v{}/users-{index}", index % 3),
-            MatchCase::Sensitive,
-        ),
-        1 => (format!("/svc-{index}/items/*"), MatchCase::Sensitive),
-        2 => (format!("/svc-{index}/admin/**"), MatchCase::Sensitive),
-        3 => (format!("/inference-{index}-*/v1/**"), MatchCase::Sensitive),
-        4 => (format!("/static/{index}/*.json"), MatchCase::Sensitive),
-        5 => (
-            format!("/tenants/*/resource-{index}"),
-            MatchCase::Insensitive,
-        ),
-        6 => (format!("/files-{index}/**/raw"), MatchCase::Sensitive),
-        _ => (
-            format!("/ethereum-{index}-*/execution/*"),
-            MatchCase::Sensitive,
-        ),
-    };
-    PathPattern::parse(&text, case).expect("valid bench pattern")
-}
-
-fn matcher(count: usize) -> PathMatcher {
-    PathMatcher::new((0..count).map(|index| route(index, count)).collect())
-}
-
-fn path(text: &str) -> NormalizedPath<'static> {
-    NormalizedPath::parse(text)
-        .expect("valid bench path")
-        .into_owned()
-}
+use x402_core::path::NormalizedPath;
 
 fn first_match(c: &mut Criterion) {
     let mut group = c.benchmark_group("first_match");
     for count in ROUTE_COUNTS {
         let matcher = matcher(count);
-        let last = count - 1;
-        // (name, path, the route it matches)
-        let cases = [
-            // The last route: the literal `/api/v{i % 3}/users-{i}`.
-            (
-                "literal_last",
-                path(&format!("/api/v{}/users-{last}", last % 3)),
-                Some(last),
-            ),
-            // Route `count - 4`: `/inference-{i}-*/v1/**`, a glob and a `**`.
-            (
-                "glob_near_end",
-                path(&format!(
-                    "/inference-{}-prod/v1/chat/completions",
-                    count - 4
-                )),
-                Some(count - 4),
-            ),
-            // Route `count - 6`: the case-insensitive `/tenants/*/resource-{i}`.
-            (
-                "insensitive_near_end",
-                path(&format!("/tenants/acme/RESOURCE-{}", count - 6)),
-                Some(count - 6),
-            ),
-            ("no_match", path("/inference-none/v2/models/x"), None),
-        ];
+        let cases = lookups(count);
         for (name, path, expected) in &cases {
             assert_eq!(matcher.first_match(path, |_| true), *expected, "{name}");
             group.bench_with_input(BenchmarkId::new(*name, count), path, |b, path| {

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Load test: our layer, the bare app and x402-axum over HTTP/1.1 on loopback, with wrk.
+#
+#   benches/load/run.sh            # every path, ROUNDS rounds of DURATION each
+#   DURATION=10s ROUNDS=7 benches/load/run.sh
+#
+# What it does:
+#   1. installs wrk (Debian package) if it is missing, builds `load-server` (the bench profile: release with debug info, so it shares the
+#      benchmarks' build);
+#   2. signs PAYMENTS payments for our offer and for x402-axum's (`load-server sign`);
+#   3. for each round and each path, starts a fresh `load-server serve` pinned to SERVER_CPU
+#      (a fresh process = a fresh replay guard, since each payment is accepted once), runs
+#      `wrk -t2 -c$CONNECTIONS -d$DURATION --latency` pinned to CLIENT_CPU, and stops it;
+#   4. prints, per path, the median over the rounds of requests/s, its ratio to the bare
+#      request the path replaces, and the p50/p90/p99 latencies of that median round.
+#
+# Paths: bare GET /health and /weather; our layer (Router::layer) on the free /health, the 402
+# of /weather, paid /weather with the local signature check on and off; x402-axum on /health
+# (no layer on that route), its 402 and paid /weather. Paid runs send a distinct pre-signed
+# payment per request (paid.lua); the server's facilitator is the benchmarks' in-process
+# instant one (it accepts what passes our checks and settles nothing), so the paid figures are
+# the server's own cost, not a facilitator's. A paid run that answers anything but 2xx (pool
+# used up, so repeats hit the replay guard) is flagged in the table.
+#
+# Not run in CI. Needs 2 CPUs for the default pinning.
+set -euo pipefail
+
+DURATION=${DURATION:-5s}
+ROUNDS=${ROUNDS:-3}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+PAYMENTS=${PAYMENTS:-400000}
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+here="$root/benches/load"
+work=$(mktemp -d)
+server_pid=
+cleanup() {
+  if [[ -n $server_pid ]]; then kill "$server_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk (apt-get)" >&2
+  if [[ $(id -u) -eq 0 ]]; then apt-get install -y wrk >&2; else sudo apt-get install -y wrk >&2; fi
+fi
+
+echo "building load-server (release)" >&2
+cargo build --profile bench --quiet -p benches --example load-server --manifest-path "$root/Cargo.toml"
+server="$root/target/release/examples/load-server"
+
+echo "signing $PAYMENTS payments for each server" >&2
+"$server" sign ours "$PAYMENTS" >"$work/ours.txt"
+"$server" sign x402-axum "$PAYMENTS" >"$work/x402-axum.txt"
+
+# start_server <local-checks on|off>: starts a pinned server, sets $server_pid and the ports.
+start_server() {
+  taskset -c "$SERVER_CPU" "$server" serve --local-checks "$1" >"$work/ports" &
+  server_pid=$!
+  for _ in $(seq 100); do
+    [[ $(wc -l <"$work/ports") -ge 3 ]] && break
+    sleep 0.05
+  done
+  port_bare=$(awk '$1 == "bare" { print $2 }' "$work/ports")
+  port_x402=$(awk '$1 == "x402" { print $2 }' "$work/ports")
+  port_x402_axum=$(awk '$1 == "x402-axum" { print $2 }' "$work/ports")
+  [[ -n $port_bare && -n $port_x402 && -n $port_x402_axum ]] || { echo "server did not start" >&2; exit 1; }
+}
+
+stop_server() {
+  kill "$server_pid"
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=
+}
+
+# The paths: name | server | local checks | path | payments file (or -) | baseline | status
+paths=(
+  "bare/health|bare|on|/health|-|bare/health|200"
+  "bare/weather|bare|on|/weather|-|bare/weather|200"
+  "x402/free_route|x402|on|/health|-|bare/health|200"
+  "x402/402|x402|on|/weather|-|bare/weather|402"
+  "x402/paid/signature_off|x402|off|/weather|ours|bare/weather|200"
+  "x402/paid/signature_on|x402|on|/weather|ours|bare/weather|200"
+  "x402-axum/unpriced|x402-axum|on|/health|-|bare/health|200"
+  "x402-axum/402|x402-axum|on|/weather|-|bare/weather|402"
+  "x402-axum/paid|x402-axum|on|/weather|x402-axum|bare/weather|200"
+)
+
+# results: one line per run: name rps p50 p90 p99 non2xx
+: >"$work/results"
+for round in $(seq "$ROUNDS"); do
+  for spec in "${paths[@]}"; do
+    IFS='|' read -r name which checks path payments _ _ <<<"$spec"
+    start_server "$checks"
+    case $which in
+      bare) port=$port_bare ;;
+      x402) port=$port_x402 ;;
+      x402-axum) port=$port_x402_axum ;;
+    esac
+    script=()
+    if [[ $payments != - ]]; then
+      script=(-s "$here/paid.lua")
+    fi
+    url="http://127.0.0.1:$port$path"
+    if [[ $payments != - ]]; then
+      out=$(taskset -c "$CLIENT_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
+        "${script[@]}" "$url" -- "$work/$payments.txt" "$THREADS")
+    else
+      out=$(taskset -c "$CLIENT_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")
+    fi
+    stop_server
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+    p50=$(awk '$1 == "50%" { print $2 }' <<<"$out")
+    p90=$(awk '$1 == "90%" { print $2 }' <<<"$out")
+    p99=$(awk '$1 == "99%" { print $2 }' <<<"$out")
+    non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $5 }' <<<"$out")
+    total=$(awk '/requests in/ { print $1 }' <<<"$out")
+    echo "$name $rps $p50 $p90 $p99 ${non2xx:-0} $total" >>"$work/results"
+    echo "round $round: $name $rps req/s (p50 $p50, p99 $p99; non-2xx ${non2xx:-0} of $total)" >&2
+  done
+done
+
+echo
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, server on CPU $SERVER_CPU, wrk on CPU $CLIENT_CPU, median of $ROUNDS round(s)"
+printf '| %-24s | %9s | %13s | %9s | %9s | %9s | %s\n' path "req/s" "vs bare" p50 p90 p99 "answers"
+printf '|%s|%s|%s|%s|%s|%s|%s\n' "--------------------------" "----------:" "---------------:" "----------:" "----------:" "----------:" "------"
+for spec in "${paths[@]}"; do
+  IFS='|' read -r name _ _ _ _ baseline status <<<"$spec"
+  # The median round by req/s (for an even ROUNDS, the upper middle).
+  line=$(awk -v n="$name" '$1 == n' "$work/results" | sort -k2,2 -g | awk -v r="$ROUNDS" 'NR == int(r / 2) + 1')
+  base=$(awk -v n="$baseline" '$1 == n' "$work/results" | sort -k2,2 -g | awk -v r="$ROUNDS" 'NR == int(r / 2) + 1 { print $2 }')
+  read -r _ rps p50 p90 p99 non2xx total <<<"$line"
+  ratio=$(awk -v a="$rps" -v b="$base" 'BEGIN { printf "%.2f", a / b }')
+  if [[ $status == 200 ]]; then
+    answers="all 2xx"
+    [[ $non2xx == 0 ]] || answers="WARNING: $non2xx of $total not 2xx"
+  else
+    answers="$status expected: $non2xx of $total non-2xx"
+  fi
+  printf '| %-24s | %9.0f | %6s× %-6s | %9s | %9s | %9s | %s\n' "$name" "$rps" "$ratio" "${baseline#bare/}" "$p50" "$p90" "$p99" "$answers"
+done
