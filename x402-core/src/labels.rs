@@ -51,6 +51,11 @@ pub mod names {
     pub const ROUTE_TABLE_ROUTES: &str = "x402_route_table_routes";
     /// Counter: route table reloads, label `result`.
     pub const ROUTE_TABLE_RELOADS_TOTAL: &str = "x402_route_table_reloads_total";
+    /// Counter: a facilitator's circuit breaker opened, label `facilitator` (its host).
+    pub const FACILITATOR_BREAKER_OPENED_TOTAL: &str = "x402_facilitator_breaker_opened_total";
+    /// Counter: a call moved on to the next facilitator because the previous one failed or its
+    /// breaker was open, labels `operation`, `facilitator` (the host it moved to).
+    pub const FACILITATOR_FAILOVERS_TOTAL: &str = "x402_facilitator_failovers_total";
 }
 
 /// Label keys.
@@ -67,6 +72,8 @@ pub mod keys {
     pub const OPERATION: &str = "operation";
     /// A [`ReloadResult`](super::ReloadResult).
     pub const RESULT: &str = "result";
+    /// A facilitator's host (a configured value, never a path or a query).
+    pub const FACILITATOR: &str = "facilitator";
 }
 
 macro_rules! label_enum {

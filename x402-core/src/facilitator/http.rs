@@ -92,7 +92,10 @@
 //! labels `operation` and `outcome` ([`FacilitatorOutcome`]), and runs in an `x402_facilitator`
 //! tracing span with the fields `operation`, `host` (the facilitator that answered last),
 //! `attempts` and `outcome`. Failed attempts are `debug` events, failed calls `warn` events, a
-//! breaker opening a `warn` event. Payers and transaction hashes are never metric labels.
+//! breaker opening a `warn` event and a count in `x402_facilitator_breaker_opened_total`
+//! (label `facilitator`, its `host:port`); a call moving on to the next facilitator counts in
+//! `x402_facilitator_failovers_total` (labels `operation`, `facilitator`: the one it moved to).
+//! Payers and transaction hashes are never metric labels.
 //! [`HttpFacilitator::breaker_states`] reports each facilitator's breaker.
 //!
 //! [`SettleUnknown`]: FacilitatorError::SettleUnknown
@@ -390,7 +393,16 @@ impl HttpFacilitator {
         };
         let mut attempts = 0_u32;
         let mut last_error = None;
-        'facilitators: for endpoint in &*self.endpoints {
+        'facilitators: for (index, endpoint) in self.endpoints.iter().enumerate() {
+            if index > 0 {
+                // Reaching the next facilitator means the previous one failed or was skipped.
+                metrics::counter!(
+                    names::FACILITATOR_FAILOVERS_TOTAL,
+                    keys::OPERATION => operation.as_str(),
+                    keys::FACILITATOR => Arc::clone(&endpoint.host),
+                )
+                .increment(1);
+            }
             for attempt in 1..=max_attempts {
                 let Some(permit) = Permit::acquire(&endpoint.breaker) else {
                     continue 'facilitators;
@@ -416,6 +428,11 @@ impl HttpFacilitator {
                     Health::Failed => {
                         let probe = permit.is_probe();
                         if permit.failure() {
+                            metrics::counter!(
+                                names::FACILITATOR_BREAKER_OPENED_TOTAL,
+                                keys::FACILITATOR => Arc::clone(&endpoint.host),
+                            )
+                            .increment(1);
                             tracing::warn!(
                                 facilitator = %endpoint.host,
                                 probe,
