@@ -470,8 +470,8 @@ pub fn validate(path: &Path, config: GatewayConfig) -> Result<Loaded, ConfigErro
 
 /// The guard of `replay.redis` (not connected yet), or the error naming the field.
 fn redis_guard(config: &RedisReplayConfig) -> Result<RedisReplayGuard, String> {
-    let mut guard = RedisReplayGuard::new(&config.url)
-        .map_err(|e| format!("`replay.redis.url`: {}", e.0))?;
+    let mut guard =
+        RedisReplayGuard::new(&config.url).map_err(|e| format!("`replay.redis.url`: {}", e.0))?;
     if let Some(timeout) = &config.timeout {
         let timeout = parse_duration(timeout)
             .map_err(|why| format!("`replay.redis.timeout` = {timeout:?}: {why}"))?;
@@ -490,9 +490,7 @@ fn redis_guard(config: &RedisReplayConfig) -> Result<RedisReplayGuard, String> {
 fn parse_duration(text: &str) -> Result<Duration, &'static str> {
     const EXPECTED: &str = "expected a positive whole number and a unit: `500ms`, `1s`, `1m`";
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or(EXPECTED)?;
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or(EXPECTED)?;
     let (number, unit) = text.split_at(split);
     let number: u64 = number.parse().map_err(|_| EXPECTED)?;
     let duration = match unit {
