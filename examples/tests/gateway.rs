@@ -1167,8 +1167,7 @@ routesFrom:
 routes: [{{ path: /a, free: true }}]
 "
     ))
-    .err()
-    .expect("refused");
+    .expect_err("refused");
     let ConfigError::Invalid { errors, .. } = &error else {
         panic!("expected a list of errors, got {error:?}");
     };
@@ -1191,8 +1190,7 @@ routes: [{{ path: /a, free: true }}]
         let error = validate(&format!(
             "{SETTINGS_BASE}replay: {{ redis: {{ url: \"redis://127.0.0.1/\", timeout: {timeout} }} }}"
         ))
-        .err()
-        .expect("refused");
+        .expect_err("refused");
         let text = error.to_string();
         assert!(
             text.contains("`replay.redis.timeout`") && text.contains(why),
@@ -1203,8 +1201,7 @@ routes: [{{ path: /a, free: true }}]
     let typo = validate(&format!(
         "{SETTINGS_BASE}replay: {{ redis: {{ url: \"redis://127.0.0.1/\", prefix: x }} }}"
     ))
-    .err()
-    .expect("refused");
+    .expect_err("refused");
     assert!(
         matches!(&typo, ConfigError::Parse { message, .. } if message.contains("prefix")),
         "{typo:?}"
