@@ -69,11 +69,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let metrics = MetricsRecorder::global();
     let routes = RouteTableHandle::new(RouteTable::empty());
-    let mut watcher = RouteWatcher::new(client, routes.clone()).on_swap(move |swap| {
-        if let Some(metrics) = metrics {
-            metrics.prune(&swap.removed, &swap.live);
-        }
-    });
+    let mut watcher = RouteWatcher::new(client, routes.clone())
+        .on_swap(move |swap| examples::gateway::label_gc(metrics, swap));
     if let Ok(namespaces) = std::env::var("X402_NAMESPACES") {
         watcher = watcher.namespaces(
             namespaces

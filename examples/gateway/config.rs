@@ -10,6 +10,7 @@ use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     sync::Arc,
+    time::Duration,
 };
 
 use serde::Deserialize;
@@ -17,6 +18,7 @@ use x402_core::{
     RouteTable,
     facilitator::dev::DevFacilitator,
     gate::{Gate, RouteTableHandle, SettlementMode, UnmatchedPolicy},
+    replay::{RedisReplayGuard, ReplayGuard},
     spec::{IngressRef, PaymentDefaults, RouteRule, RouteSpec},
 };
 
@@ -32,6 +34,10 @@ use x402_core::{
 /// baseUrl: https://api.example.com
 /// metricsListen: 0.0.0.0:9090 # /metrics, /healthz, /readyz
 /// facilitator: dev            # the dev facilitator; otherwise payment.facilitatorURL
+/// replay:                     # default: in memory (one instance)
+///   redis: { url: "redis://redis:6379/", timeout: 1s, keyPrefix: "x402:replay:" }
+/// routesFrom:                 # default: `routes` below
+///   kubernetes: { namespaces: [shop], labelSelector: team=payments, writeStatus: true }
 /// payment: { wallet: "0x…", network: base-sepolia, facilitatorURL: https://x402.org/facilitator }
 /// routes:
 ///   - { path: /api/**, price: "$0.001" }
@@ -65,6 +71,12 @@ pub struct GatewayConfig {
     /// `payment.facilitatorURL` is used.
     #[serde(default)]
     pub facilitator: Option<String>,
+    /// Where replay state lives (default: in this process). Restart to change it.
+    #[serde(default)]
+    pub replay: Option<ReplayConfig>,
+    /// Where the route table comes from (default: `routes` in this file). Restart to change it.
+    #[serde(default)]
+    pub routes_from: Option<RoutesFrom>,
     /// As in an `X402Route` spec: accepted and ignored.
     #[serde(default)]
     pub ingress_ref: Option<IngressRef>,
@@ -74,6 +86,57 @@ pub struct GatewayConfig {
     /// As in an `X402Route` spec: the routes, first match wins.
     #[serde(default)]
     pub routes: Vec<RouteRule>,
+}
+
+/// The `replay` setting: the store that remembers payments in flight and settled.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplayConfig {
+    /// A Redis server shared by every instance behind the load balancer.
+    pub redis: RedisReplayConfig,
+}
+
+/// `replay.redis`: see `x402_core::replay::RedisReplayGuard`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RedisReplayConfig {
+    /// `redis://host:port/db` (or `rediss://`).
+    pub url: String,
+    /// The bound on one Redis call, connection included: `500ms`, `1s` (default `1s`). When
+    /// Redis does not answer in time the payment is refused with 503 (fail closed).
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// The key prefix; instances sharing replay state must use the same one (default
+    /// `x402:replay:`).
+    #[serde(default)]
+    pub key_prefix: Option<String>,
+}
+
+/// The `routesFrom` setting.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RoutesFrom {
+    /// The routes of `X402Route` resources, live (see `x402_kube::watch::RouteWatcher`).
+    pub kubernetes: KubernetesRoutes,
+}
+
+/// `routesFrom.kubernetes`: which `X402Route` resources make the route table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KubernetesRoutes {
+    /// The namespaces to watch (default, or empty: the whole cluster).
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    /// Only resources matching this label selector (`team=payments`).
+    #[serde(default)]
+    pub label_selector: Option<String>,
+    /// Write each resource's `status` (default `true`; `false` needs no `patch` permission).
+    #[serde(default = "yes")]
+    pub write_status: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// How the gateway serves.
@@ -134,8 +197,21 @@ pub struct Loaded {
     pub facilitator: FacilitatorChoice,
     /// Proxy mode: the upstream, split for request rewriting.
     pub upstream: Option<Upstream>,
+    /// The shared replay store, when `replay` is set (`None`: the gate's in-memory one).
+    pub replay_guard: Option<Arc<dyn ReplayGuard>>,
+    /// Where the route table comes from.
+    pub route_source: RouteSource,
     /// Accepted but probably not meant: log them.
     pub warnings: Vec<String>,
+}
+
+/// Where the live route table comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteSource {
+    /// The file's `routes`, reloaded when the file changes.
+    File,
+    /// `X402Route` resources (`routesFrom.kubernetes`); the file's `routes` must be empty.
+    Kubernetes(KubernetesRoutes),
 }
 
 /// The upstream of proxy mode.
@@ -318,6 +394,45 @@ pub fn validate(path: &Path, config: GatewayConfig) -> Result<Loaded, ConfigErro
         }
     }
 
+    let replay_guard = config
+        .replay
+        .as_ref()
+        .and_then(|replay| match redis_guard(&replay.redis) {
+            Ok(guard) => Some(Arc::new(guard) as Arc<dyn ReplayGuard>),
+            Err(error) => {
+                errors.push(error);
+                None
+            }
+        });
+
+    let route_source = match &config.routes_from {
+        None => RouteSource::File,
+        Some(RoutesFrom { kubernetes }) => {
+            if !config.routes.is_empty() {
+                errors.push(
+                    "`routes`: must be empty with `routesFrom.kubernetes` (the routes come from \
+                     X402Route resources)"
+                        .to_owned(),
+                );
+            }
+            if kubernetes.namespaces.iter().any(|n| n.trim().is_empty()) {
+                errors.push("`routesFrom.kubernetes.namespaces`: an empty name".to_owned());
+            }
+            if kubernetes
+                .label_selector
+                .as_deref()
+                .is_some_and(|s| s.trim().is_empty())
+            {
+                errors.push(
+                    "`routesFrom.kubernetes.labelSelector`: empty (remove it to select every \
+                     resource)"
+                        .to_owned(),
+                );
+            }
+            RouteSource::Kubernetes(kubernetes.clone())
+        }
+    };
+
     let source = path.display().to_string();
     let spec = config.spec();
     let table = match RouteTable::builder().named_spec(&source, &spec).build() {
@@ -342,6 +457,8 @@ pub fn validate(path: &Path, config: GatewayConfig) -> Result<Loaded, ConfigErro
             settlement,
             facilitator,
             upstream,
+            replay_guard,
+            route_source,
             warnings,
         }),
         _ => Err(ConfigError::Invalid {
@@ -349,6 +466,43 @@ pub fn validate(path: &Path, config: GatewayConfig) -> Result<Loaded, ConfigErro
             errors,
         }),
     }
+}
+
+/// The guard of `replay.redis` (not connected yet), or the error naming the field.
+fn redis_guard(config: &RedisReplayConfig) -> Result<RedisReplayGuard, String> {
+    let mut guard =
+        RedisReplayGuard::new(&config.url).map_err(|e| format!("`replay.redis.url`: {}", e.0))?;
+    if let Some(timeout) = &config.timeout {
+        let timeout = parse_duration(timeout)
+            .map_err(|why| format!("`replay.redis.timeout` = {timeout:?}: {why}"))?;
+        guard = guard.timeout(timeout);
+    }
+    if let Some(prefix) = &config.key_prefix {
+        if prefix.is_empty() {
+            return Err("`replay.redis.keyPrefix`: empty (remove it for the default)".to_owned());
+        }
+        guard = guard.prefix(prefix.clone());
+    }
+    Ok(guard)
+}
+
+/// `250ms`, `1s`, `2m`: a positive whole number and a unit.
+fn parse_duration(text: &str) -> Result<Duration, &'static str> {
+    const EXPECTED: &str = "expected a positive whole number and a unit: `500ms`, `1s`, `1m`";
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or(EXPECTED)?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| EXPECTED)?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(number),
+        "s" => Duration::from_secs(number),
+        "m" => Duration::from_secs(number.saturating_mul(60)),
+        _ => return Err(EXPECTED),
+    };
+    if duration.is_zero() {
+        return Err("must be more than zero");
+    }
+    Ok(duration)
 }
 
 fn parse_upstream(url: &str) -> Result<Upstream, &'static str> {

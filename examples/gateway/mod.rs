@@ -15,6 +15,17 @@
 //! The route table reloads on `SIGHUP` and when the file changes (its modification time and
 //! size are polled every second); a file with errors keeps the old table and logs why. Only
 //! `payment` and `routes` reload: the other settings need a restart, and the gateway says so.
+//! That includes `replay`: the running replay store is kept (replacing it would forget the
+//! payments in flight).
+//!
+//! With `routesFrom.kubernetes` the table comes from `X402Route` resources instead, through
+//! [`x402_kube::watch::RouteWatcher`] ([`route_watcher`]): the main listener serves nothing,
+//! and `/readyz` answers 503, until the first full list is live; every change is one atomic
+//! swap. Every swap, from the file or from the watcher, runs the same label GC ([`label_gc`]).
+//!
+//! With `replay.redis` several instances share one replay store
+//! ([`x402_core::replay::RedisReplayGuard`]): a payment in flight or settled on one is refused
+//! by the others; Redis not answering within `timeout` refuses the payment with 503.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -59,10 +70,13 @@ use x402_core::{
     labels::{ReloadResult, RouteLabels, keys, names},
     network::Network,
 };
+use x402_kube::watch::{RouteWatcher, TableSwap};
 use x402_tower::X402Layer;
 
 use self::{
-    config::{ConfigError, FacilitatorChoice, GatewayConfig, Loaded, Mode},
+    config::{
+        ConfigError, FacilitatorChoice, GatewayConfig, KubernetesRoutes, Loaded, Mode, RouteSource,
+    },
     ops::{MetricsRecorder, Readiness},
     proxy::ReverseProxy,
 };
@@ -88,6 +102,9 @@ pub enum StartError {
     /// The gate settings are invalid.
     #[error(transparent)]
     Gate(#[from] GateConfigError),
+    /// `routesFrom.kubernetes` is set and no Kubernetes client could be configured.
+    #[error("routesFrom.kubernetes: no Kubernetes client: {0}")]
+    Kube(#[from] kube::Error),
 }
 
 /// A running gateway.
@@ -133,11 +150,31 @@ pub struct ReloadSummary {
 
 /// Starts the gateway described by the file at `path`; it serves until `shutdown` completes,
 /// then drains. Returns once the listeners are bound.
+///
+/// With `routesFrom.kubernetes`, the Kubernetes client is `kube::Client::try_default()`
+/// (`KUBECONFIG`, or the in-cluster service account); [`start_with_kube`] takes one instead.
 pub async fn start(
     path: impl Into<PathBuf>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, StartError> {
-    let path = path.into();
+    start_inner(path.into(), None, shutdown).await
+}
+
+/// [`start`], with the client that watches `X402Route` resources when the file sets
+/// `routesFrom.kubernetes` (unused otherwise).
+pub async fn start_with_kube(
+    path: impl Into<PathBuf>,
+    client: kube::Client,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, StartError> {
+    start_inner(path.into(), Some(client), shutdown).await
+}
+
+async fn start_inner(
+    path: PathBuf,
+    client: Option<kube::Client>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, StartError> {
     let loaded = config::load(&path)?;
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
@@ -149,6 +186,8 @@ pub async fn start(
         unmatched,
         facilitator,
         upstream,
+        replay_guard,
+        route_source,
         warnings,
     } = loaded;
 
@@ -161,9 +200,25 @@ pub async fn start(
         .and_then(|_| MetricsRecorder::global());
     let readiness = Arc::new(Readiness::default());
 
-    let label_sets = table.label_sets();
-    record_table(table.len());
-    let routes = RouteTableHandle::new(table);
+    // From the file: the table is live now. From Kubernetes: empty until the first full list,
+    // and the main listener does not serve until then (see `serve`).
+    let (routes, kube_routes) = match route_source {
+        RouteSource::File => (swap_in(table, metrics), None),
+        RouteSource::Kubernetes(selection) => {
+            let routes = RouteTableHandle::new(RouteTable::empty());
+            let client = match client {
+                Some(client) => client,
+                None => {
+                    // kube's client uses rustls with ring, like the facilitator client.
+                    let _ = rustls::crypto::ring::default_provider().install_default();
+                    kube::Client::try_default().await?
+                }
+            };
+            let watcher = route_watcher(client, routes.clone(), &selection, metrics);
+            let loaded = watcher.readiness();
+            (routes, Some((loaded, tokio::spawn(watcher.run()))))
+        }
+    };
     let mut builder = Gate::builder(routes, facilitator)
         .settlement(settlement)
         .unmatched(unmatched)
@@ -171,11 +226,10 @@ pub async fn start(
     if let Some(base_url) = &config.base_url {
         builder = builder.base_url(base_url.clone());
     }
-    let gate = builder.build()?;
-    readiness.set_loaded();
-    if let Some(metrics) = metrics {
-        metrics.prune(&BTreeSet::new(), &label_sets);
+    if let Some(guard) = replay_guard {
+        builder = builder.replay_guard(guard);
     }
+    let gate = builder.build()?;
 
     let listener = bind(config.listen).await?;
     let listen = listener.local_addr().map_err(|source| StartError::Bind {
@@ -198,10 +252,18 @@ pub async fn start(
             .with_state(gate.clone()),
     };
 
+    let (loaded, mut background) = match kube_routes {
+        Some((loaded, task)) => (Some(loaded), vec![task]),
+        None => {
+            readiness.set_loaded();
+            (None, Vec::new())
+        }
+    };
     let reloader = Arc::new(Reloader {
         path: path.clone(),
         gate,
         metrics,
+        routes_from_file: loaded.is_none(),
         startup: config,
         startup_warnings: warnings.clone(),
     });
@@ -211,15 +273,18 @@ pub async fn start(
         shutdown.await;
         let _ = stop_tx.send(true);
     });
-    let watcher = tokio::spawn(watch_file(reloader.clone(), stop_rx.clone()));
+    background.push(tokio::spawn(watch_file(reloader.clone(), stop_rx.clone())));
 
     let task = tokio::spawn(serve(
         listener,
         app,
         ops_listener.map(|l| (l, ops::router(readiness.clone(), metrics))),
-        readiness,
-        stop_rx,
-        watcher,
+        Serving {
+            readiness,
+            loaded,
+            stop: stop_rx,
+            background,
+        },
     ));
     tracing::info!(%listen, ops = ?ops, config = %path.display(), "gateway started");
     Ok(Running {
@@ -229,6 +294,58 @@ pub async fn start(
         reloader,
         task,
     })
+}
+
+/// The watcher of `routesFrom.kubernetes`, publishing into `routes` with the label GC on
+/// every swap.
+pub fn route_watcher(
+    client: kube::Client,
+    routes: RouteTableHandle,
+    selection: &KubernetesRoutes,
+    metrics: Option<&'static MetricsRecorder>,
+) -> RouteWatcher {
+    let mut watcher = RouteWatcher::new(client, routes)
+        .namespaces(selection.namespaces.iter().cloned())
+        .write_status(selection.write_status)
+        .on_swap(move |swap| label_gc(metrics, swap));
+    if let Some(selector) = &selection.label_selector {
+        watcher = watcher.labels(selector.clone());
+    }
+    watcher
+}
+
+/// A handle on `table` as the first live table (recorded and GC'd like any swap).
+fn swap_in(table: RouteTable, metrics: Option<&'static MetricsRecorder>) -> RouteTableHandle {
+    let routes = RouteTableHandle::new(RouteTable::empty());
+    label_gc(metrics, &swap_table(&routes, table));
+    routes
+}
+
+/// Publishes `table` into `routes` with one atomic store, records the table metrics, and
+/// returns what changed. (The Kubernetes watcher does the same inside its own swap.)
+pub fn swap_table(routes: &RouteTableHandle, table: RouteTable) -> TableSwap {
+    let live = table.label_sets();
+    let count = table.len();
+    let old = routes.store(table);
+    let removed = old.label_sets().difference(&live).cloned().collect();
+    #[allow(clippy::cast_precision_loss, reason = "route counts are small")]
+    gauge!(names::ROUTE_TABLE_ROUTES).set(count as f64);
+    counter!(names::ROUTE_TABLE_RELOADS_TOTAL, keys::RESULT => ReloadResult::Ok.as_str())
+        .increment(1);
+    TableSwap {
+        routes: count,
+        removed,
+        live,
+    }
+}
+
+/// The label GC of DESIGN.md §6, after every table swap whoever made it (a file reload or
+/// the Kubernetes watcher): the series of the `(route, chain)` pairs that left the table go
+/// from the next scrape; pairs back in the table stay.
+pub fn label_gc(metrics: Option<&MetricsRecorder>, swap: &TableSwap) {
+    if let Some(metrics) = metrics {
+        metrics.prune(&swap.removed, &swap.live);
+    }
 }
 
 async fn forward_auth_handler(State(gate): State<Gate>, request: Request<Body>) -> Response {
@@ -241,16 +358,32 @@ async fn bind(address: SocketAddr) -> Result<TcpListener, StartError> {
         .map_err(|source| StartError::Bind { address, source })
 }
 
+/// What `serve` watches besides the listeners.
+struct Serving {
+    readiness: Arc<Readiness>,
+    /// Routes from Kubernetes: resolves after the first full list.
+    loaded: Option<x402_kube::watch::Readiness>,
+    stop: watch::Receiver<bool>,
+    /// The file watcher and the Kubernetes watcher, stopped after draining.
+    background: Vec<JoinHandle<()>>,
+}
+
 /// Serves until the stop signal, drains the main listener (readiness says so meanwhile), then
-/// stops the operations listener.
+/// stops the operations listener. With routes from Kubernetes, the main listener accepts
+/// nothing until the first full list is live (`/readyz` answers 503 meanwhile), so a paid
+/// route is never served as unmatched during start-up.
 async fn serve(
     listener: TcpListener,
     app: Router,
     ops: Option<(TcpListener, Router)>,
-    readiness: Arc<Readiness>,
-    stop: watch::Receiver<bool>,
-    watcher: JoinHandle<()>,
+    serving: Serving,
 ) -> io::Result<()> {
+    let Serving {
+        readiness,
+        loaded,
+        stop,
+        background,
+    } = serving;
     let (ops_done_tx, ops_done_rx) = watch::channel(false);
     let ops_task = ops.map(|(listener, router)| {
         tokio::spawn(async move {
@@ -259,21 +392,49 @@ async fn serve(
                 .await
         })
     });
-    let draining = {
-        let stop = stop.clone();
-        async move {
-            stopped(stop).await;
-            readiness.set_draining();
-            tracing::info!("shutting down: finishing requests in flight");
+    let listed = match loaded {
+        None => true,
+        Some(loaded) => {
+            tracing::info!("waiting for the first full list of X402Route resources");
+            tokio::select! {
+                result = loaded.ready() => match result {
+                    Ok(()) => {
+                        readiness.set_loaded();
+                        tracing::info!("routes from Kubernetes loaded: serving");
+                        true
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "not serving");
+                        false
+                    }
+                },
+                () = stopped(stop.clone()) => false,
+            }
         }
     };
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(draining)
-    .await;
-    watcher.abort();
+    let served = if listed {
+        let draining = {
+            let stop = stop.clone();
+            let readiness = readiness.clone();
+            async move {
+                stopped(stop).await;
+                readiness.set_draining();
+                tracing::info!("shutting down: finishing requests in flight");
+            }
+        };
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(draining)
+        .await
+    } else {
+        readiness.set_draining();
+        Ok(())
+    };
+    for task in background {
+        task.abort();
+    }
     let _ = ops_done_tx.send(true);
     if let Some(task) = ops_task {
         task.await.map_err(io::Error::other)??;
@@ -303,17 +464,14 @@ fn dev_networks(table: &RouteTable) -> Vec<DevNetwork> {
         .collect()
 }
 
-fn record_table(routes: usize) {
-    #[allow(clippy::cast_precision_loss, reason = "route counts are small")]
-    gauge!(names::ROUTE_TABLE_ROUTES).set(routes as f64);
-}
-
 /// Reloads the route table from the file.
 #[derive(Debug)]
 struct Reloader {
     path: PathBuf,
     gate: Gate,
     metrics: Option<&'static MetricsRecorder>,
+    /// `false` with `routesFrom.kubernetes`: a reload then checks the file and swaps nothing.
+    routes_from_file: bool,
     startup: GatewayConfig,
     startup_warnings: Vec<String>,
 }
@@ -340,16 +498,18 @@ impl Reloader {
         {
             tracing::warn!("{warning}");
         }
-        let routes = loaded.table.len();
-        let live = loaded.table.label_sets();
-        let old = self.gate.routes().store(loaded.table);
-        let removed: BTreeSet<RouteLabels> = old.label_sets().difference(&live).cloned().collect();
-        if let Some(metrics) = self.metrics {
-            metrics.prune(&removed, &live);
+        if !self.routes_from_file {
+            tracing::info!("reload: the routes come from Kubernetes; the file's table is not used");
+            return Ok(ReloadSummary {
+                routes: self.gate.routes().load().len(),
+                removed: Vec::new(),
+            });
         }
-        record_table(routes);
-        counter!(names::ROUTE_TABLE_RELOADS_TOTAL, keys::RESULT => ReloadResult::Ok.as_str())
-            .increment(1);
+        let swap = swap_table(self.gate.routes(), loaded.table);
+        label_gc(self.metrics, &swap);
+        let TableSwap {
+            routes, removed, ..
+        } = swap;
         let removed: Vec<RouteLabels> = removed.into_iter().collect();
         tracing::info!(
             routes,
@@ -364,7 +524,7 @@ impl Reloader {
 /// `routes` reload).
 fn restart_needed(startup: &GatewayConfig, now: &GatewayConfig) -> Vec<&'static str> {
     let mut changed = Vec::new();
-    let checks: [(&'static str, bool); 9] = [
+    let checks: [(&'static str, bool); 11] = [
         ("listen", startup.listen != now.listen),
         ("mode", startup.mode != now.mode),
         ("upstream", startup.upstream != now.upstream),
@@ -384,6 +544,9 @@ fn restart_needed(startup: &GatewayConfig, now: &GatewayConfig) -> Vec<&'static 
             startup.facilitator != now.facilitator
                 || startup.payment.facilitator_url != now.payment.facilitator_url,
         ),
+        // The running replay store is kept: replacing it would forget the payments in flight.
+        ("replay", startup.replay != now.replay),
+        ("routesFrom", startup.routes_from != now.routes_from),
     ];
     for (name, differs) in checks {
         if differs {

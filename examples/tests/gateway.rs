@@ -222,12 +222,20 @@ impl Gateway {
     }
 
     async fn try_start(config: &str) -> Result<Self, StartError> {
+        Self::try_start_with(config, None).await
+    }
+
+    /// Starts with `kube` as the client of `routesFrom.kubernetes`, when given.
+    async fn try_start_with(config: &str, kube: Option<kube::Client>) -> Result<Self, StartError> {
         let file = ConfigFile::new(config);
         let (stop, stopped) = oneshot::channel::<()>();
-        let running = gateway::start(file.0.clone(), async move {
+        let shutdown = async move {
             let _ = stopped.await;
-        })
-        .await?;
+        };
+        let running = match kube {
+            Some(client) => gateway::start_with_kube(file.0.clone(), client, shutdown).await?,
+            None => gateway::start(file.0.clone(), shutdown).await?,
+        };
         Ok(Self {
             base: format!("http://{}", running.listen),
             ops: running
@@ -1094,5 +1102,292 @@ async fn metrics_show_resolved_chains_and_drop_the_series_of_deleted_routes() {
         after.contains("x402_route_table_reloads_total{result=\"ok\"}"),
         "{after}"
     );
+    gateway.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// `replay` and `routesFrom`.
+
+fn validate(text: &str) -> Result<gateway::config::Loaded, ConfigError> {
+    let path = std::path::Path::new("gateway.yaml");
+    gateway::config::validate(path, gateway::config::GatewayConfig::parse(path, text)?)
+}
+
+const SETTINGS_BASE: &str = r#"
+listen: 127.0.0.1:0
+mode: forward-auth
+facilitator: dev
+payment: { wallet: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", network: base-sepolia }
+"#;
+
+#[test]
+fn replay_redis_and_routes_from_kubernetes_are_accepted() {
+    let loaded = validate(&format!(
+        "{SETTINGS_BASE}
+replay:
+  redis: {{ url: \"redis://127.0.0.1:6379/0\", timeout: 250ms, keyPrefix: \"shop:replay:\" }}
+routesFrom:
+  kubernetes: {{ namespaces: [shop, billing], labelSelector: team=payments }}
+"
+    ))
+    .expect("valid");
+
+    let guard = format!("{:?}", loaded.replay_guard.expect("a shared replay store"));
+    assert!(guard.starts_with("RedisReplayGuard"), "{guard}");
+    assert!(
+        guard.contains("shop:replay:") && guard.contains("250ms"),
+        "{guard}"
+    );
+    assert_eq!(
+        loaded.route_source,
+        gateway::config::RouteSource::Kubernetes(gateway::config::KubernetesRoutes {
+            namespaces: vec!["shop".into(), "billing".into()],
+            label_selector: Some("team=payments".into()),
+            write_status: true,
+        })
+    );
+    assert!(loaded.table.is_empty());
+
+    let defaults = validate(&format!(
+        "{SETTINGS_BASE}routes: [{{ path: /a, free: true }}]"
+    ))
+    .expect("valid");
+    assert!(defaults.replay_guard.is_none(), "in memory by default");
+    assert_eq!(defaults.route_source, gateway::config::RouteSource::File);
+}
+
+#[test]
+fn bad_replay_and_routes_from_settings_are_listed_with_their_field() {
+    let error = validate(&format!(
+        "{SETTINGS_BASE}
+replay:
+  redis: {{ url: \"http://not-redis\", timeout: 0s }}
+routesFrom:
+  kubernetes: {{ namespaces: [\"\"], labelSelector: \" \" }}
+routes: [{{ path: /a, free: true }}]
+"
+    ))
+    .expect_err("refused");
+    let ConfigError::Invalid { errors, .. } = &error else {
+        panic!("expected a list of errors, got {error:?}");
+    };
+    let text = error.to_string();
+    assert_eq!(errors.len(), 4, "{text}");
+    for expected in [
+        "`replay.redis.url`",
+        "`routes`: must be empty with `routesFrom.kubernetes`",
+        "`routesFrom.kubernetes.namespaces`",
+        "`routesFrom.kubernetes.labelSelector`",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+
+    for (timeout, why) in [
+        ("0s", "more than zero"),
+        ("fast", "a unit"),
+        ("5h", "a unit"),
+    ] {
+        let error = validate(&format!(
+            "{SETTINGS_BASE}replay: {{ redis: {{ url: \"redis://127.0.0.1/\", timeout: {timeout} }} }}"
+        ))
+        .expect_err("refused");
+        let text = error.to_string();
+        assert!(
+            text.contains("`replay.redis.timeout`") && text.contains(why),
+            "{text}"
+        );
+    }
+
+    let typo = validate(&format!(
+        "{SETTINGS_BASE}replay: {{ redis: {{ url: \"redis://127.0.0.1/\", prefix: x }} }}"
+    ))
+    .expect_err("refused");
+    assert!(
+        matches!(&typo, ConfigError::Parse { message, .. } if message.contains("prefix")),
+        "{typo:?}"
+    );
+}
+
+/// The Redis server of the shared replay store test (`.ci/run` starts one and sets it).
+const REDIS_URL_VAR: &str = "X402_TEST_REDIS_URL";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_sharing_redis_serve_a_payment_once_and_settle_it_once() {
+    let Ok(url) = std::env::var(REDIS_URL_VAR) else {
+        #[allow(clippy::print_stderr, reason = "says why the test did not run")]
+        {
+            eprintln!(
+                "SKIPPED two_gateways_sharing_redis_serve_a_payment_once_and_settle_it_once: \
+                 set {REDIS_URL_VAR}=redis://127.0.0.1:PORT/ to run it"
+            );
+        }
+        return;
+    };
+    let upstream = upstream().await;
+    let facilitator = facilitator().await;
+    let prefix = format!(
+        "x402-gateway-test:{}:{:?}:",
+        std::process::id(),
+        std::time::SystemTime::now()
+    );
+    // Behind one load balancer: the same public base URL, so one challenge pays either.
+    let extra = format!(
+        "baseUrl: http://api.example.com\n\
+         replay: {{ redis: {{ url: \"{url}\", timeout: 5s, keyPrefix: \"{prefix}\" }} }}"
+    );
+    let config = proxy_config(&upstream.address, &facilitator.url, &extra, PROXY_ROUTES);
+    let (a, b) = (Gateway::start(&config).await, Gateway::start(&config).await);
+    let payment = payment_for(&a.url("/weather")).await;
+
+    let sends = (0..20).map(|i| {
+        let url = if i % 2 == 0 {
+            a.url("/weather")
+        } else {
+            b.url("/weather")
+        };
+        let payment = payment.clone();
+        tokio::spawn(async move {
+            let response = client()
+                .get(url)
+                .header(codec::PAYMENT_SIGNATURE, payment)
+                .send()
+                .await
+                .expect("answered");
+            let status = response.status();
+            let reason = (status == StatusCode::PAYMENT_REQUIRED)
+                .then(|| challenge(&response).error)
+                .flatten();
+            let paid = receipt(&response).is_some_and(|r| r.success);
+            let body = response.text().await.expect("body");
+            (status, reason, paid, body)
+        })
+    });
+    let answers: Vec<_> = join_all(sends).await;
+
+    let served: Vec<_> = answers.iter().filter(|a| a.0 == StatusCode::OK).collect();
+    assert_eq!(
+        served.len(),
+        1,
+        "served {} times: {answers:?}",
+        served.len()
+    );
+    assert!(served[0].2, "the served answer has a receipt");
+    for (status, reason, paid, body) in answers.iter().filter(|a| a.0 != StatusCode::OK) {
+        assert_eq!(*status, StatusCode::PAYMENT_REQUIRED, "{body}");
+        assert_eq!(reason.as_deref(), Some("replay"), "{body}");
+        // The upstream's echo names the headers it saw; a refusal never carries it.
+        assert!(
+            !paid && !body.contains("\"headers\""),
+            "paid content leaked: {body}"
+        );
+    }
+    assert_eq!(facilitator.dev.settlements().len(), 1);
+
+    // Settled: both still refuse it.
+    for gateway in [&a, &b] {
+        let again = client()
+            .get(gateway.url("/weather"))
+            .header(codec::PAYMENT_SIGNATURE, &payment)
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(again.status(), StatusCode::PAYMENT_REQUIRED);
+        assert_eq!(challenge(&again).error.as_deref(), Some("replay"));
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+async fn join_all<T: Send + 'static>(tasks: impl Iterator<Item = JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    for task in tasks.collect::<Vec<_>>() {
+        out.push(task.await.expect("no request panicked"));
+    }
+    out
+}
+
+#[tokio::test]
+async fn routes_from_kubernetes_are_served_after_the_first_list_and_readyz_waits_for_it() {
+    use kube::client::Body as KubeBody;
+
+    let upstream = upstream().await;
+    let (service, mut api) =
+        tower_test::mock::pair::<http::Request<KubeBody>, http::Response<KubeBody>>();
+    let config = format!(
+        r#"
+listen: 127.0.0.1:0
+mode: proxy
+upstream: http://{}
+metricsListen: 127.0.0.1:0
+facilitator: dev
+routesFrom:
+  kubernetes: {{ namespaces: [shop], labelSelector: team=payments, writeStatus: false }}
+"#,
+        upstream.address
+    );
+    let gateway = Gateway::try_start_with(&config, Some(kube::Client::new(service, "default")))
+        .await
+        .expect("starts");
+
+    // The watcher lists; until it has the answer, the gateway is not ready.
+    let (list, respond) = tokio::time::timeout(PATIENCE, api.next_request())
+        .await
+        .expect("the watcher lists")
+        .expect("the client is alive");
+    let uri = list.uri().to_string();
+    assert!(
+        uri.starts_with("/apis/x402.io/v1alpha1/namespaces/shop/x402routes?")
+            && !uri.contains("watch=true")
+            && uri.contains("labelSelector=team%3Dpayments"),
+        "{uri}"
+    );
+    let readyz = format!("{}/readyz", gateway.ops);
+    let before = client().get(&readyz).send().await.expect("answered");
+    assert_eq!(before.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(gateway.running().routes().len(), 0);
+
+    let list = serde_json::json!({
+        "apiVersion": "x402.io/v1alpha1", "kind": "X402RouteList",
+        "metadata": { "resourceVersion": "1" },
+        "items": [{
+            "apiVersion": "x402.io/v1alpha1", "kind": "X402Route",
+            "metadata": { "name": "premium", "namespace": "shop", "uid": "uid-1",
+                          "generation": 1, "resourceVersion": "1" },
+            "spec": {
+                "payment": { "wallet": PAY_TO, "network": "base-sepolia" },
+                "routes": [ { "path": "/premium/**", "name": "premium", "price": "$0.01" } ],
+            },
+        }],
+    });
+    respond.send_response(http::Response::new(KubeBody::from(
+        serde_json::to_vec(&list).expect("json"),
+    )));
+
+    eventually("ready after the first list", async || {
+        client()
+            .get(&readyz)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::OK)
+    })
+    .await;
+    let paid = client()
+        .get(gateway.url("/premium/report"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(paid.status(), StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(challenge(&paid).accepts[0].amount, "10000");
+    let unmatched = client()
+        .get(gateway.url("/other"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(unmatched.status(), StatusCode::FORBIDDEN);
+
+    // A file reload checks the file but never replaces the table from Kubernetes.
+    let summary = gateway.running().reload().expect("the file is valid");
+    assert_eq!(summary.routes, 1);
+    assert_eq!(gateway.running().routes().len(), 1);
     gateway.stop().await;
 }
