@@ -14,7 +14,8 @@
 //! this 300-line dependency-free crate keeps that `unsafe` out of our code while leaving the
 //! workspace lint table shared rather than copied and relaxed for this crate.
 //!
-//! `cargo bench -p benches --bench allocs`
+//! `cargo bench -p benches --features incumbent --bench allocs` (without the `incumbent`
+//! feature, the `x402-axum` paths are left out).
 //!
 //! Profiling: with `X402_PROFILE=<path name>` (e.g. `402/around_router`) and optionally
 //! `X402_PROFILE_CALLS=<n>` (default 1000), only that path is served, `n` times, each call
@@ -150,6 +151,9 @@ fn report(scenarios: &[Scenario], without: &[Counts], with: &[Counts]) {
             format_counts(with),
             extra,
         );
+    }
+    if cfg!(not(feature = "incumbent")) {
+        println!("x402-axum is not in this report: add `--features incumbent` for its paths.");
     }
 }
 

@@ -256,21 +256,17 @@ fn payment_headers(
 /// The request paths measured by the `compare` and `allocs` benchmarks, each built and
 /// checked: bare axum, the layer on an unpriced route (free and unmatched), the 402 challenge,
 /// and paid requests with the instant facilitator (signature check on and off) — with the
-/// layer added through `Router::layer` and around the whole router — and the same app with
-/// `x402-axum` (see [`incumbent`](crate::incumbent)).
+/// layer added through `Router::layer` and around the whole router — and, with the
+/// `incumbent` feature, the same app with `x402-axum` (see `crate::incumbent`).
 pub fn scenarios() -> Vec<Scenario> {
     scenarios_with_pool(PAYMENT_POOL)
 }
 
 /// [`scenarios`] with `pool` payments per paid path (profiling under valgrind signs fewer).
 pub fn scenarios_with_pool(pool: usize) -> Vec<Scenario> {
-    use crate::{
-        fixture::{SPEC, SPEC_WEATHER_ONLY, gate, requirement, table},
-        incumbent,
-    };
+    use crate::fixture::{SPEC, SPEC_WEATHER_ONLY, gate, requirement, table};
 
     let payments = payment_headers(&requirement(&table(SPEC), "weather"), pool);
-    let incumbent_payments = payment_headers(&incumbent::offered_requirement(), pool);
 
     let mut all = vec![
         Scenario::new(
@@ -373,6 +369,22 @@ pub fn scenarios_with_pool(pool: usize) -> Vec<Scenario> {
             Box::new(|| app(wrapped(gate(table(SPEC), true)))),
         )
         .paid(payments),
+    ];
+    #[cfg(feature = "incumbent")]
+    all.extend(incumbent_scenarios(pool));
+    for scenario in &mut all {
+        scenario.check();
+    }
+    all
+}
+
+/// The `x402-axum` app on the same routes and price: unpriced, 402 and paid.
+#[cfg(feature = "incumbent")]
+fn incumbent_scenarios(pool: usize) -> Vec<Scenario> {
+    use crate::incumbent;
+
+    let incumbent_payments = payment_headers(&incumbent::offered_requirement(), pool);
+    vec![
         Scenario::new(
             "x402-axum/unpriced",
             "x402-axum app, GET /health (the layer is on /weather only)",
@@ -398,9 +410,5 @@ pub fn scenarios_with_pool(pool: usize) -> Vec<Scenario> {
             Box::new(|| app(incumbent::app())),
         )
         .paid(incumbent_payments),
-    ];
-    for scenario in &mut all {
-        scenario.check();
-    }
-    all
+    ]
 }

@@ -24,7 +24,9 @@
 //! and paid paths how many times faster than `x402-axum`'s they are. Allocation counts are the
 //! `allocs` benchmark's (a counting allocator would slow every path measured here).
 //!
-//! `cargo bench -p benches --bench compare` (`-- --quick` for a shorter criterion part).
+//! `cargo bench -p benches --features incumbent --bench compare` (`-- --quick` for a shorter
+//! criterion part). Without the `incumbent` feature, `x402-axum` is not built and the report
+//! gives our cases only.
 
 use std::{
     hint::black_box,
@@ -42,7 +44,6 @@ use actix_web::{
 use benches::{
     axum_app::{PAYMENT_POOL, WEATHER_JSON, scenarios},
     fixture::{InstantFacilitator, SPEC, gate, poll_once, requirement, signed_payments, table},
-    incumbent::IncumbentFacilitator,
     routes::{ROUTE_COUNTS, lookups, matcher},
 };
 use criterion::Criterion;
@@ -337,6 +338,37 @@ fn facilitator_cases() -> Vec<Case> {
     let requirement_json = serde_json::to_string(&requirement).expect("requirement json");
     let ours = Arc::new(InstantFacilitator);
 
+    #[cfg(feature = "incumbent")]
+    let theirs = Some(incumbent_facilitator_case(&payload_json, &requirement_json));
+    #[cfg(not(feature = "incumbent"))]
+    let theirs = None;
+    let ours = Case::new(
+        "facilitator/ours",
+        "our instant facilitator alone: one verify + one settle",
+        None,
+        move |iters| {
+            let request = FacilitatorRequest::new(
+                &payload,
+                &payload_json,
+                Requirements::V2(&requirement),
+                &requirement_json,
+            );
+            let start = Instant::now();
+            for _ in 0..iters {
+                black_box(poll_once(ours.verify(black_box(&request))).ok());
+                black_box(poll_once(ours.settle(black_box(&request))).ok());
+            }
+            start.elapsed()
+        },
+    );
+    std::iter::once(ours).chain(theirs).collect()
+}
+
+/// `x402-axum`'s instant facilitator alone, on the same payment.
+#[cfg(feature = "incumbent")]
+fn incumbent_facilitator_case(payload_json: &str, requirement_json: &str) -> Case {
+    use benches::incumbent::IncumbentFacilitator;
+
     let body = format!(
         r#"{{"x402Version":2,"paymentPayload":{payload_json},"paymentRequirements":{requirement_json}}}"#
     );
@@ -345,41 +377,20 @@ fn facilitator_cases() -> Vec<Case> {
     );
     let theirs = IncumbentFacilitator::default();
 
-    vec![
-        Case::new(
-            "facilitator/ours",
-            "our instant facilitator alone: one verify + one settle",
-            None,
-            move |iters| {
-                let request = FacilitatorRequest::new(
-                    &payload,
-                    &payload_json,
-                    Requirements::V2(&requirement),
-                    &requirement_json,
-                );
-                let start = Instant::now();
-                for _ in 0..iters {
-                    black_box(poll_once(ours.verify(black_box(&request))).ok());
-                    black_box(poll_once(ours.settle(black_box(&request))).ok());
-                }
-                start.elapsed()
-            },
-        ),
-        Case::new(
-            "facilitator/x402-axum",
-            "x402-axum's instant facilitator alone: one verify + one settle",
-            None,
-            move |iters| {
-                use x402_types::facilitator::Facilitator as _;
-                let start = Instant::now();
-                for _ in 0..iters {
-                    black_box(poll_once(theirs.verify(black_box(&theirs_request))).ok());
-                    black_box(poll_once(theirs.settle(black_box(&theirs_request))).ok());
-                }
-                start.elapsed()
-            },
-        ),
-    ]
+    Case::new(
+        "facilitator/x402-axum",
+        "x402-axum's instant facilitator alone: one verify + one settle",
+        None,
+        move |iters| {
+            use x402_types::facilitator::Facilitator as _;
+            let start = Instant::now();
+            for _ in 0..iters {
+                black_box(poll_once(theirs.verify(black_box(&theirs_request))).ok());
+                black_box(poll_once(theirs.settle(black_box(&theirs_request))).ok());
+            }
+            start.elapsed()
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -491,4 +502,10 @@ fn ratio_table(cases: &mut [Case]) {
         "\"net\": both paid paths minus their facilitator's own verify + settle (\"excluding \
          the facilitator\")."
     );
+    if cfg!(not(feature = "incumbent")) {
+        println!(
+            "x402-axum is not in this report: run `cargo bench -p benches --features incumbent \
+             --bench compare` for the comparison (it builds aws-lc-sys and needs Rust 1.93+)."
+        );
+    }
 }

@@ -5,7 +5,7 @@
 #   DURATION=10s ROUNDS=7 benches/load/run.sh
 #
 # What it does:
-#   1. installs wrk (Debian package) if it is missing, builds `load-server` (the bench profile: release with debug info, so it shares the
+#   1. installs wrk (Debian package) if it is missing, builds `load-server` with `--features incumbent` (the bench profile: release with debug info, so it shares the
 #      benchmarks' build);
 #   2. signs PAYMENTS payments for our offer and for x402-axum's (`load-server sign`);
 #   3. for each round and each path, starts a fresh `load-server serve` pinned to SERVER_CPU
@@ -49,7 +49,7 @@ if ! command -v wrk >/dev/null; then
 fi
 
 echo "building load-server (release)" >&2
-cargo build --profile bench --quiet -p benches --example load-server --manifest-path "$root/Cargo.toml"
+cargo build --profile bench --quiet -p benches --features incumbent --example load-server --manifest-path "$root/Cargo.toml"
 server="$root/target/release/examples/load-server"
 
 echo "signing $PAYMENTS payments for each server" >&2

@@ -18,7 +18,8 @@
 //!
 //! `sign` writes `count` payments with distinct nonces (each is accepted once by our replay
 //! guard, so a paid run needs one per request), signed for our offer or for the one
-//! `x402-axum` advertises.
+//! `x402-axum` advertises. The `x402-axum` server and payments need the `incumbent` feature
+//! (`run.sh` builds with it); without it, `serve` prints the first two ports only.
 
 // A command-line tool: its output is its interface.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -28,7 +29,6 @@ use std::{io::Write, process::ExitCode, thread};
 use benches::{
     axum_app::{bare, layered},
     fixture::{SPEC, gate, requirement, signed_payments_in, table},
-    incumbent,
 };
 use tokio::net::TcpListener;
 
@@ -67,7 +67,8 @@ fn serve(local_checks: bool) -> Result<(), String> {
         let apps = [
             ("bare", bare()),
             ("x402", layered(gate(table(SPEC), local_checks))),
-            ("x402-axum", incumbent::app()),
+            #[cfg(feature = "incumbent")]
+            ("x402-axum", benches::incumbent::app()),
         ];
         let mut tasks = Vec::new();
         for (name, app) in apps {
@@ -103,7 +104,8 @@ fn port(listener: &TcpListener) -> Result<u16, String> {
 fn sign(target: &str, count: usize) -> Result<(), String> {
     let requirement = match target {
         "ours" => requirement(&table(SPEC), "weather"),
-        "x402-axum" => incumbent::offered_requirement(),
+        #[cfg(feature = "incumbent")]
+        "x402-axum" => benches::incumbent::offered_requirement(),
         _ => return Err(USAGE.to_owned()),
     };
     // Signing takes tens of µs each: split the work over the CPUs.
