@@ -61,6 +61,8 @@ struct Gates {
 struct Upstream {
     address: String,
     gates: Gates,
+    /// Requests the upstream received.
+    hits: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
@@ -81,6 +83,14 @@ async fn upstream() -> Upstream {
         .route("/slow", get(slow))
         .fallback(echo)
         .with_state(gates.clone());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&hits);
+    let router = router.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            next.run(request)
+        },
+    ));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
     let address = listener.local_addr().expect("address").to_string();
     let task = tokio::spawn(async move {
@@ -89,6 +99,7 @@ async fn upstream() -> Upstream {
     Upstream {
         address,
         gates,
+        hits,
         task,
     }
 }
@@ -161,10 +172,44 @@ impl Drop for Facilitator {
 }
 
 async fn facilitator() -> Facilitator {
+    faulty_facilitator(Fault::None, Fault::None).await
+}
+
+/// What a scripted facilitator does on one operation, instead of answering.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// Answers (the dev facilitator).
+    None,
+    /// 500 with a text body.
+    ServerError,
+    /// 200 with a body that is not JSON.
+    Malformed,
+    /// Never answers.
+    Hang,
+}
+
+/// The dev facilitator over HTTP, with `verify` and `settle` replaced by the given faults.
+async fn faulty_facilitator(verify: Fault, settle: Fault) -> Facilitator {
     let dev = Arc::new(DevFacilitator::new([DevNetwork::base_sepolia()]));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
     let url = format!("http://{}", listener.local_addr().expect("address"));
-    let router = x402_tower::dev_facilitator::router(dev.clone());
+    let inject = move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+        let fault = match request.uri().path() {
+            "/verify" => verify,
+            "/settle" => settle,
+            _ => Fault::None,
+        };
+        match fault {
+            Fault::None => next.run(request).await,
+            Fault::ServerError => {
+                (AxumStatus::INTERNAL_SERVER_ERROR, "facilitator trouble").into_response()
+            }
+            Fault::Malformed => (AxumStatus::OK, "{not json").into_response(),
+            Fault::Hang => std::future::pending::<Response>().await,
+        }
+    };
+    let router =
+        x402_tower::dev_facilitator::router(dev.clone()).layer(axum::middleware::from_fn(inject));
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
@@ -1390,4 +1435,135 @@ routesFrom:
     assert_eq!(summary.routes, 1);
     assert_eq!(gateway.running().routes().len(), 1);
     gateway.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Facilitator faults (issue 10): every answer is a documented status, paid content never leaves
+// unpaid, and a verify fault never reaches the upstream.
+
+/// A listener that accepts connections and drops them at once (a connection reset).
+async fn resetting_facilitator() -> (String, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let task = tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            drop(socket);
+        }
+    });
+    (url, task)
+}
+
+/// A loopback address nothing listens on.
+async fn closed_port() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    drop(listener);
+    url
+}
+
+/// One paid request through a proxy gateway whose facilitator is at `facilitator_url`; returns
+/// the status, whether a receipt saying "success" came back (a settle whose outcome is unknown
+/// gets a failure receipt), the body, and the upstream's hit count.
+async fn paid_through(facilitator_url: &str) -> (StatusCode, bool, String, usize) {
+    let upstream = upstream().await;
+    let gateway = Gateway::start(&proxy_config(
+        &upstream.address,
+        facilitator_url,
+        "",
+        PROXY_ROUTES,
+    ))
+    .await;
+    let url = gateway.url("/weather");
+    let payment = payment_for(&url).await;
+    let response = client()
+        .get(&url)
+        .header(codec::PAYMENT_SIGNATURE, &payment)
+        .send()
+        .await
+        .expect("answered");
+    let status = response.status();
+    let receipted = receipt(&response).is_some_and(|receipt| receipt.success);
+    let body = response.text().await.expect("body");
+    gateway.stop().await;
+    (
+        status,
+        receipted,
+        body,
+        upstream.hits.load(Ordering::SeqCst),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facilitator_faults_get_their_documented_status_and_never_serve_paid_content() {
+    let (resetting, resetter) = resetting_facilitator().await;
+    let unreachable = closed_port().await;
+    // (case, verify fault, settle fault, expected status, whether the upstream is reached)
+    let scripted = [
+        (
+            "verify answers 500",
+            Fault::ServerError,
+            Fault::None,
+            503,
+            false,
+        ),
+        (
+            "verify answers malformed JSON",
+            Fault::Malformed,
+            Fault::None,
+            502,
+            false,
+        ),
+        (
+            "verify never answers (timeout)",
+            Fault::Hang,
+            Fault::None,
+            503,
+            false,
+        ),
+        (
+            "settle answers 500",
+            Fault::None,
+            Fault::ServerError,
+            503,
+            true,
+        ),
+        (
+            "settle answers malformed JSON",
+            Fault::None,
+            Fault::Malformed,
+            502,
+            true,
+        ),
+    ];
+    let mut cases = Vec::new();
+    for (case, verify, settle, status, reached) in scripted {
+        cases.push(tokio::spawn(async move {
+            let facilitator = faulty_facilitator(verify, settle).await;
+            let answer = paid_through(&facilitator.url).await;
+            let settled = facilitator.dev.settlements().len();
+            (case, status, reached, answer, settled)
+        }));
+    }
+    for (case, url) in [
+        ("connections reset", resetting.clone()),
+        ("nothing listening", unreachable),
+    ] {
+        cases.push(tokio::spawn(async move {
+            (case, 503, false, paid_through(&url).await, 0)
+        }));
+    }
+    for case in cases {
+        let (case, status, reached, (got, receipted, body, hits), settled) =
+            case.await.expect("the case ran");
+        assert_eq!(got.as_u16(), status, "{case}: {body}");
+        assert!(!receipted, "{case}: a success receipt without a settlement");
+        assert_eq!(settled, 0, "{case}: settled");
+        // The upstream's answer is JSON echoing the path; it never reaches the client unpaid.
+        assert!(
+            !body.contains("\"path\""),
+            "{case}: paid content served: {body}"
+        );
+        assert_eq!(hits, usize::from(reached), "{case}: upstream hits");
+    }
+    resetter.abort();
 }
