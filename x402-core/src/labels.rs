@@ -29,7 +29,7 @@
 //! assert_eq!(Reason::InvalidSignature.as_str(), "invalid_signature");
 //! ```
 
-use std::{fmt, sync::Arc};
+use std::sync::Arc;
 
 /// Metric names, one constant per series family.
 pub mod names {
@@ -96,13 +96,16 @@ macro_rules! label_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
     };
 }
+/// Also used for the buyer's failure reasons (`client::metrics::Failure`).
+#[cfg_attr(not(feature = "client"), allow(unused_imports))]
+pub(crate) use label_enum;
 
 label_enum! {
     /// What happened to a request that matched a route.

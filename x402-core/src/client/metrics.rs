@@ -13,7 +13,7 @@
 //! | `x402_buyer_amount_spent_total` | counter | `upstream`, `chain` | atomic units of confirmed payments (saturating at `u64::MAX` per payment) |
 //! | `x402_buyer_budget_remaining` | gauge | `upstream`, `chain` | atomic units left under the tightest cap of the asset last paid |
 
-use std::{fmt, sync::Arc};
+use std::sync::Arc;
 
 use alloy_primitives::U256;
 
@@ -43,59 +43,25 @@ pub const UPSTREAM: &str = "upstream";
 /// The `chain` label before a payment option is chosen.
 pub const NO_CHAIN: &str = "none";
 
-/// Why a buyer did not pay, or its payment did not go through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Failure {
-    /// The 402 is not a challenge that can be read.
-    InvalidChallenge,
-    /// No option is payable under the policy (network, asset, scheme).
-    NoPayableOption,
-    /// A cap (`maxPerRequest`, `maxTotal`, `maxSpendPerDay`) refused the payment.
-    CapExceeded,
-    /// The request body cannot be sent twice.
-    BodyNotReplayable,
-    /// The signer failed or signed wrongly.
-    SigningFailed,
-    /// The seller refused the payment (402 again, no receipt).
-    Rejected,
-    /// The seller's receipt says settlement failed.
-    SettlementFailed,
-    /// The paid request failed otherwise (an error status or a transport error).
-    UpstreamError,
-}
-
-impl Failure {
-    /// Every value.
-    pub const ALL: &'static [Self] = &[
-        Self::InvalidChallenge,
-        Self::NoPayableOption,
-        Self::CapExceeded,
-        Self::BodyNotReplayable,
-        Self::SigningFailed,
-        Self::Rejected,
-        Self::SettlementFailed,
-        Self::UpstreamError,
-    ];
-
-    /// The label value.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidChallenge => "invalid_challenge",
-            Self::NoPayableOption => "no_payable_option",
-            Self::CapExceeded => "cap_exceeded",
-            Self::BodyNotReplayable => "body_not_replayable",
-            Self::SigningFailed => "signing_failed",
-            Self::Rejected => "rejected",
-            Self::SettlementFailed => "settlement_failed",
-            Self::UpstreamError => "upstream_error",
-        }
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+crate::labels::label_enum! {
+    /// Why a buyer did not pay, or its payment did not go through.
+    pub enum Failure {
+        /// The 402 is not a challenge that can be read.
+        InvalidChallenge => "invalid_challenge",
+        /// No option is payable under the policy (network, asset, scheme).
+        NoPayableOption => "no_payable_option",
+        /// A cap (`maxPerRequest`, `maxTotal`, `maxSpendPerDay`) refused the payment.
+        CapExceeded => "cap_exceeded",
+        /// The request body cannot be sent twice.
+        BodyNotReplayable => "body_not_replayable",
+        /// The signer failed or signed wrongly.
+        SigningFailed => "signing_failed",
+        /// The seller refused the payment (402 again, no receipt).
+        Rejected => "rejected",
+        /// The seller's receipt says settlement failed.
+        SettlementFailed => "settlement_failed",
+        /// The paid request failed otherwise (an error status or a transport error).
+        UpstreamError => "upstream_error",
     }
 }
 
