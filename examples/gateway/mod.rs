@@ -57,7 +57,7 @@ use std::{
 };
 
 use axum::{Router, body::Body, extract::State, http::Request, response::Response};
-use metrics::{counter, gauge};
+use metrics::counter;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tower::Layer;
 use x402_core::{
@@ -66,11 +66,11 @@ use x402_core::{
         Facilitator, HttpFacilitator, HttpFacilitatorConfigError,
         dev::{DevFacilitator, DevNetwork},
     },
-    gate::{Gate, GateConfigError, RouteTableHandle},
+    gate::{Gate, GateConfigError, RouteTableHandle, TableSwap},
     labels::{ReloadResult, RouteLabels, keys, names},
     network::Network,
 };
-use x402_kube::watch::{RouteWatcher, TableSwap};
+use x402_kube::watch::RouteWatcher;
 use x402_tower::X402Layer;
 
 use self::{
@@ -317,26 +317,8 @@ pub fn route_watcher(
 /// A handle on `table` as the first live table (recorded and GC'd like any swap).
 fn swap_in(table: RouteTable, metrics: Option<&'static MetricsRecorder>) -> RouteTableHandle {
     let routes = RouteTableHandle::new(RouteTable::empty());
-    label_gc(metrics, &swap_table(&routes, table));
+    label_gc(metrics, &routes.swap(table));
     routes
-}
-
-/// Publishes `table` into `routes` with one atomic store, records the table metrics, and
-/// returns what changed. (The Kubernetes watcher does the same inside its own swap.)
-pub fn swap_table(routes: &RouteTableHandle, table: RouteTable) -> TableSwap {
-    let live = table.label_sets();
-    let count = table.len();
-    let old = routes.store(table);
-    let removed = old.label_sets().difference(&live).cloned().collect();
-    #[allow(clippy::cast_precision_loss, reason = "route counts are small")]
-    gauge!(names::ROUTE_TABLE_ROUTES).set(count as f64);
-    counter!(names::ROUTE_TABLE_RELOADS_TOTAL, keys::RESULT => ReloadResult::Ok.as_str())
-        .increment(1);
-    TableSwap {
-        routes: count,
-        removed,
-        live,
-    }
 }
 
 /// The label GC of DESIGN.md §6, after every table swap whoever made it (a file reload or
@@ -505,7 +487,7 @@ impl Reloader {
                 removed: Vec::new(),
             });
         }
-        let swap = swap_table(self.gate.routes(), loaded.table);
+        let swap = self.gate.routes().swap(loaded.table);
         label_gc(self.metrics, &swap);
         let TableSwap {
             routes, removed, ..

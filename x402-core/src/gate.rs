@@ -23,7 +23,7 @@
 //! replay store is unreachable, 502 when the facilitator answers nonsense — never a 402 for our
 //! own trouble.
 
-use std::{fmt, sync::Arc};
+use std::{collections::BTreeSet, fmt, sync::Arc};
 
 use alloy_primitives::{Address, U256};
 use arc_swap::ArcSwap;
@@ -35,7 +35,7 @@ use crate::{
     clock::{Clock, SystemClock},
     codec::{self, DecodeError, DecodedPayment, PaymentHeader},
     facilitator::{Facilitator, FacilitatorError, FacilitatorRequest, Requirements},
-    labels::{Outcome, Reason},
+    labels::{Outcome, Reason, ReloadResult, RouteLabels, keys, names},
     network::Network,
     offer::{Accept, Offer},
     paywall,
@@ -136,9 +136,40 @@ impl RouteTableHandle {
         self.0.swap(Arc::new(table))
     }
 
+    /// Publishes `table` with one atomic store, records it (`x402_route_table_routes`, one
+    /// `x402_route_table_reloads_total{result="ok"}`), and returns what changed, for the label
+    /// GC of DESIGN.md §6. Every reload path (a file, the Kubernetes watcher) goes through here.
+    pub fn swap(&self, table: RouteTable) -> TableSwap {
+        let live = table.label_sets();
+        let routes = table.len();
+        let old = self.store(table);
+        let removed = old.label_sets().difference(&live).cloned().collect();
+        #[allow(clippy::cast_precision_loss, reason = "route counts are small")]
+        metrics::gauge!(names::ROUTE_TABLE_ROUTES).set(routes as f64);
+        metrics::counter!(names::ROUTE_TABLE_RELOADS_TOTAL, keys::RESULT => ReloadResult::Ok.as_str())
+            .increment(1);
+        TableSwap {
+            routes,
+            removed,
+            live,
+        }
+    }
+
     fn guard(&self) -> arc_swap::Guard<Arc<RouteTable>> {
         self.0.load()
     }
+}
+
+/// What a [`RouteTableHandle::swap`] changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSwap {
+    /// Routes in the new table.
+    pub routes: usize,
+    /// `(route, chain)` label sets of the old table that the new one no longer has: their
+    /// metric series should go.
+    pub removed: BTreeSet<RouteLabels>,
+    /// The label sets of the new table.
+    pub live: BTreeSet<RouteLabels>,
 }
 
 /// The request parts the gate reads. Adapters fill it from their request type.

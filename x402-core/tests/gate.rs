@@ -394,3 +394,34 @@ fn gate_headers_merge_into_a_handlers_response_by_one_rule() {
         HeaderMerge::Set
     );
 }
+
+#[test]
+fn a_table_swap_publishes_the_new_table_and_names_the_label_sets_that_left() {
+    let table = |yaml: &str| RouteTable::from_spec(&RouteSpec::from_yaml(yaml).unwrap()).unwrap();
+    let handle = RouteTableHandle::new(table(SPEC));
+    let swap = handle.swap(table(
+        r#"
+payment: { wallet: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", network: base-sepolia }
+routes:
+  - { path: /forecast, name: forecast, price: "$0.002" }
+"#,
+    ));
+    assert_eq!(swap.routes, 1);
+    assert_eq!(handle.load().len(), 1);
+    let names = |set: &std::collections::BTreeSet<x402_core::labels::RouteLabels>| {
+        set.iter()
+            .map(|l| format!("{}@{}", l.route(), l.chain()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&swap.live), ["forecast@eip155:84532"]);
+    assert!(
+        names(&swap.removed).contains(&"weather@eip155:84532".to_owned()),
+        "{:?}",
+        names(&swap.removed)
+    );
+    assert!(
+        !names(&swap.removed)
+            .iter()
+            .any(|n| n.starts_with("forecast"))
+    );
+}

@@ -65,12 +65,12 @@ use kube::{
         watcher::{self, Event},
     },
 };
-use metrics::{counter, gauge};
+use metrics::counter;
 use tokio::sync::watch as signal;
 use x402_core::{
     RouteTable,
     gate::RouteTableHandle,
-    labels::{ReloadResult, RouteLabels, keys, names},
+    labels::{ReloadResult, keys, names},
     spec::RouteSpec,
 };
 
@@ -83,16 +83,7 @@ use crate::{
 pub const DEFAULT_FIELD_MANAGER: &str = "x402-kube";
 
 /// What a table swap changed, as handed to [`RouteWatcher::on_swap`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableSwap {
-    /// Routes in the new table.
-    pub routes: usize,
-    /// `(route, chain)` label sets of the old table that the new one no longer has: their
-    /// metric series should go.
-    pub removed: BTreeSet<RouteLabels>,
-    /// The label sets of the new table.
-    pub live: BTreeSet<RouteLabels>,
-}
+pub use x402_core::gate::TableSwap;
 
 type SwapHook = Arc<dyn Fn(&TableSwap) + Send + Sync>;
 
@@ -255,21 +246,14 @@ impl RouteWatcher {
     }
 
     fn swap(&self, table: RouteTable) {
-        let routes = table.len();
-        let live = table.label_sets();
-        let old = self.routes.store(table);
-        let removed: BTreeSet<RouteLabels> = old.label_sets().difference(&live).cloned().collect();
-        #[allow(clippy::cast_precision_loss, reason = "route counts are small")]
-        gauge!(names::ROUTE_TABLE_ROUTES).set(routes as f64);
-        counter!(names::ROUTE_TABLE_RELOADS_TOTAL, keys::RESULT => ReloadResult::Ok.as_str())
-            .increment(1);
-        tracing::info!(routes, removed = removed.len(), "route table swapped");
+        let swap = self.routes.swap(table);
+        tracing::info!(
+            routes = swap.routes,
+            removed = swap.removed.len(),
+            "route table swapped"
+        );
         if let Some(hook) = &self.on_swap {
-            hook(&TableSwap {
-                routes,
-                removed,
-                live,
-            });
+            hook(&swap);
         }
     }
 
