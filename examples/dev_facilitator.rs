@@ -15,7 +15,6 @@
 use std::{process::ExitCode, sync::Arc};
 
 use axum::{extract::Request, middleware::Next, response::Response};
-use tokio::net::TcpListener;
 use x402_core::facilitator::dev::{DEV_MARKER_VALUE, DevFacilitator, DevNetwork};
 
 const DEFAULT_PORT: u16 = 4022;
@@ -32,26 +31,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), String> {
-    let port = match std::env::var("PORT").ok().filter(|p| !p.is_empty()) {
-        None => DEFAULT_PORT,
-        Some(text) => text
-            .parse()
-            .map_err(|_| format!("PORT={text:?} is not a port number (0-65535)"))?,
-    };
-    let listener = TcpListener::bind(("127.0.0.1", port))
-        .await
-        .map_err(|error| match error.kind() {
-            std::io::ErrorKind::AddrInUse => format!(
-                "port {port} on 127.0.0.1 is already in use (another dev facilitator still \
-                 running?).\nStop it, or choose another port with PORT, e.g.\n\n  \
-                 PORT={} cargo run -p examples --example dev_facilitator",
-                port.wrapping_add(10)
-            ),
-            _ => format!("cannot listen on 127.0.0.1:{port}: {error}"),
-        })?;
-    let address = listener
-        .local_addr()
-        .map_err(|error| format!("cannot read the listening address: {error}"))?;
+    let (listener, address) = examples::listen_on_loopback(DEFAULT_PORT, "dev_facilitator").await?;
 
     let network = DevNetwork::base_sepolia();
     println!("x402 dev facilitator on http://{address}");

@@ -155,6 +155,35 @@ async fn weather(Paid(payment): Paid) -> Json<serde_json::Value> {
     }))
 }
 
+/// Binds `127.0.0.1` on `PORT` (or `default`) for the example `name`, with the errors a person
+/// running it can act on (a port in use names the example and a free port to try).
+pub async fn listen_on_loopback(
+    default: u16,
+    name: &str,
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), String> {
+    let port = match std::env::var("PORT").ok().filter(|p| !p.is_empty()) {
+        None => default,
+        Some(text) => text
+            .parse()
+            .map_err(|_| format!("PORT={text:?} is not a port number (0-65535)"))?,
+    };
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|error| match error.kind() {
+            std::io::ErrorKind::AddrInUse => format!(
+                "port {port} on 127.0.0.1 is already in use (another {name} still running?).\n\
+                 Stop it, or choose another port with PORT, e.g.\n\n  \
+                 PORT={} cargo run -p examples --example {name}",
+                port.wrapping_add(10)
+            ),
+            _ => format!("cannot listen on 127.0.0.1:{port}: {error}"),
+        })?;
+    let address = listener
+        .local_addr()
+        .map_err(|error| format!("cannot read the listening address: {error}"))?;
+    Ok((listener, address))
+}
+
 /// An HTTP client for the buyer.
 ///
 /// The workspace builds reqwest with rustls but without a crypto provider (x402-core uses ring

@@ -27,7 +27,6 @@ use std::{process::ExitCode, sync::Arc};
 use alloy_primitives::U256;
 use examples::{BUYER_KEY, DEMO_PAY_TO, PaidResponse};
 use serde::Serialize;
-use tokio::net::TcpListener;
 use x402_core::{
     client::{AssetKey, Budget, Buyer, Challenge, Limits, PaymentPolicy},
     evm::signer::PrivateKeySigner,
@@ -106,7 +105,6 @@ async fn run(mode: Mode) -> Result<ExitCode, String> {
     println!("x402 quickstart: a paid API and a buyer paying it");
 
     // ---- The seller -------------------------------------------------------------------------
-    let port = port()?;
     let pay_to = env("X402_PAY_TO").unwrap_or_else(|| DEMO_PAY_TO.to_owned());
     let (facilitator, facilitator_note) = facilitator().await?;
     let gate =
@@ -114,20 +112,7 @@ async fn run(mode: Mode) -> Result<ExitCode, String> {
             Some(_) => format!("X402_PAY_TO is the route's `payment.wallet`: {error}"),
             None => format!("the route configuration is invalid: {error}"),
         })?;
-    let listener = TcpListener::bind(("127.0.0.1", port))
-        .await
-        .map_err(|error| match error.kind() {
-            std::io::ErrorKind::AddrInUse => format!(
-                "port {port} on 127.0.0.1 is already in use (another quickstart still running?).\n\
-                 Stop it, or choose another port with PORT, e.g.\n\n  \
-                 PORT={} cargo run -p examples --example quickstart",
-                port.wrapping_add(10)
-            ),
-            _ => format!("cannot listen on 127.0.0.1:{port}: {error}"),
-        })?;
-    let address = listener
-        .local_addr()
-        .map_err(|error| format!("cannot read the listening address: {error}"))?;
+    let (listener, address) = examples::listen_on_loopback(DEFAULT_PORT, "quickstart").await?;
     let base = format!("http://{address}");
     let routes = describe_routes(&gate);
     let server =
@@ -409,15 +394,6 @@ fn print_indented(text: &str) {
 fn abbreviated(value: &str) -> String {
     let start: String = value.chars().take(40).collect();
     format!("{start}... ({} characters of base64)", value.len())
-}
-
-fn port() -> Result<u16, String> {
-    match env("PORT") {
-        None => Ok(DEFAULT_PORT),
-        Some(text) => text
-            .parse()
-            .map_err(|_| format!("PORT={text:?} is not a port number (0-65535)")),
-    }
 }
 
 /// A set, non-empty environment variable.
