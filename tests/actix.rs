@@ -17,7 +17,6 @@ use actix_web::{
     rt::System,
     test, web,
 };
-use bytes::Bytes;
 use tests::{AppFactory, AppUnderTest, TestRequest, TestResponse};
 use tokio::sync::{mpsc, oneshot};
 use x402_actix::{Paid, X402};
@@ -40,19 +39,7 @@ async fn weather(payment: Option<Paid>, request: HttpRequest) -> HttpResponse {
 }
 
 async fn stream() -> HttpResponse {
-    let chunks = futures_util::stream::unfold(0u8, |i| async move {
-        let chunk = match i {
-            0 => "one,",
-            1 => "two,",
-            2 => "three",
-            _ => return None,
-        };
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        Some((
-            Ok::<_, std::io::Error>(Bytes::from_static(chunk.as_bytes())),
-            i + 1,
-        ))
-    });
+    let chunks = tests::app::stream_chunks();
     HttpResponse::Ok().streaming(chunks)
 }
 

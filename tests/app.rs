@@ -12,10 +12,26 @@
 //! | `GET /stream` | 200, the body `one,two,three` sent as three chunks 20 ms apart |
 //! | `GET /slow` | 200 after 3 s |
 
-use std::{future::Future, pin::Pin};
+use std::{future::Future, pin::Pin, time::Duration};
 
 use bytes::Bytes;
+use futures_util::Stream;
 use x402_core::gate::Gate;
+
+/// The body of `GET /stream`: `one,two,three` in three chunks 20 ms apart, for every adapter
+/// to wrap in its own streaming body type.
+pub fn stream_chunks() -> impl Stream<Item = Result<Bytes, std::io::Error>> {
+    futures_util::stream::unfold(0u8, |i| async move {
+        let chunk = match i {
+            0 => "one,",
+            1 => "two,",
+            2 => "three",
+            _ => return None,
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Some((Ok(Bytes::from_static(chunk.as_bytes())), i + 1))
+    })
+}
 
 /// A request to send to the app.
 #[derive(Debug, Clone)]

@@ -9,7 +9,6 @@ use axum::{
     response::IntoResponse,
     routing::get,
 };
-use bytes::Bytes;
 use http_body_util::BodyExt;
 use tests::{AppFactory, AppUnderTest, TestRequest, TestResponse};
 use tower::ServiceExt;
@@ -35,19 +34,7 @@ async fn weather(payment: Option<Paid>, headers: HeaderMap) -> impl IntoResponse
 }
 
 async fn stream() -> Body {
-    let chunks = futures_util::stream::unfold(0u8, |i| async move {
-        let chunk = match i {
-            0 => "one,",
-            1 => "two,",
-            2 => "three",
-            _ => return None,
-        };
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        Some((
-            Ok::<_, std::io::Error>(Bytes::from_static(chunk.as_bytes())),
-            i + 1,
-        ))
-    });
+    let chunks = tests::app::stream_chunks();
     Body::from_stream(chunks)
 }
 
