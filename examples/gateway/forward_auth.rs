@@ -47,8 +47,8 @@ pub async fn authorize(gate: Gate, request: Request<Body>) -> Response<Body> {
     }
     let method = forwarded(headers, "x-forwarded-method").unwrap_or(request.method().as_str());
     let scheme = forwarded(headers, "x-forwarded-proto");
-    let host = forwarded(headers, "x-forwarded-host")
-        .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()));
+    // Without `X-Forwarded-Host`, the gate falls back to this request's `Host` header.
+    let host = forwarded(headers, "x-forwarded-host");
     let parts = RequestParts {
         method,
         scheme,

@@ -113,6 +113,7 @@ impl HeaderLookup for Headers<'_> {
         let value = match name {
             "payment-signature" => self.0.get(&PAYMENT_SIGNATURE),
             "x-payment" => self.0.get(&X_PAYMENT),
+            "host" => self.0.get(&header::HOST),
             "x-forwarded-proto" => self.0.get(&header::X_FORWARDED_PROTO),
             "x-forwarded-host" => self.0.get(&header::X_FORWARDED_HOST),
             _ => self.0.get(name),
@@ -149,11 +150,6 @@ where
 
     fn call(&self, mut request: ServiceRequest) -> Self::Future {
         let admission = {
-            let host = request
-                .headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .or_else(|| request.uri().authority().map(|a| a.as_str()));
             // The URI's scheme (absolute-form targets, HTTP/2), else what the server knows of
             // the connection (bound with TLS or not). Never the client's forwarded headers:
             // trusting those is the gate's opt-in decision.
@@ -164,7 +160,8 @@ where
             let parts = RequestParts {
                 method: request.method().as_str(),
                 scheme,
-                host,
+                // The `Host` header is read by the gate only when it needs it.
+                host: request.uri().authority().map(|a| a.as_str()),
                 path_and_query: request.uri().path_and_query().map_or("/", |p| p.as_str()),
                 headers: &Headers(request.headers()),
             };

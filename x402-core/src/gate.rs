@@ -179,12 +179,23 @@ pub struct RequestParts<'a, H: ?Sized> {
     pub method: &'a str,
     /// The scheme the connection used (`"http"`/`"https"`), when the adapter knows it.
     pub scheme: Option<&'a str>,
-    /// The `Host` header or the URI authority.
+    /// The host when the adapter has it without a header lookup: the request-target's
+    /// authority (HTTP/2 `:authority`, an absolute-form target — these take precedence over
+    /// `Host`, RFC 9113 §8.3.1 and RFC 9112 §3.2.2) or a forwarded host. When `None`, the gate
+    /// reads the `Host` header from `headers`, and only if it needs the host (a route restricted
+    /// to hosts, a resource URL without a configured base URL).
     pub host: Option<&'a str>,
     /// The request target's path and query, as received.
     pub path_and_query: &'a str,
     /// The request headers.
     pub headers: &'a H,
+}
+
+impl<'a, H: HeaderLookup + ?Sized> RequestParts<'a, H> {
+    /// The host: [`RequestParts::host`] if set, else the `Host` header.
+    pub fn host(&self) -> Option<&'a str> {
+        self.host.or_else(|| self.headers.first("host"))
+    }
 }
 
 /// What to do with a request no route matches.
@@ -201,6 +212,7 @@ pub enum UnmatchedPolicy {
 /// The configuration of a [`Gate`], set through [`GateBuilder`].
 #[derive(Debug)]
 struct Config {
+    routes: RouteTableHandle,
     facilitator: Arc<dyn Facilitator>,
     replay: Arc<dyn ReplayGuard>,
     clock: Arc<dyn Clock>,
@@ -215,17 +227,16 @@ struct Config {
     retry_after_seconds: u32,
 }
 
-/// The payment exchange shared by every adapter. Cheap to clone.
+/// The payment exchange shared by every adapter. Cheap to clone: one `Arc` (the adapters'
+/// services are cloned per request).
 #[derive(Debug, Clone)]
 pub struct Gate {
-    routes: RouteTableHandle,
     config: Arc<Config>,
 }
 
 /// Builds a [`Gate`].
 #[derive(Debug)]
 pub struct GateBuilder {
-    routes: RouteTableHandle,
     config: Config,
 }
 
@@ -326,7 +337,6 @@ impl GateBuilder {
             }
         }
         Ok(Gate {
-            routes: self.routes,
             config: Arc::new(self.config),
         })
     }
@@ -437,8 +447,8 @@ impl Gate {
     /// A builder over a route table handle and a facilitator.
     pub fn builder(routes: RouteTableHandle, facilitator: Arc<dyn Facilitator>) -> GateBuilder {
         GateBuilder {
-            routes,
             config: Config {
+                routes,
                 facilitator,
                 replay: Arc::new(InMemoryReplayGuard::new()),
                 clock: Arc::new(SystemClock),
@@ -457,7 +467,7 @@ impl Gate {
 
     /// The route table handle (to swap the table while serving).
     pub fn routes(&self) -> &RouteTableHandle {
-        &self.routes
+        &self.config.routes
     }
 
     /// The settlement mode.
@@ -468,7 +478,7 @@ impl Gate {
     /// Decides what to do with a request, without I/O. One table load; no allocation when the
     /// request is not priced.
     pub fn admit<H: HeaderLookup + ?Sized>(&self, request: &RequestParts<'_, H>) -> Admission {
-        let table = self.routes.guard();
+        let table = self.config.routes.guard();
         let info = RequestInfo::new(request.method, request.host, request.path_and_query);
         let (route, offer) = match table.match_request(&info, request.headers) {
             Ok(RouteMatch::Unmatched) => {
@@ -674,7 +684,7 @@ impl Gate {
             .filter(|s| *s == "http" || *s == "https")
             .unwrap_or("http");
         let host = request
-            .host
+            .host()
             .filter(|h| valid_authority(h))
             .unwrap_or("localhost");
         [scheme, "://", host, path].concat()

@@ -2,9 +2,10 @@
 //! with the number of patterns.
 //!
 //! [`PathMatcher::new`] compiles the patterns, in declaration order, into a trie of segments:
-//! each node has its literal children in hash tables (one exact, one keyed by ASCII-lowercased
-//! text for [case-insensitive](crate::pattern::MatchCase::Insensitive) patterns, looked up by
-//! lowercasing the request segment into a stack buffer), its glob children indexed by their
+//! each node has its literal children (exact ones in a short list while there are at most
+//! eight, compared in order, then in a hash table; case-insensitive ones in a hash table keyed
+//! by ASCII-lowercased text for [case-insensitive](crate::pattern::MatchCase::Insensitive)
+//! patterns, looked up by lowercasing the request segment into a stack buffer), its glob children indexed by their
 //! literal prefix or suffix, and at most one `*` and one `**` child. Every node records the
 //! smallest pattern index below it.
 //!
@@ -13,8 +14,10 @@
 //! path *and* passes the caller's `accept` filter (the route table checks methods and hosts
 //! there, so a route whose path matches but whose method does not lets the next one win). A
 //! branch whose smallest index cannot beat the best found so far is never entered. A literal
-//! segment costs one hash lookup (two where exact and case-insensitive literals share a node)
-//! whatever the number of routes, and a glob segment one walk of a byte trie.
+//! segment costs at most eight string comparisons or one hash lookup (one more where exact and
+//! case-insensitive literals share a node) whatever the number of routes, and a glob segment
+//! one walk of a byte trie. Down nodes whose only children are exact literals (the common
+//! prefix of most tables) the walk follows the one candidate without the search machinery.
 //!
 //! The work per request is bounded: a `(node, position)` state is expanded at most once (states
 //! that several `**` can reach are remembered), the exploration uses an explicit stack rather
@@ -73,7 +76,7 @@ struct Node {
     /// Indices of the patterns that end here, ascending.
     terminals: Vec<usize>,
     /// Literal children of case-sensitive patterns.
-    literals: HashMap<Box<str>, usize>,
+    literals: Literals,
     /// Literal children of case-insensitive patterns: (ASCII-lowercased text, child), hashed
     /// with [`folded_hash`].
     folded_literals: HashTable<(Box<str>, usize)>,
@@ -84,6 +87,8 @@ struct Node {
     loops: bool,
     /// How many `**` edges lead from the root to here.
     double_stars: usize,
+    /// The only way on from here is a case-sensitive literal child (set once built).
+    literal_only: bool,
 }
 
 impl Node {
@@ -91,13 +96,14 @@ impl Node {
         Self {
             min_index,
             terminals: Vec::new(),
-            literals: HashMap::new(),
+            literals: Literals::default(),
             folded_literals: HashTable::new(),
             globs: None,
             star: None,
             double_star: None,
             loops,
             double_stars,
+            literal_only: false,
         }
     }
 
@@ -128,6 +134,11 @@ impl PathMatcher {
             if let Some(globs) = &mut node.globs {
                 globs.build_index();
             }
+            node.literal_only = node.folded_literals.is_empty()
+                && node.globs.is_none()
+                && node.star.is_none()
+                && node.double_star.is_none()
+                && !node.loops;
         }
         Self {
             patterns,
@@ -179,13 +190,29 @@ impl PathMatcher {
         if root.min_index == usize::MAX {
             return None;
         }
+        // Down nodes whose only way on is a literal child there is one candidate: follow it
+        // without the search below (most tables start with literal segments).
+        let mut start = State {
+            node: ROOT,
+            rest: path.after_root(),
+        };
+        while let Some(node) = self.nodes.get(start.node)
+            && node.literal_only
+        {
+            if start.rest.is_empty() {
+                // Its children all need another segment: only patterns ending here match.
+                return node.terminals.iter().copied().find(|&index| accept(index));
+            }
+            let (segment, rest) = split_first_segment(start.rest);
+            start = State {
+                node: node.literals.get(segment)?,
+                rest,
+            };
+        }
         let mut best = usize::MAX;
         // Depth-first: `current` is explored next; the other candidates wait on `stack`, which
         // a walk down literal segments never touches.
-        let mut current = Some(State {
-            node: ROOT,
-            rest: path.after_root(),
-        });
+        let mut current = Some(start);
         let mut stack = Stack::Empty;
         let mut seen: Option<HashSet<(usize, usize)>> = None;
 
@@ -244,7 +271,7 @@ impl PathMatcher {
             if consumes && !state.rest.is_empty() {
                 let (segment, rest) = split_first_segment(state.rest);
                 if !node.literals.is_empty()
-                    && let Some(&child) = node.literals.get(segment)
+                    && let Some(child) = node.literals.get(segment)
                 {
                     offer(child, rest);
                 }
@@ -296,6 +323,44 @@ impl fmt::Debug for PathMatcher {
     }
 }
 
+/// How many exact literal children a node keeps in a list before it switches to a hash map.
+const FEW_LITERALS: usize = 8;
+
+/// The exact literal children of a node: a short list compared in order while there are at
+/// most [`FEW_LITERALS`] (most nodes: cheaper than hashing the segment), a hash map beyond.
+#[derive(Debug, Clone, Default)]
+struct Literals {
+    few: Vec<(Box<str>, usize)>,
+    many: HashMap<Box<str>, usize>,
+}
+
+impl Literals {
+    fn get(&self, segment: &str) -> Option<usize> {
+        if self.many.is_empty() {
+            self.few
+                .iter()
+                .find(|(text, _)| **text == *segment)
+                .map(|&(_, child)| child)
+        } else {
+            self.many.get(segment).copied()
+        }
+    }
+
+    /// Adds a child for `text`, which has none yet.
+    fn insert(&mut self, text: Box<str>, child: usize) {
+        if self.many.is_empty() && self.few.len() < FEW_LITERALS {
+            self.few.push((text, child));
+            return;
+        }
+        self.many.extend(self.few.drain(..));
+        self.many.insert(text, child);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.few.is_empty() && self.many.is_empty()
+    }
+}
+
 /// Compile-time state of [`PathMatcher::new`].
 struct Builder {
     nodes: Vec<Node>,
@@ -311,8 +376,8 @@ impl Builder {
         for segment in pattern.segments() {
             at = match segment {
                 Segment::Literal(text) => match case {
-                    MatchCase::Sensitive => match self.nodes[at].literals.get(&**text) {
-                        Some(&child) => child,
+                    MatchCase::Sensitive => match self.nodes[at].literals.get(text) {
+                        Some(child) => child,
                         None => {
                             let child = self.add_node(at, index, false);
                             self.nodes[at].literals.insert(text.clone(), child);
@@ -634,6 +699,33 @@ mod tests {
                 .map(|p| PathPattern::parse(p, MatchCase::Sensitive).unwrap())
                 .collect(),
         )
+    }
+
+    #[test]
+    fn literal_children_are_found_in_the_short_list_and_in_the_map() {
+        // 3 literals under /few, 40 at the root and under /many: both representations.
+        let mut texts: Vec<String> = (0..40).map(|i| format!("/r{i}")).collect();
+        texts.extend((0..40).map(|i| format!("/many/m{i}")));
+        texts.extend(["/few/a", "/few/b", "/few/c", "/r7", "/**"].map(String::from));
+        let patterns: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let m = matcher(&patterns);
+        for (index, text) in texts.iter().enumerate().take(83) {
+            let path = NormalizedPath::parse(text).unwrap();
+            assert_eq!(m.first_match(&path, |_| true), Some(index), "{text}");
+        }
+        // The duplicate `/r7` (index 83) wins only when the first one is filtered out.
+        let path = NormalizedPath::parse("/r7").unwrap();
+        assert_eq!(m.first_match(&path, |i| i != 7), Some(83));
+        // Unknown literals fall through to `/**` (index 84), in both representations.
+        for text in ["/r40", "/many/m40", "/few/d", "/few/a/b"] {
+            let path = NormalizedPath::parse(text).unwrap();
+            assert_eq!(m.first_match(&path, |_| true), Some(84), "{text}");
+        }
+        let m = matcher(&patterns[..83]);
+        for text in ["/r40", "/many/m40", "/few/d", "/few/a/b", "/"] {
+            let path = NormalizedPath::parse(text).unwrap();
+            assert_eq!(m.first_match(&path, |_| true), None, "{text}");
+        }
     }
 
     #[test]

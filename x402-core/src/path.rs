@@ -145,11 +145,16 @@ impl<'a> NormalizedPath<'a> {
         let mut empty_segment_seen = false;
         let mut i = 1;
         loop {
+            // Most bytes are ordinary: skip them in a tight loop.
+            while let Some(&byte) = bytes.get(i)
+                && BYTE_CLASS[usize::from(byte)] == ORDINARY
+            {
+                i += 1;
+            }
             let class = bytes
                 .get(i)
                 .map_or(END, |&byte| BYTE_CLASS[usize::from(byte)]);
             match class {
-                ORDINARY => {}
                 PERCENT => return rewrite(path_and_query, i).map(Self::owned),
                 CONTROL => return Err(PathError::ControlCharacter { offset: i }),
                 _ => {

@@ -112,8 +112,9 @@ pub struct RequestInfo<'r> {
 }
 
 impl<'r> RequestInfo<'r> {
-    /// A request with its method (`"GET"`), host (the `Host` header or URI authority, port
-    /// allowed) and request-target path with optional query.
+    /// A request with its method (`"GET"`), host (port allowed; when `None`,
+    /// [`RouteTable::match_request`] reads the `Host` header from its `headers`, only if a route
+    /// restricted to hosts needs it) and request-target path with optional query.
     pub fn new(method: &'r str, host: Option<&'r str>, path_and_query: &'r str) -> Self {
         Self {
             method,
@@ -179,9 +180,12 @@ impl RouteTable {
             let route = &self.routes[i];
             route.methods.contains(method)
                 && (matches!(route.hosts, HostSet::Any)
-                    || route
-                        .hosts
-                        .matches(*host.get_or_insert_with(|| request.host.map(strip_port))))
+                    || route.hosts.matches(*host.get_or_insert_with(|| {
+                        request
+                            .host
+                            .or_else(|| headers.first("host"))
+                            .map(strip_port)
+                    })))
         });
         let Some(index) = found else {
             return Ok(RouteMatch::Unmatched);

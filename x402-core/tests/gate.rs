@@ -137,6 +137,31 @@ fn forwarded_headers_are_ignored_unless_trusted() {
 }
 
 #[test]
+fn the_resource_url_takes_the_given_host_else_the_host_header() {
+    let gate = gate(|b| b);
+    let url = |host: Option<&str>, headers: &[(&str, &str)]| {
+        let admission = gate.admit(&RequestParts {
+            method: "GET",
+            scheme: Some("https"),
+            host,
+            path_and_query: "/weather",
+            headers,
+        });
+        challenge(&admission).resource.url
+    };
+    let with_header = [("host", "header.example.com")];
+    assert_eq!(
+        url(None, &with_header),
+        "https://header.example.com/weather"
+    );
+    assert_eq!(
+        url(Some("authority.example.com"), &with_header),
+        "https://authority.example.com/weather"
+    );
+    assert_eq!(url(None, &[]), "https://localhost/weather");
+}
+
+#[test]
 fn invalid_forwarded_values_are_ignored_even_when_trusted() {
     let trusted = gate(|b| b.trust_forwarded_headers(true));
     let bad = [

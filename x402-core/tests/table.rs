@@ -6,7 +6,7 @@ use x402_core::{
     RouteTable, codec,
     labels::RouteLabels,
     spec::RouteSpec,
-    table::{BuildWarning, ConfigErrorKind, RequestInfo, RouteMatch},
+    table::{BuildWarning, ConfigErrorKind, HeaderLookup, RequestInfo, RouteMatch},
     wire::{v1, v2},
 };
 
@@ -451,6 +451,52 @@ routes:
     assert_eq!(host(Some("example.com")).as_deref(), Some("any"));
     assert_eq!(host(Some("other.local")).as_deref(), Some("any"));
     assert_eq!(host(None).as_deref(), Some("any"));
+}
+
+/// Header access that records which headers were asked for.
+struct Recording<'h>(&'h [(&'h str, &'h str)], std::cell::RefCell<Vec<String>>);
+
+impl HeaderLookup for Recording<'_> {
+    fn first(&self, name: &str) -> Option<&str> {
+        self.1.borrow_mut().push(name.to_owned());
+        HeaderLookup::first(self.0, name)
+    }
+}
+
+#[test]
+fn the_host_header_is_read_only_when_a_host_rule_needs_it() {
+    let spec = |hosts: &str| {
+        format!(
+            "payment: {{ wallet: '{PAY_TO}', network: base-sepolia, defaultPrice: '0.001' }}
+routes:
+  - {{ path: /x, name: echo{hosts} }}
+  - {{ path: /x, name: any }}"
+        )
+    };
+    let headers = [("host", "echo.local:8402")];
+    let matched = |t: &RouteTable, host: Option<&str>| {
+        let lookup = Recording(&headers, Default::default());
+        let name = route_name(
+            t.match_request(&RequestInfo::new("GET", host, "/x"), &lookup)
+                .unwrap(),
+        );
+        (name, lookup.1.into_inner())
+    };
+
+    // A host rule and no host given: the `Host` header decides, read once.
+    let t = table(&spec(", hosts: [echo.local]"));
+    let (name, asked) = matched(&t, None);
+    assert_eq!(name.as_deref(), Some("echo"));
+    assert_eq!(asked, ["host"]);
+    // A host given (the URI authority) wins over the header, which is not read.
+    let (name, asked) = matched(&t, Some("other.local"));
+    assert_eq!(name.as_deref(), Some("any"));
+    assert!(asked.is_empty(), "{asked:?}");
+    // No host rule in the table: nothing is read.
+    let t = table(&spec(""));
+    let (name, asked) = matched(&t, None);
+    assert_eq!(name.as_deref(), Some("echo"));
+    assert!(asked.is_empty(), "{asked:?}");
 }
 
 // --- Order, shadowing, several specs -------------------------------------------------------------

@@ -75,6 +75,7 @@ fn known_request_header(name: &str) -> Option<HeaderName> {
     Some(match name {
         "payment-signature" => PAYMENT_SIGNATURE,
         "x-payment" => X_PAYMENT,
+        "host" => header::HOST,
         "accept" => header::ACCEPT,
         "user-agent" => header::USER_AGENT,
         "x-forwarded-proto" => X_FORWARDED_PROTO,
@@ -101,15 +102,11 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let admission = {
-            let host = request
-                .headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .or_else(|| request.uri().authority().map(|a| a.as_str()));
+            // The `Host` header is read by the gate only when it needs it.
             let parts = RequestParts {
                 method: request.method().as_str(),
                 scheme: request.uri().scheme_str(),
-                host,
+                host: request.uri().authority().map(|a| a.as_str()),
                 path_and_query: request.uri().path_and_query().map_or("/", |p| p.as_str()),
                 headers: &HeaderMapLookup(request.headers()),
             };
