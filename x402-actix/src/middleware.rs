@@ -222,11 +222,16 @@ fn reply_response(reply: Reply) -> HttpResponse {
     let status = StatusCode::from_u16(reply.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let outcome = PaymentOutcome::from_reply(&reply);
     let mut response = HttpResponse::new(status);
-    for (name, value) in reply.headers() {
-        append_header(response.headers_mut(), name, value.clone());
+    let (reply_headers, body) = reply.into_parts();
+    // A fresh map and distinct names: nothing to merge with.
+    let headers = response.headers_mut();
+    for (name, value) in reply_headers {
+        if let (Some(name), Ok(value)) = (header_name(name), HeaderValue::try_from(value)) {
+            headers.append(name, value);
+        }
     }
     response.extensions_mut().insert(outcome);
-    response.set_body(BoxBody::new(reply.into_body()))
+    response.set_body(BoxBody::new(body))
 }
 
 /// The header name for a name the gate uses. The x402 names are static here: parsing them

@@ -529,8 +529,21 @@ fn render_parts(parts: &[Part], url: &str, error: &str, out: &mut Vec<u8>) {
     }
 }
 
+/// `text` as a JSON string, exactly as serde_json writes it. URLs and error texts rarely need
+/// an escape: those are copied between quotes without serde_json's per-character escaping.
 fn write_json_string(text: &str, out: &mut Vec<u8>) {
-    serde_json::to_writer(out, text).expect("writing to a Vec cannot fail");
+    // No early exit: the loop over every byte vectorizes.
+    let plain = !text.bytes().fold(false, |escape, b| {
+        escape | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if plain {
+        out.reserve(text.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(out, text).expect("writing to a Vec cannot fail");
+    }
 }
 
 #[cfg(test)]
@@ -549,6 +562,32 @@ mod tests {
                         "accepts": [{"network": "base-sepolia"}, {"network": "base"}]}],
         });
         RouteTable::from_spec(&RouteSpec::from_json(&spec.to_string()).unwrap()).unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn json_strings_are_written_as_serde_json_writes_them(text in any::<String>()) {
+            let mut ours = Vec::new();
+            write_json_string(&text, &mut ours);
+            prop_assert_eq!(ours, serde_json::to_vec(&text).unwrap());
+        }
+    }
+
+    #[test]
+    fn json_strings_with_escapes_are_written_as_serde_json_writes_them() {
+        for text in [
+            "",
+            "plain",
+            "a\"b",
+            "back\\slash",
+            "tab\tnew\nline",
+            "\u{1}",
+            "é\u{7f}",
+        ] {
+            let mut ours = Vec::new();
+            write_json_string(text, &mut ours);
+            assert_eq!(ours, serde_json::to_vec(text).unwrap(), "{text:?}");
+        }
     }
 
     /// The header as it was built before the tail was kept encoded: render all, encode all.

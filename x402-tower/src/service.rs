@@ -171,9 +171,12 @@ pub fn reply_response<B>(reply: Reply) -> Response<ResponseBody<B>> {
     let status = StatusCode::from_u16(reply.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let outcome = PaymentOutcome::from_reply(&reply);
     let (reply_headers, body) = reply.into_parts();
+    // A fresh map and distinct names: nothing to merge with.
     let mut headers = HeaderMap::with_capacity(reply_headers.len());
     for (name, value) in reply_headers {
-        append_header(&mut headers, name, value);
+        if let (Some(name), Ok(value)) = (response_header(name), HeaderValue::try_from(value)) {
+            headers.append(name, value);
+        }
     }
     let mut response = Response::new(ResponseBody::full(body));
     *response.status_mut() = status;
