@@ -16,6 +16,8 @@
 //! The auth hop cannot see the upstream's status, so it verifies only by default; settling
 //! here charges clients even when the upstream then fails (the gateway warns at startup).
 
+use std::borrow::Cow;
+
 use axum::{
     body::Body,
     http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header},
@@ -77,7 +79,7 @@ pub async fn authorize(gate: Gate, request: Request<Body>) -> Response<Body> {
 }
 
 /// `200` letting the request through.
-fn allowed(payer: Option<String>, extra: Vec<(&'static str, String)>) -> Response<Body> {
+fn allowed(payer: Option<String>, extra: Vec<(&'static str, Cow<'static, str>)>) -> Response<Body> {
     let mut response = Response::new(Body::empty());
     let headers = response.headers_mut();
     let payer = payer
@@ -87,7 +89,7 @@ fn allowed(payer: Option<String>, extra: Vec<(&'static str, String)>) -> Respons
     for (name, value) in extra {
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::try_from(value),
+            HeaderValue::try_from(value.into_owned()),
         ) {
             headers.append(name, value);
         }

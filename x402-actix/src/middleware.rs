@@ -10,6 +10,7 @@
 //! [`PendingPayment::settle`]: x402_core::gate::PendingPayment::settle
 
 use std::{
+    borrow::Cow,
     fmt,
     future::{Future, Ready, ready},
     pin::Pin,
@@ -226,7 +227,7 @@ fn reply_response(reply: Reply) -> HttpResponse {
     // A fresh map and distinct names: nothing to merge with.
     let headers = response.headers_mut();
     for (name, value) in reply_headers {
-        if let (Some(name), Ok(value)) = (header_name(name), HeaderValue::try_from(value)) {
+        if let (Some(name), Some(value)) = (header_name(name), header_value(value)) {
             headers.append(name, value);
         }
     }
@@ -245,8 +246,25 @@ fn header_name(name: &str) -> Option<HeaderName> {
     })
 }
 
+/// A header value of the gate. Its constant texts are used without a copy, those on every
+/// challenge and paid response checked at compile time.
+fn header_value(value: Cow<'static, str>) -> Option<HeaderValue> {
+    const EXPOSE: HeaderValue = HeaderValue::from_static(gate::headers::EXPOSE_VALUE);
+    const NO_STORE: HeaderValue = HeaderValue::from_static(gate::headers::NO_STORE);
+    const PRIVATE: HeaderValue = HeaderValue::from_static(gate::headers::PRIVATE);
+    const JSON: HeaderValue = HeaderValue::from_static(gate::headers::JSON);
+    Some(match value {
+        Cow::Borrowed(gate::headers::EXPOSE_VALUE) => EXPOSE,
+        Cow::Borrowed(gate::headers::NO_STORE) => NO_STORE,
+        Cow::Borrowed(gate::headers::PRIVATE) => PRIVATE,
+        Cow::Borrowed(gate::headers::JSON) => JSON,
+        Cow::Borrowed(text) => HeaderValue::from_static(text),
+        Cow::Owned(text) => HeaderValue::try_from(text).ok()?,
+    })
+}
+
 /// Adds one of the gate's headers to a response, by the core's merge rule.
-fn append_header(headers: &mut HeaderMap, name: &'static str, value: String) {
+fn append_header(headers: &mut HeaderMap, name: &'static str, value: Cow<'static, str>) {
     let Some(header) = header_name(name) else {
         return;
     };
@@ -258,10 +276,10 @@ fn append_header(headers: &mut HeaderMap, name: &'static str, value: String) {
     let append = merge == HeaderMerge::Append;
     let value = match merge {
         HeaderMerge::Keep => return,
-        HeaderMerge::Replace(merged) => merged,
+        HeaderMerge::Replace(merged) => Cow::Owned(merged),
         HeaderMerge::Set | HeaderMerge::Append => value,
     };
-    let Ok(value) = HeaderValue::try_from(value) else {
+    let Some(value) = header_value(value) else {
         return;
     };
     if append {

@@ -23,7 +23,7 @@
 //! replay store is unreachable, 502 when the facilitator answers nonsense — never a 402 for our
 //! own trouble.
 
-use std::{collections::BTreeSet, fmt, sync::Arc};
+use std::{borrow::Cow, collections::BTreeSet, fmt, sync::Arc};
 
 use alloy_primitives::{Address, U256};
 use arc_swap::ArcSwap;
@@ -52,6 +52,14 @@ pub mod headers {
     pub const EXPOSE_VALUE: &str = "PAYMENT-REQUIRED, PAYMENT-RESPONSE, X-PAYMENT-RESPONSE";
     /// `Access-Control-Expose-Headers`.
     pub const EXPOSE: &str = "Access-Control-Expose-Headers";
+    /// `Cache-Control` of challenges and errors.
+    pub const NO_STORE: &str = "no-store";
+    /// `Cache-Control` directive added to paid responses.
+    pub const PRIVATE: &str = "private";
+    /// `Content-Type` of JSON bodies.
+    pub const JSON: &str = "application/json";
+    /// `Content-Type` of the paywall page.
+    pub const HTML: &str = "text/html; charset=utf-8";
     /// `Cache-Control`.
     pub const CACHE_CONTROL: &str = "Cache-Control";
     /// `Content-Type`.
@@ -358,7 +366,7 @@ pub enum Admission {
 #[derive(Debug, Clone)]
 pub struct Reply {
     status: u16,
-    headers: Vec<(&'static str, String)>,
+    headers: Vec<(&'static str, Cow<'static, str>)>,
     body: Bytes,
     outcome: Outcome,
     reason: Option<Reason>,
@@ -371,7 +379,7 @@ impl Reply {
     }
 
     /// The headers, names as the protocol spells them (HTTP is case-insensitive).
-    pub fn headers(&self) -> &[(&'static str, String)] {
+    pub fn headers(&self) -> &[(&'static str, Cow<'static, str>)] {
         &self.headers
     }
 
@@ -386,7 +394,7 @@ impl Reply {
     }
 
     /// The headers and the body, owned: what an adapter moves into its response (no copy).
-    pub fn into_parts(self) -> (Vec<(&'static str, String)>, Bytes) {
+    pub fn into_parts(self) -> (Vec<(&'static str, Cow<'static, str>)>, Bytes) {
         (self.headers, self.body)
     }
 
@@ -431,7 +439,7 @@ pub enum Settlement {
     /// handler's response and send it.
     Paid {
         /// Headers to add to the handler's response.
-        headers: Vec<(&'static str, String)>,
+        headers: Vec<(&'static str, Cow<'static, str>)>,
         /// The facilitator's receipt.
         receipt: SettleResponse,
     },
@@ -700,10 +708,7 @@ impl Gate {
     ) -> Reply {
         let header = offer.payment_required_header(url, error);
         let (content_type, body) = if browser && self.config.paywall && reason.is_none() {
-            (
-                "text/html; charset=utf-8",
-                Bytes::from(paywall::render(offer, url)),
-            )
+            (headers::HTML, Bytes::from(paywall::render(offer, url)))
         } else {
             let body = if self.config.v1 {
                 offer.v1_body(url, error).map(Bytes::from)
@@ -711,17 +716,17 @@ impl Gate {
                 None
             };
             (
-                "application/json",
+                headers::JSON,
                 body.unwrap_or_else(|| Bytes::from_static(b"{}")),
             )
         };
         Reply {
             status: 402,
             headers: vec![
-                (codec::PAYMENT_REQUIRED, header),
-                (headers::CONTENT_TYPE, content_type.to_owned()),
-                (headers::CACHE_CONTROL, "no-store".to_owned()),
-                (headers::EXPOSE, headers::EXPOSE_VALUE.to_owned()),
+                (codec::PAYMENT_REQUIRED, Cow::Owned(header)),
+                (headers::CONTENT_TYPE, Cow::Borrowed(content_type)),
+                (headers::CACHE_CONTROL, Cow::Borrowed(headers::NO_STORE)),
+                (headers::EXPOSE, Cow::Borrowed(headers::EXPOSE_VALUE)),
             ],
             body,
             outcome: if reason.is_some() {
@@ -767,7 +772,7 @@ impl Gate {
         if error.status() == 503 {
             reply.headers.push((
                 headers::RETRY_AFTER,
-                self.config.retry_after_seconds.to_string(),
+                Cow::Owned(self.config.retry_after_seconds.to_string()),
             ));
         }
         reply
@@ -874,9 +879,9 @@ fn json_reply(
     Reply {
         status,
         headers: vec![
-            (headers::CONTENT_TYPE, "application/json".to_owned()),
-            (headers::CACHE_CONTROL, "no-store".to_owned()),
-            (headers::EXPOSE, headers::EXPOSE_VALUE.to_owned()),
+            (headers::CONTENT_TYPE, Cow::Borrowed(headers::JSON)),
+            (headers::CACHE_CONTROL, Cow::Borrowed(headers::NO_STORE)),
+            (headers::EXPOSE, Cow::Borrowed(headers::EXPOSE_VALUE)),
         ],
         body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
         outcome,
@@ -988,7 +993,7 @@ impl PendingPayment {
                 );
                 reply.headers.push((
                     headers::RETRY_AFTER,
-                    self.gate.config.retry_after_seconds.to_string(),
+                    Cow::Owned(self.gate.config.retry_after_seconds.to_string()),
                 ));
                 return Err(reply);
             }
@@ -1103,9 +1108,9 @@ impl PendingPayment {
             PaymentPayload::V2(_) => codec::PAYMENT_RESPONSE,
         };
         let headers = vec![
-            (name, codec::encode_header(&receipt)),
-            (headers::CACHE_CONTROL, "private".to_owned()),
-            (headers::EXPOSE, headers::EXPOSE_VALUE.to_owned()),
+            (name, Cow::Owned(codec::encode_header(&receipt))),
+            (headers::CACHE_CONTROL, Cow::Borrowed(headers::PRIVATE)),
+            (headers::EXPOSE, Cow::Borrowed(headers::EXPOSE_VALUE)),
         ];
         Settlement::Paid { headers, receipt }
     }
@@ -1142,9 +1147,10 @@ impl PendingPayment {
                     false,
                 );
                 reply.outcome = Outcome::SettlementFailed;
-                reply
-                    .headers
-                    .push((self.receipt_header(), codec::encode_header(&receipt)));
+                reply.headers.push((
+                    self.receipt_header(),
+                    Cow::Owned(codec::encode_header(&receipt)),
+                ));
                 Err(reply)
             }
             Err(error) => {
@@ -1164,9 +1170,10 @@ impl PendingPayment {
                         transaction: transaction.clone().unwrap_or_default(),
                         ..SettleResponse::failure(error.reason(), self.network_for_receipt())
                     };
-                    reply
-                        .headers
-                        .push((self.receipt_header(), codec::encode_header(&receipt)));
+                    reply.headers.push((
+                        self.receipt_header(),
+                        Cow::Owned(codec::encode_header(&receipt)),
+                    ));
                 }
                 Err(reply)
             }

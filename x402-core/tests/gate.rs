@@ -87,7 +87,7 @@ fn reply_header<'r>(admission: &'r Admission, name: &str) -> Option<&'r str> {
             .headers()
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str()),
+            .map(|(_, v)| v.as_ref()),
         other => panic!("expected a reply, got {other:?}"),
     }
 }
