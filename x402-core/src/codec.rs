@@ -60,7 +60,10 @@ use base64::{
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::value::RawValue;
 
-use crate::wire::{Excerpt, PaymentPayload, SettleResponse, V1, V2, v1, v2};
+use crate::wire::{
+    ExactEvmOnly, Excerpt, JsonObject, PaymentPayload, ResourceInfo, SchemePayload, SettleResponse,
+    V1, V2, v1, v2,
+};
 
 /// The v2 challenge header (server → client): base64 of a [`v2::PaymentRequired`].
 pub const PAYMENT_REQUIRED: &str = "PAYMENT-REQUIRED";
@@ -430,6 +433,13 @@ pub fn decode_payment(
     if first_json_byte(text.as_bytes()) != Some(b'{') {
         return Err(not_an_object(text.as_bytes()));
     }
+    if let Some(payload) = decode_exact_evm(header, &text) {
+        // The typed parse read all of `text` as JSON, so this validation cannot fail.
+        let json = RawValue::from_string(text).map_err(|error| DecodeError::NotJson {
+            message: client_safe_message(&error),
+        })?;
+        return Ok(DecodedPayment { payload, json });
+    }
     let json = RawValue::from_string(text).map_err(|error| DecodeError::NotJson {
         message: client_safe_message(&error),
     })?;
@@ -444,6 +454,57 @@ pub fn decode_payment(
     match typed {
         Ok(payload) => Ok(DecodedPayment { payload, json }),
         Err(error) => Err(explain_payment_error(header, json.get(), &error)),
+    }
+}
+
+/// The common payment, an EIP-3009 `exact` payload in the header's own version, parsed in one
+/// pass without buffering the scheme payload (see [`ExactEvmOnly`]). `None` for anything else,
+/// valid or not: [`decode_payment`] then takes the general path, which also words the errors.
+///
+/// The mirrors have the same fields and serde attributes as [`v2::PaymentPayload`] and
+/// [`v1::PaymentPayload`], so where one parses, the real type parses to the same value.
+fn decode_exact_evm(header: PaymentHeader, json: &str) -> Option<PaymentPayload> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct FastV2 {
+        x402_version: V2,
+        #[serde(default)]
+        resource: Option<ResourceInfo>,
+        accepted: v2::PaymentRequirements,
+        payload: ExactEvmOnly,
+        #[serde(default)]
+        extensions: Option<JsonObject>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct FastV1 {
+        x402_version: V1,
+        scheme: String,
+        network: String,
+        payload: ExactEvmOnly,
+    }
+
+    match header {
+        PaymentHeader::PaymentSignature => {
+            let fast = serde_json::from_str::<FastV2>(json).ok()?;
+            Some(PaymentPayload::V2(v2::PaymentPayload {
+                x402_version: fast.x402_version,
+                resource: fast.resource,
+                accepted: fast.accepted,
+                payload: SchemePayload::ExactEvm(fast.payload.0),
+                extensions: fast.extensions,
+            }))
+        }
+        PaymentHeader::XPayment => {
+            let fast = serde_json::from_str::<FastV1>(json).ok()?;
+            Some(PaymentPayload::V1(v1::PaymentPayload {
+                x402_version: fast.x402_version,
+                scheme: fast.scheme,
+                network: fast.network,
+                payload: SchemePayload::ExactEvm(fast.payload.0),
+            }))
+        }
     }
 }
 
@@ -531,5 +592,57 @@ fn shorten(text: &str, max_chars: usize) -> String {
     match text.char_indices().nth(max_chars) {
         Some((end, _)) => format!("{}…", &text[..end]),
         None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ACCEPTED: &str = r#"{"scheme":"exact","network":"eip155:84532","amount":"1000",
+        "asset":"0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+        "payTo":"0x209693Bc6afc0C5328bA36FaF03C514EF312287C","maxTimeoutSeconds":60}"#;
+    const AUTHORIZATION: &str = r#"{"from":"0x857b06519e91e3a54538791bdbb0e22373e36b66",
+        "to":"0x209693Bc6afc0C5328bA36FaF03C514EF312287C","value":"1000","validAfter":"0",
+        "validBefore":"1740672154",
+        "nonce":"0xf3746613c2d920b5fdabc0856f2aeb2d4f88ee6037b8cc5d04a71a4462f13480"}"#;
+
+    /// The fast path either declines or agrees with the general parse, value for value.
+    #[test]
+    fn the_exact_evm_fast_path_declines_or_agrees_with_the_general_parse() {
+        let payloads = [
+            format!(r#"{{"signature":"0x2d6a","authorization":{AUTHORIZATION}}}"#),
+            format!(r#"{{"authorization":{AUTHORIZATION},"signature":"0x2d6a","x":[1,{{}}]}}"#),
+            format!(
+                r#"{{"signature":"0x01","signature":"0x2d6a","authorization":{AUTHORIZATION}}}"#
+            ),
+            format!(r#"{{"signature":"zz","signature":"0x2d6a","authorization":{AUTHORIZATION}}}"#),
+            format!(
+                r#"{{"signature":"0x2d6a","authorization":{AUTHORIZATION},"permit2Authorization":{{}}}}"#
+            ),
+            format!(r#"{{"authorization":{AUTHORIZATION}}}"#),
+            format!(r#"{{"signature":"0x2d6a","authorization":{{"from":"0x12"}}}}"#),
+            r#"{"transaction":"AQID"}"#.to_owned(),
+            "[1,2]".to_owned(),
+        ];
+        let mut fast = 0;
+        for payload in &payloads {
+            let v2 = format!(r#"{{"x402Version":2,"accepted":{ACCEPTED},"payload":{payload}}}"#);
+            let general = serde_json::from_str::<v2::PaymentPayload>(&v2).map(PaymentPayload::V2);
+            if let Some(decoded) = decode_exact_evm(PaymentHeader::PaymentSignature, &v2) {
+                fast += 1;
+                assert_eq!(Some(&decoded), general.as_ref().ok(), "{payload}");
+            }
+            let v1 = format!(
+                r#"{{"x402Version":1,"scheme":"exact","network":"base-sepolia","payload":{payload}}}"#
+            );
+            let general = serde_json::from_str::<v1::PaymentPayload>(&v1).map(PaymentPayload::V1);
+            if let Some(decoded) = decode_exact_evm(PaymentHeader::XPayment, &v1) {
+                fast += 1;
+                assert_eq!(Some(&decoded), general.as_ref().ok(), "{payload}");
+            }
+        }
+        // The first three are EIP-3009 payloads the fast path takes, in both versions.
+        assert_eq!(fast, 6);
     }
 }
