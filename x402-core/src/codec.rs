@@ -51,7 +51,7 @@
 //! # Ok::<(), DecodeError>(())
 //! ```
 
-use std::fmt;
+use std::{fmt, sync::OnceLock};
 
 use base64::{
     Engine as _,
@@ -385,10 +385,23 @@ pub fn decode_settle_response(value: &[u8], max_len: usize) -> Result<SettleResp
 #[derive(Debug, Clone)]
 pub struct DecodedPayment {
     payload: PaymentPayload,
-    json: Box<RawValue>,
+    /// The JSON object, whitespace around it trimmed. Always one valid JSON value: the typed
+    /// parse (or the [`RawValue`] validation before it) read all of it.
+    text: Box<str>,
+    /// `text` as a [`RawValue`], built (and validated again) only when asked for: the gate
+    /// forwards `text` and never needs it.
+    raw: OnceLock<Box<RawValue>>,
 }
 
 impl DecodedPayment {
+    fn new(payload: PaymentPayload, text: Box<str>) -> Self {
+        Self {
+            payload,
+            text,
+            raw: OnceLock::new(),
+        }
+    }
+
     /// The typed payment: [`PaymentPayload::V2`] from `PAYMENT-SIGNATURE`,
     /// [`PaymentPayload::V1`] from `X-PAYMENT`.
     pub fn payload(&self) -> &PaymentPayload {
@@ -397,7 +410,12 @@ impl DecodedPayment {
 
     /// The decoded JSON object, verbatim (whitespace around it trimmed).
     pub fn json(&self) -> &RawValue {
-        &self.json
+        self.raw.get_or_init(|| raw_json(&self.text))
+    }
+
+    /// The same JSON as [`DecodedPayment::json`], as text, without building the [`RawValue`].
+    pub fn json_text(&self) -> &str {
+        &self.text
     }
 
     /// The header the payment came in, which follows from its version.
@@ -410,8 +428,18 @@ impl DecodedPayment {
 
     /// The typed payment and the JSON text, by value.
     pub fn into_parts(self) -> (PaymentPayload, Box<RawValue>) {
-        (self.payload, self.json)
+        let raw = match self.raw.into_inner() {
+            Some(raw) => raw,
+            None => raw_json(&self.text),
+        };
+        (self.payload, raw)
     }
+}
+
+/// `text` as a [`RawValue`]; `text` is one valid JSON value (see [`DecodedPayment`]).
+fn raw_json(text: &str) -> Box<RawValue> {
+    RawValue::from_string(text.to_owned())
+        .expect("a decoded payment's JSON was fully parsed, so it is valid JSON")
 }
 
 /// Decodes a payment header: `PAYMENT-SIGNATURE` must carry an `x402Version: 2` payment and
@@ -419,8 +447,9 @@ impl DecodedPayment {
 ///
 /// The decoded `x402Version` is the authority: a v1 payment in `PAYMENT-SIGNATURE` (or a v2
 /// payment in `X-PAYMENT`) is [`DecodeError::VersionMismatch`], any other version
-/// [`DecodeError::UnsupportedVersion`]. The JSON is parsed twice, both times without copying
-/// it: once to validate it as the verbatim [`RawValue`], once into the typed payment.
+/// [`DecodeError::UnsupportedVersion`]. The JSON is parsed without copying it: an EIP-3009
+/// payment in one typed pass; anything else (and any error) validated as a [`RawValue`] first,
+/// then parsed into the typed payment.
 pub fn decode_payment(
     header: PaymentHeader,
     value: &[u8],
@@ -434,11 +463,14 @@ pub fn decode_payment(
         return Err(not_an_object(text.as_bytes()));
     }
     if let Some(payload) = decode_exact_evm(header, &text) {
-        // The typed parse read all of `text` as JSON, so this validation cannot fail.
-        let json = RawValue::from_string(text).map_err(|error| DecodeError::NotJson {
-            message: client_safe_message(&error),
-        })?;
-        return Ok(DecodedPayment { payload, json });
+        // The typed parse read all of `text` as one JSON value: no validation pass needed.
+        let trimmed = text.trim_matches([' ', '\t', '\n', '\r']);
+        let text = if trimmed.len() == text.len() {
+            text.into_boxed_str()
+        } else {
+            trimmed.into()
+        };
+        return Ok(DecodedPayment::new(payload, text));
     }
     let json = RawValue::from_string(text).map_err(|error| DecodeError::NotJson {
         message: client_safe_message(&error),
@@ -452,7 +484,7 @@ pub fn decode_payment(
         }
     };
     match typed {
-        Ok(payload) => Ok(DecodedPayment { payload, json }),
+        Ok(payload) => Ok(DecodedPayment::new(payload, json.into())),
         Err(error) => Err(explain_payment_error(header, json.get(), &error)),
     }
 }
@@ -644,5 +676,26 @@ mod tests {
         }
         // The first three are EIP-3009 payloads the fast path takes, in both versions.
         assert_eq!(fast, 6);
+    }
+
+    /// Both paths keep the client's JSON verbatim, whitespace around it trimmed.
+    #[test]
+    fn both_paths_keep_the_json_verbatim_and_trimmed() {
+        for payload in [
+            format!(r#"{{"signature":"0x2d6a","authorization":{AUTHORIZATION}}}"#),
+            r#"{"transaction":"AQID"}"#.to_owned(),
+        ] {
+            let json = format!(r#"{{"x402Version":2,"accepted":{ACCEPTED},"payload":{payload}}}"#);
+            let header = encode_json_bytes(format!(" \n\t{json}\r\n ").as_bytes());
+            let decoded = decode_payment(
+                PaymentHeader::PaymentSignature,
+                header.as_bytes(),
+                DEFAULT_MAX_HEADER_BYTES,
+            )
+            .expect("decodes");
+            assert_eq!(decoded.json_text(), json);
+            assert_eq!(decoded.json().get(), json);
+            assert_eq!(decoded.clone().into_parts().1.get(), json);
+        }
     }
 }

@@ -836,7 +836,7 @@ fn replay_key(accept: &Accept, decoded: &DecodedPayment, checked: &Checked) -> R
             bytes[48..].copy_from_slice(evm.authorization.nonce.as_slice());
             ReplayKey::from_bytes(&bytes)
         }
-        _ => ReplayKey::from_bytes(decoded.json().get().as_bytes()),
+        _ => ReplayKey::from_bytes(decoded.json_text().as_bytes()),
     }
 }
 
@@ -940,7 +940,7 @@ impl PendingPayment {
         let payment = self.decoded.payload();
         let body = self
             .facilitator_body
-            .get_or_init(|| request_body(payment, self.decoded.json().get(), json));
+            .get_or_init(|| request_body(payment, self.decoded.json_text(), json));
         FacilitatorRequest::with_body(payment, requirements, body.clone())
     }
 
