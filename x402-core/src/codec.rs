@@ -653,7 +653,7 @@ mod tests {
                 r#"{{"signature":"0x2d6a","authorization":{AUTHORIZATION},"permit2Authorization":{{}}}}"#
             ),
             format!(r#"{{"authorization":{AUTHORIZATION}}}"#),
-            format!(r#"{{"signature":"0x2d6a","authorization":{{"from":"0x12"}}}}"#),
+            r#"{"signature":"0x2d6a","authorization":{"from":"0x12"}}"#.to_owned(),
             r#"{"transaction":"AQID"}"#.to_owned(),
             "[1,2]".to_owned(),
         ];
