@@ -51,7 +51,7 @@
 //! # Ok::<(), DecodeError>(())
 //! ```
 
-use std::fmt;
+use std::{fmt, sync::OnceLock};
 
 use base64::{
     Engine as _,
@@ -60,7 +60,10 @@ use base64::{
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::value::RawValue;
 
-use crate::wire::{Excerpt, PaymentPayload, SettleResponse, V1, V2, v1, v2};
+use crate::wire::{
+    ExactEvmOnly, Excerpt, JsonObject, PaymentPayload, ResourceInfo, SchemePayload, SettleResponse,
+    V1, V2, v1, v2,
+};
 
 /// The v2 challenge header (server → client): base64 of a [`v2::PaymentRequired`].
 pub const PAYMENT_REQUIRED: &str = "PAYMENT-REQUIRED";
@@ -382,10 +385,23 @@ pub fn decode_settle_response(value: &[u8], max_len: usize) -> Result<SettleResp
 #[derive(Debug, Clone)]
 pub struct DecodedPayment {
     payload: PaymentPayload,
-    json: Box<RawValue>,
+    /// The JSON object, whitespace around it trimmed. Always one valid JSON value: the typed
+    /// parse (or the [`RawValue`] validation before it) read all of it.
+    text: Box<str>,
+    /// `text` as a [`RawValue`], built (and validated again) only when asked for: the gate
+    /// forwards `text` and never needs it.
+    raw: OnceLock<Box<RawValue>>,
 }
 
 impl DecodedPayment {
+    fn new(payload: PaymentPayload, text: Box<str>) -> Self {
+        Self {
+            payload,
+            text,
+            raw: OnceLock::new(),
+        }
+    }
+
     /// The typed payment: [`PaymentPayload::V2`] from `PAYMENT-SIGNATURE`,
     /// [`PaymentPayload::V1`] from `X-PAYMENT`.
     pub fn payload(&self) -> &PaymentPayload {
@@ -394,7 +410,12 @@ impl DecodedPayment {
 
     /// The decoded JSON object, verbatim (whitespace around it trimmed).
     pub fn json(&self) -> &RawValue {
-        &self.json
+        self.raw.get_or_init(|| raw_json(&self.text))
+    }
+
+    /// The same JSON as [`DecodedPayment::json`], as text, without building the [`RawValue`].
+    pub fn json_text(&self) -> &str {
+        &self.text
     }
 
     /// The header the payment came in, which follows from its version.
@@ -407,8 +428,18 @@ impl DecodedPayment {
 
     /// The typed payment and the JSON text, by value.
     pub fn into_parts(self) -> (PaymentPayload, Box<RawValue>) {
-        (self.payload, self.json)
+        let raw = match self.raw.into_inner() {
+            Some(raw) => raw,
+            None => raw_json(&self.text),
+        };
+        (self.payload, raw)
     }
+}
+
+/// `text` as a [`RawValue`]; `text` is one valid JSON value (see [`DecodedPayment`]).
+fn raw_json(text: &str) -> Box<RawValue> {
+    RawValue::from_string(text.to_owned())
+        .expect("a decoded payment's JSON was fully parsed, so it is valid JSON")
 }
 
 /// Decodes a payment header: `PAYMENT-SIGNATURE` must carry an `x402Version: 2` payment and
@@ -416,8 +447,9 @@ impl DecodedPayment {
 ///
 /// The decoded `x402Version` is the authority: a v1 payment in `PAYMENT-SIGNATURE` (or a v2
 /// payment in `X-PAYMENT`) is [`DecodeError::VersionMismatch`], any other version
-/// [`DecodeError::UnsupportedVersion`]. The JSON is parsed twice, both times without copying
-/// it: once to validate it as the verbatim [`RawValue`], once into the typed payment.
+/// [`DecodeError::UnsupportedVersion`]. The JSON is parsed without copying it: an EIP-3009
+/// payment in one typed pass; anything else (and any error) validated as a [`RawValue`] first,
+/// then parsed into the typed payment.
 pub fn decode_payment(
     header: PaymentHeader,
     value: &[u8],
@@ -429,6 +461,16 @@ pub fn decode_payment(
     })?;
     if first_json_byte(text.as_bytes()) != Some(b'{') {
         return Err(not_an_object(text.as_bytes()));
+    }
+    if let Some(payload) = decode_exact_evm(header, &text) {
+        // The typed parse read all of `text` as one JSON value: no validation pass needed.
+        let trimmed = text.trim_matches([' ', '\t', '\n', '\r']);
+        let text = if trimmed.len() == text.len() {
+            text.into_boxed_str()
+        } else {
+            trimmed.into()
+        };
+        return Ok(DecodedPayment::new(payload, text));
     }
     let json = RawValue::from_string(text).map_err(|error| DecodeError::NotJson {
         message: client_safe_message(&error),
@@ -442,8 +484,59 @@ pub fn decode_payment(
         }
     };
     match typed {
-        Ok(payload) => Ok(DecodedPayment { payload, json }),
+        Ok(payload) => Ok(DecodedPayment::new(payload, json.into())),
         Err(error) => Err(explain_payment_error(header, json.get(), &error)),
+    }
+}
+
+/// The common payment, an EIP-3009 `exact` payload in the header's own version, parsed in one
+/// pass without buffering the scheme payload (see [`ExactEvmOnly`]). `None` for anything else,
+/// valid or not: [`decode_payment`] then takes the general path, which also words the errors.
+///
+/// The mirrors have the same fields and serde attributes as [`v2::PaymentPayload`] and
+/// [`v1::PaymentPayload`], so where one parses, the real type parses to the same value.
+fn decode_exact_evm(header: PaymentHeader, json: &str) -> Option<PaymentPayload> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct FastV2 {
+        x402_version: V2,
+        #[serde(default)]
+        resource: Option<ResourceInfo>,
+        accepted: v2::PaymentRequirements,
+        payload: ExactEvmOnly,
+        #[serde(default)]
+        extensions: Option<JsonObject>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct FastV1 {
+        x402_version: V1,
+        scheme: String,
+        network: String,
+        payload: ExactEvmOnly,
+    }
+
+    match header {
+        PaymentHeader::PaymentSignature => {
+            let fast = serde_json::from_str::<FastV2>(json).ok()?;
+            Some(PaymentPayload::V2(v2::PaymentPayload {
+                x402_version: fast.x402_version,
+                resource: fast.resource,
+                accepted: fast.accepted,
+                payload: SchemePayload::ExactEvm(fast.payload.0),
+                extensions: fast.extensions,
+            }))
+        }
+        PaymentHeader::XPayment => {
+            let fast = serde_json::from_str::<FastV1>(json).ok()?;
+            Some(PaymentPayload::V1(v1::PaymentPayload {
+                x402_version: fast.x402_version,
+                scheme: fast.scheme,
+                network: fast.network,
+                payload: SchemePayload::ExactEvm(fast.payload.0),
+            }))
+        }
     }
 }
 
@@ -531,5 +624,78 @@ fn shorten(text: &str, max_chars: usize) -> String {
     match text.char_indices().nth(max_chars) {
         Some((end, _)) => format!("{}…", &text[..end]),
         None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ACCEPTED: &str = r#"{"scheme":"exact","network":"eip155:84532","amount":"1000",
+        "asset":"0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+        "payTo":"0x209693Bc6afc0C5328bA36FaF03C514EF312287C","maxTimeoutSeconds":60}"#;
+    const AUTHORIZATION: &str = r#"{"from":"0x857b06519e91e3a54538791bdbb0e22373e36b66",
+        "to":"0x209693Bc6afc0C5328bA36FaF03C514EF312287C","value":"1000","validAfter":"0",
+        "validBefore":"1740672154",
+        "nonce":"0xf3746613c2d920b5fdabc0856f2aeb2d4f88ee6037b8cc5d04a71a4462f13480"}"#;
+
+    /// The fast path either declines or agrees with the general parse, value for value.
+    #[test]
+    fn the_exact_evm_fast_path_declines_or_agrees_with_the_general_parse() {
+        let payloads = [
+            format!(r#"{{"signature":"0x2d6a","authorization":{AUTHORIZATION}}}"#),
+            format!(r#"{{"authorization":{AUTHORIZATION},"signature":"0x2d6a","x":[1,{{}}]}}"#),
+            format!(
+                r#"{{"signature":"0x01","signature":"0x2d6a","authorization":{AUTHORIZATION}}}"#
+            ),
+            format!(r#"{{"signature":"zz","signature":"0x2d6a","authorization":{AUTHORIZATION}}}"#),
+            format!(
+                r#"{{"signature":"0x2d6a","authorization":{AUTHORIZATION},"permit2Authorization":{{}}}}"#
+            ),
+            format!(r#"{{"authorization":{AUTHORIZATION}}}"#),
+            r#"{"signature":"0x2d6a","authorization":{"from":"0x12"}}"#.to_owned(),
+            r#"{"transaction":"AQID"}"#.to_owned(),
+            "[1,2]".to_owned(),
+        ];
+        let mut fast = 0;
+        for payload in &payloads {
+            let v2 = format!(r#"{{"x402Version":2,"accepted":{ACCEPTED},"payload":{payload}}}"#);
+            let general = serde_json::from_str::<v2::PaymentPayload>(&v2).map(PaymentPayload::V2);
+            if let Some(decoded) = decode_exact_evm(PaymentHeader::PaymentSignature, &v2) {
+                fast += 1;
+                assert_eq!(Some(&decoded), general.as_ref().ok(), "{payload}");
+            }
+            let v1 = format!(
+                r#"{{"x402Version":1,"scheme":"exact","network":"base-sepolia","payload":{payload}}}"#
+            );
+            let general = serde_json::from_str::<v1::PaymentPayload>(&v1).map(PaymentPayload::V1);
+            if let Some(decoded) = decode_exact_evm(PaymentHeader::XPayment, &v1) {
+                fast += 1;
+                assert_eq!(Some(&decoded), general.as_ref().ok(), "{payload}");
+            }
+        }
+        // The first three are EIP-3009 payloads the fast path takes, in both versions.
+        assert_eq!(fast, 6);
+    }
+
+    /// Both paths keep the client's JSON verbatim, whitespace around it trimmed.
+    #[test]
+    fn both_paths_keep_the_json_verbatim_and_trimmed() {
+        for payload in [
+            format!(r#"{{"signature":"0x2d6a","authorization":{AUTHORIZATION}}}"#),
+            r#"{"transaction":"AQID"}"#.to_owned(),
+        ] {
+            let json = format!(r#"{{"x402Version":2,"accepted":{ACCEPTED},"payload":{payload}}}"#);
+            let header = encode_json_bytes(format!(" \n\t{json}\r\n ").as_bytes());
+            let decoded = decode_payment(
+                PaymentHeader::PaymentSignature,
+                header.as_bytes(),
+                DEFAULT_MAX_HEADER_BYTES,
+            )
+            .expect("decodes");
+            assert_eq!(decoded.json_text(), json);
+            assert_eq!(decoded.json().get(), json);
+            assert_eq!(decoded.clone().into_parts().1.get(), json);
+        }
     }
 }

@@ -23,7 +23,12 @@
 //! replay store is unreachable, 502 when the facilitator answers nonsense — never a 402 for our
 //! own trouble.
 
-use std::{borrow::Cow, collections::BTreeSet, fmt, sync::Arc};
+use std::{
+    borrow::Cow,
+    collections::BTreeSet,
+    fmt,
+    sync::{Arc, OnceLock},
+};
 
 use alloy_primitives::{Address, U256};
 use arc_swap::ArcSwap;
@@ -34,7 +39,7 @@ use crate::{
     RouteTable,
     clock::{Clock, SystemClock},
     codec::{self, DecodeError, DecodedPayment, PaymentHeader},
-    facilitator::{Facilitator, FacilitatorError, FacilitatorRequest, Requirements},
+    facilitator::{Facilitator, FacilitatorError, FacilitatorRequest, Requirements, request_body},
     labels::{Outcome, Reason, ReloadResult, RouteLabels, keys, names},
     network::Network,
     offer::{Accept, Offer},
@@ -622,6 +627,7 @@ impl Gate {
             replay_key,
             expires_at: checked.expires_at,
             payer: checked.payer,
+            facilitator_body: OnceLock::new(),
             claimed: false,
             settled: None,
             span,
@@ -846,7 +852,7 @@ fn replay_key(accept: &Accept, decoded: &DecodedPayment, checked: &Checked) -> R
             bytes[48..].copy_from_slice(evm.authorization.nonce.as_slice());
             ReplayKey::from_bytes(&bytes)
         }
-        _ => ReplayKey::from_bytes(decoded.json().get().as_bytes()),
+        _ => ReplayKey::from_bytes(decoded.json_text().as_bytes()),
     }
 }
 
@@ -902,6 +908,8 @@ pub struct PendingPayment {
     replay_key: ReplayKey,
     expires_at: u64,
     payer: Option<Address>,
+    /// The verify/settle request body, built once (see `facilitator_request`).
+    facilitator_body: OnceLock<Bytes>,
     claimed: bool,
     settled: Option<SettleResponse>,
     span: tracing::Span,
@@ -936,6 +944,7 @@ impl PendingPayment {
         self.accept().series()
     }
 
+    /// The verify or settle request. Its body is built on first use and shared by both calls.
     fn facilitator_request(&self) -> FacilitatorRequest<'_> {
         let (requirements, json) = match &self.v1 {
             Some((requirements, json)) => (Requirements::V1(requirements), json.as_str()),
@@ -944,12 +953,11 @@ impl PendingPayment {
                 self.accept().requirements_json().get(),
             ),
         };
-        FacilitatorRequest::new(
-            self.decoded.payload(),
-            self.decoded.json().get(),
-            requirements,
-            json,
-        )
+        let payment = self.decoded.payload();
+        let body = self
+            .facilitator_body
+            .get_or_init(|| request_body(payment, self.decoded.json_text(), json));
+        FacilitatorRequest::with_body(payment, requirements, body.clone())
     }
 
     fn reject(&self, reason: Reason, detail: Option<&str>) -> Reply {

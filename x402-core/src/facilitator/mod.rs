@@ -114,22 +114,24 @@ impl<'a> FacilitatorRequest<'a> {
         requirements: Requirements<'a>,
         requirements_json: &str,
     ) -> Self {
-        let version = match payment {
-            PaymentPayload::V1(_) => "1",
-            PaymentPayload::V2(_) => "2",
-        };
-        let mut body = Vec::with_capacity(64 + payment_json.len() + requirements_json.len());
-        body.extend_from_slice(b"{\"x402Version\":");
-        body.extend_from_slice(version.as_bytes());
-        body.extend_from_slice(b",\"paymentPayload\":");
-        body.extend_from_slice(payment_json.as_bytes());
-        body.extend_from_slice(b",\"paymentRequirements\":");
-        body.extend_from_slice(requirements_json.as_bytes());
-        body.push(b'}');
+        Self::with_body(
+            payment,
+            requirements,
+            request_body(payment, payment_json, requirements_json),
+        )
+    }
+
+    /// A request with a body [`request_body`] built before for the same payment and requirement:
+    /// the verify and the settle of one payment share one body.
+    pub(crate) fn with_body(
+        payment: &'a PaymentPayload,
+        requirements: Requirements<'a>,
+        body: Bytes,
+    ) -> Self {
         Self {
             payment,
             requirements,
-            body: body.into(),
+            body,
         }
     }
 
@@ -155,6 +157,28 @@ impl<'a> FacilitatorRequest<'a> {
     pub fn body(&self) -> &Bytes {
         &self.body
     }
+}
+
+/// The JSON body of a verify or settle request: `{"x402Version", "paymentPayload",
+/// "paymentRequirements"}`, the two JSON texts copied in verbatim.
+pub(crate) fn request_body(
+    payment: &PaymentPayload,
+    payment_json: &str,
+    requirements_json: &str,
+) -> Bytes {
+    let version = match payment {
+        PaymentPayload::V1(_) => "1",
+        PaymentPayload::V2(_) => "2",
+    };
+    let mut body = Vec::with_capacity(64 + payment_json.len() + requirements_json.len());
+    body.extend_from_slice(b"{\"x402Version\":");
+    body.extend_from_slice(version.as_bytes());
+    body.extend_from_slice(b",\"paymentPayload\":");
+    body.extend_from_slice(payment_json.as_bytes());
+    body.extend_from_slice(b",\"paymentRequirements\":");
+    body.extend_from_slice(requirements_json.as_bytes());
+    body.push(b'}');
+    body.into()
 }
 
 /// Why a facilitator call failed. Closed: each variant tells the adapters which status to send.

@@ -35,15 +35,12 @@
 //! ```
 
 use std::{
-    collections::HashMap,
     fmt,
-    sync::{
-        Mutex,
-        atomic::{AtomicU32, Ordering},
-    },
+    sync::atomic::{AtomicUsize, Ordering},
 };
 
-use alloy_primitives::{B256, keccak256};
+use alloy_primitives::B256;
+use sha2::{Digest as _, Sha256};
 
 use crate::facilitator::BoxFuture;
 
@@ -54,13 +51,18 @@ pub use self::redis::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisReplayGuard};
 
 /// Identifies one payment authorization: for EIP-3009, a hash of (chain id, token, payer,
 /// nonce) — the tuple the token contract itself makes unique.
+///
+/// The hash is SHA-256: collision-resistant, so a client choosing payer and nonce cannot make
+/// its payment's key equal another's, and deterministic, so instances sharing a store
+/// (`RedisReplayGuard`) agree on keys. (It was keccak-256, which costs several times more
+/// without the SHA extensions most x86-64 and ARMv8 servers have.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ReplayKey(B256);
 
 impl ReplayKey {
-    /// A key from arbitrary identifying bytes (hashed).
+    /// A key from arbitrary identifying bytes (hashed with SHA-256).
     pub fn from_bytes(bytes: &[u8]) -> Self {
-        Self(keccak256(bytes))
+        Self(B256::from(<[u8; 32]>::from(Sha256::digest(bytes))))
     }
 
     /// The key's 32 bytes.
@@ -107,14 +109,32 @@ struct Entry {
     expires_at: u64,
 }
 
-const SHARDS: usize = 16;
-const SWEEP_EVERY: u32 = 1024;
+impl Entry {
+    /// Whether this entry still refuses its key at `now`: a claim in flight always does (it ends
+    /// with a release or a confirm), a settled payment until its authorization expires.
+    fn refuses(&self, now: u64) -> bool {
+        self.state == State::InFlight || self.expires_at > now
+    }
+}
 
-/// A process-local [`ReplayGuard`]: sharded maps, each behind a mutex held for a map
-/// operation only (never across an await). Expired entries are swept as claims arrive.
+/// Sweep expired entries at most once per this many claims, and never more often than once per
+/// `len()` claims, so that a sweep costs at most about one visited entry per claim.
+const SWEEP_EVERY: usize = 1024;
+
+/// A process-local [`ReplayGuard`] on a lock-free concurrent map ([`papaya::HashMap`]).
+///
+/// A claim is one atomic compare-and-swap on the key's entry (refuse, or insert "in flight"),
+/// a release removes the entry only while it is still in flight, a confirm replaces it with
+/// "settled". No operation takes a lock or waits for another request: concurrent claims of one
+/// key are decided by the map's compare-and-swap, exactly one wins. (The map takes an internal
+/// lock only to allocate a bigger table while it grows, a handful of times over its life.)
+///
+/// Expired settled entries are swept by the claim that crosses the sweep threshold (every
+/// 1024 claims, or every `len()` claims when more entries are remembered): the sweep visits the
+/// map without holding anything exclusive, while other requests go on claiming and releasing.
 pub struct InMemoryReplayGuard {
-    shards: [Mutex<HashMap<ReplayKey, Entry>>; SHARDS],
-    claims: AtomicU32,
+    map: papaya::HashMap<ReplayKey, Entry>,
+    since_sweep: AtomicUsize,
 }
 
 impl fmt::Debug for InMemoryReplayGuard {
@@ -135,14 +155,14 @@ impl InMemoryReplayGuard {
     /// An empty guard.
     pub fn new() -> Self {
         Self {
-            shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
-            claims: AtomicU32::new(0),
+            map: papaya::HashMap::new(),
+            since_sweep: AtomicUsize::new(0),
         }
     }
 
     /// The number of remembered authorizations (in flight or settled).
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).len()).sum()
+        self.map.len()
     }
 
     /// Whether nothing is remembered.
@@ -150,40 +170,30 @@ impl InMemoryReplayGuard {
         self.len() == 0
     }
 
-    fn shard(&self, key: &ReplayKey) -> &Mutex<HashMap<ReplayKey, Entry>> {
-        &self.shards[usize::from(key.0.0[0]) % SHARDS]
-    }
-
     fn claim_now(&self, key: ReplayKey, expires_at: u64, now: u64) -> bool {
-        let sweep = self
-            .claims
-            .fetch_add(1, Ordering::Relaxed)
-            .is_multiple_of(SWEEP_EVERY);
-        let mut shard = lock(self.shard(&key));
-        if sweep {
-            shard.retain(|_, e| e.state == State::InFlight || e.expires_at > now);
+        let map = self.map.pin();
+        let since = self.since_sweep.fetch_add(1, Ordering::Relaxed) + 1;
+        // Only the claim whose compare-and-swap resets the count sweeps; the others go on.
+        if since >= SWEEP_EVERY
+            && since >= map.len()
+            && self
+                .since_sweep
+                .compare_exchange(since, 0, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            // Removes each expired entry by compare-and-swap on that very entry: one claimed or
+            // confirmed meanwhile is left alone.
+            map.retain(|_, entry| entry.refuses(now));
         }
-        match shard.get(&key) {
-            Some(e) if e.state == State::InFlight || e.expires_at > now => false,
-            _ => {
-                shard.insert(
-                    key,
-                    Entry {
-                        state: State::InFlight,
-                        expires_at,
-                    },
-                );
-                true
-            }
-        }
+        let claimed = map.compute(key, |current| match current {
+            Some((_, entry)) if entry.refuses(now) => papaya::Operation::Abort(()),
+            _ => papaya::Operation::Insert(Entry {
+                state: State::InFlight,
+                expires_at,
+            }),
+        });
+        !matches!(claimed, papaya::Compute::Aborted(()))
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding the lock cannot leave a map entry half-written; keep serving.
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl ReplayGuard for InMemoryReplayGuard {
@@ -198,7 +208,7 @@ impl ReplayGuard for InMemoryReplayGuard {
     }
 
     fn confirm(&self, key: ReplayKey, expires_at: u64) -> BoxFuture<'_, ()> {
-        lock(self.shard(&key)).insert(
+        self.map.pin().insert(
             key,
             Entry {
                 state: State::Settled,
@@ -209,9 +219,79 @@ impl ReplayGuard for InMemoryReplayGuard {
     }
 
     fn release(&self, key: ReplayKey) {
-        let mut shard = lock(self.shard(&key));
-        if shard.get(&key).is_some_and(|e| e.state == State::InFlight) {
-            shard.remove(&key);
+        // Only an entry still in flight: a settled payment stays refused.
+        let _ = self
+            .map
+            .pin()
+            .remove_if(&key, |_, entry| entry.state == State::InFlight);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Barrier};
+
+    use super::*;
+
+    fn claim(guard: &InMemoryReplayGuard, key: ReplayKey, expires_at: u64, now: u64) -> bool {
+        guard.claim_now(key, expires_at, now)
+    }
+
+    #[test]
+    fn concurrent_claims_of_one_key_have_one_winner() {
+        let guard = Arc::new(InMemoryReplayGuard::new());
+        let key = ReplayKey::from_bytes(b"one payment");
+        let barrier = Arc::new(Barrier::new(8));
+        let winners: usize = (0..8)
+            .map(|_| {
+                let (guard, barrier) = (Arc::clone(&guard), Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    (0..100)
+                        .filter(|_| claim(&guard, key, 2_000, 1_000))
+                        .count()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().expect("claiming thread"))
+            .sum();
+        assert_eq!(winners, 1);
+        assert_eq!(guard.len(), 1);
+    }
+
+    #[test]
+    fn release_frees_only_a_claim_in_flight() {
+        let guard = InMemoryReplayGuard::new();
+        let key = ReplayKey::from_bytes(b"settled");
+        assert!(claim(&guard, key, 2_000, 1_000));
+        drop(guard.confirm(key, 2_000));
+        guard.release(key);
+        assert!(!claim(&guard, key, 2_000, 1_000), "settled stays refused");
+    }
+
+    #[test]
+    fn sweep_forgets_expired_payments_and_keeps_claims_in_flight() {
+        let guard = InMemoryReplayGuard::new();
+        let settled = ReplayKey::from_bytes(b"settled, expires at 10");
+        let in_flight = ReplayKey::from_bytes(b"in flight, expires at 10");
+        assert!(claim(&guard, settled, 10, 1));
+        drop(guard.confirm(settled, 10));
+        assert!(claim(&guard, in_flight, 10, 1));
+        // Enough claims of other keys, long after both expired, to cross the sweep threshold.
+        for n in 0..SWEEP_EVERY as u64 {
+            assert!(claim(
+                &guard,
+                ReplayKey::from_bytes(&n.to_be_bytes()),
+                5_000,
+                100
+            ));
         }
+        let map = guard.map.pin();
+        assert!(map.get(&settled).is_none(), "expired settled entry swept");
+        assert!(
+            map.get(&in_flight).is_some(),
+            "a claim in flight is never swept"
+        );
     }
 }

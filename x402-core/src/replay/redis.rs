@@ -17,10 +17,9 @@
 //! `Retry-After` — fail closed, never a silent pass.
 
 use std::{
-    collections::HashMap,
     fmt::{self, Write as _},
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
@@ -28,7 +27,7 @@ use std::{
 
 use redis::{AsyncCommands as _, Client, aio::ConnectionManager};
 
-use super::{ReplayError, ReplayGuard, ReplayKey, lock};
+use super::{ReplayError, ReplayGuard, ReplayKey};
 use crate::facilitator::BoxFuture;
 
 /// Deletes `KEYS[1]` only while it holds `ARGV[1]`.
@@ -80,7 +79,8 @@ struct Inner {
     timeout: Duration,
     instance: u64,
     next_claim: AtomicU64,
-    claims: Mutex<HashMap<ReplayKey, Claim>>,
+    /// The claims this instance holds, by key (a lock-free map: no lock on the request path).
+    claims: papaya::HashMap<ReplayKey, Claim>,
     release: redis::Script,
 }
 
@@ -108,7 +108,7 @@ impl RedisReplayGuard {
                 timeout: DEFAULT_TIMEOUT,
                 instance: fastrand::u64(..),
                 next_claim: AtomicU64::new(0),
-                claims: Mutex::new(HashMap::new()),
+                claims: papaya::HashMap::new(),
                 release: redis::Script::new(RELEASE_SCRIPT),
             }),
         })
@@ -203,13 +203,13 @@ impl Inner {
             .await?;
         let claimed = set.is_some();
         if claimed {
-            lock(&self.claims).insert(key, Claim { token, now });
+            self.claims.pin().insert(key, Claim { token, now });
         }
         Ok(claimed)
     }
 
     async fn confirm(&self, key: ReplayKey, expires_at: u64) {
-        let claimed_at = lock(&self.claims).remove(&key).map(|c| c.now);
+        let claimed_at = self.claims.pin().remove(&key).map(|c| c.now);
         let now = claimed_at.unwrap_or_else(unix_now);
         let ttl = expires_at.saturating_sub(now).max(1);
         let redis_key = self.redis_key(key);
@@ -262,7 +262,13 @@ impl ReplayGuard for RedisReplayGuard {
     }
 
     fn release(&self, key: ReplayKey) {
-        let Some(claim) = lock(&self.inner.claims).remove(&key) else {
+        let Some(token) = self
+            .inner
+            .claims
+            .pin()
+            .remove(&key)
+            .map(|c| c.token.clone())
+        else {
             return;
         };
         // Called from `Drop`: spawn the delete. Without a runtime the claim simply expires
@@ -270,7 +276,7 @@ impl ReplayGuard for RedisReplayGuard {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let inner = Arc::clone(&self.inner);
             let redis_key = inner.redis_key(key);
-            runtime.spawn(async move { inner.release(redis_key, claim.token).await });
+            runtime.spawn(async move { inner.release(redis_key, token).await });
         }
     }
 }

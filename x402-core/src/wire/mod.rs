@@ -49,6 +49,7 @@ pub mod v2;
 
 mod scheme;
 mod version;
+pub(crate) use scheme::ExactEvmOnly;
 pub use scheme::{Eip3009Authorization, ExactEvmPayload, SchemePayload};
 pub use version::{V1, V2};
 

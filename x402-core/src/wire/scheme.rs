@@ -145,6 +145,58 @@ impl<'de> Deserialize<'de> for Eip3009Fields {
     }
 }
 
+/// The fast path for the common payload: an EIP-3009 object read straight into its typed
+/// fields, without [`Classified`]'s buffering.
+///
+/// It *fails* on anything else — a Permit2 or other payload, a missing or malformed field, not
+/// an object — and the caller then parses with [`SchemePayload`], which decides what the
+/// payload is and words the error. Where this succeeds, [`SchemePayload`] yields
+/// `ExactEvm` of the same value: same keys, same field parsers, duplicate keys last-wins.
+pub(crate) struct ExactEvmOnly(pub(crate) ExactEvmPayload);
+
+impl<'de> Deserialize<'de> for ExactEvmOnly {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OnlyVisitor;
+
+        impl<'de> Visitor<'de> for OnlyVisitor {
+            type Value = ExactEvmOnly;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an EIP-3009 payload object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ExactEvmOnly, A::Error> {
+                let mut signature = None;
+                let mut authorization = None;
+                while let Some(key) = map.next_key::<PayloadKey>()? {
+                    match key {
+                        PayloadKey::Signature => {
+                            let HexSignature(bytes) = map.next_value()?;
+                            signature = Some(bytes);
+                        }
+                        PayloadKey::Authorization => authorization = Some(map.next_value()?),
+                        PayloadKey::Permit2Authorization => {
+                            return Err(de::Error::custom("a Permit2 payload"));
+                        }
+                        PayloadKey::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                match (signature, authorization) {
+                    (Some(signature), Some(authorization)) => Ok(ExactEvmOnly(ExactEvmPayload {
+                        signature,
+                        authorization,
+                    })),
+                    _ => Err(de::Error::custom("not a complete EIP-3009 payload")),
+                }
+            }
+        }
+
+        deserializer.deserialize_map(OnlyVisitor)
+    }
+}
+
 enum PayloadKey {
     Signature,
     Authorization,
