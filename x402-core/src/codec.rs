@@ -55,7 +55,7 @@ use std::{fmt, sync::OnceLock};
 
 use base64::{
     Engine as _,
-    engine::general_purpose::{STANDARD, STANDARD_NO_PAD},
+    engine::general_purpose::STANDARD_NO_PAD,
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::value::RawValue;
@@ -255,7 +255,7 @@ pub fn encode_header<T: Serialize + ?Sized>(value: &T) -> String {
 
 /// Encodes already-serialized JSON as a header value: standard base64 with `=` padding.
 pub fn encode_json_bytes(json: &[u8]) -> String {
-    STANDARD.encode(json)
+    base64_simd::STANDARD.encode_to_string(json)
 }
 
 /// Decodes standard base64, padded or unpadded, of at most `max_len` bytes.
@@ -263,6 +263,11 @@ pub fn encode_json_bytes(json: &[u8]) -> String {
 /// The length is checked first, so an oversized value costs nothing to refuse. Padding, if
 /// present, must be the one or two `=` that complete the last group of four symbols.
 pub fn decode_base64(value: &[u8], max_len: usize) -> Result<Vec<u8>, DecodeError> {
+    decode_base64_with(value, max_len, true)
+}
+
+/// [`decode_base64`], trying the SIMD decoder first when `simd` (tests compare both ways).
+fn decode_base64_with(value: &[u8], max_len: usize, simd: bool) -> Result<Vec<u8>, DecodeError> {
     if value.is_empty() {
         return Err(DecodeError::Empty);
     }
@@ -293,6 +298,22 @@ pub fn decode_base64(value: &[u8], max_len: usize) -> Result<Vec<u8>, DecodeErro
     };
     // Exactly sized, so `RawValue::from_string` can take the buffer without copying it.
     let mut decoded = vec![0; decoded_len];
+    // SIMD where the CPU has it (the same strict rules: standard alphabet, canonical trailing
+    // bits); any error is worded by the scalar decoder below (position and fault).
+    if simd
+        && base64_simd::STANDARD_NO_PAD
+            .decode(symbols, base64_simd::Out::from_slice(&mut decoded))
+            .is_ok()
+    {
+        return Ok(decoded);
+    }
+    decode_symbols_scalar(symbols, decoded)
+}
+
+/// The scalar decoder of [`decode_base64`] into `decoded` (sized for `symbols`), which words
+/// every error.
+fn decode_symbols_scalar(symbols: &[u8], mut decoded: Vec<u8>) -> Result<Vec<u8>, DecodeError> {
+    let decoded_len = decoded.len();
     match STANDARD_NO_PAD.decode_slice(symbols, &mut decoded) {
         Ok(written) if written == decoded_len => Ok(decoded),
         Ok(_) => Err(DecodeError::InvalidBase64 {
@@ -629,7 +650,53 @@ fn shorten(text: &str, max_chars: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use base64::engine::general_purpose::STANDARD;
+    use proptest::prelude::*;
+
     use super::*;
+
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    /// Base64 symbols with an occasional stray byte (padding in the middle, the URL-safe
+    /// alphabet, whitespace, non-ASCII).
+    fn near_base64() -> impl Strategy<Value = Vec<u8>> {
+        let symbol = prop_oneof![
+            40 => prop::sample::select(ALPHABET.to_vec()),
+            1 => prop::sample::select(b"=-_ \n\0\xff".to_vec()),
+        ];
+        prop::collection::vec(symbol, 0..400)
+    }
+
+    /// Valid encodings (padded or not), some with one symbol changed.
+    fn mostly_valid() -> impl Strategy<Value = Vec<u8>> {
+        (
+            prop::collection::vec(any::<u8>(), 0..400),
+            any::<bool>(),
+            any::<Option<(prop::sample::Index, u8)>>(),
+        )
+            .prop_map(|(bytes, padded, change)| {
+                let engine = if padded { STANDARD } else { STANDARD_NO_PAD };
+                let mut text = engine.encode(bytes).into_bytes();
+                if let Some((at, byte)) = change
+                    && !text.is_empty()
+                {
+                    let at = at.index(text.len());
+                    text[at] = byte;
+                }
+                text
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn simd_and_scalar_base64_decoding_agree(
+            input in prop_oneof![near_base64(), mostly_valid()],
+        ) {
+            let simd = decode_base64_with(&input, usize::MAX, true);
+            let scalar = decode_base64_with(&input, usize::MAX, false);
+            prop_assert_eq!(format!("{simd:?}"), format!("{scalar:?}"));
+        }
+    }
 
     const ACCEPTED: &str = r#"{"scheme":"exact","network":"eip155:84532","amount":"1000",
         "asset":"0x036CbD53842c5426634e7929541eC2318f3dCF7e",

@@ -513,7 +513,7 @@ impl HeaderTemplate {
         json.extend_from_slice(&tail[..skip]);
         let tail_base64 = &self.tail_base64[skip];
         let mut header = String::with_capacity(json.len() / 3 * 4 + tail_base64.len());
-        STANDARD.encode_string(&json, &mut header);
+        base64_simd::STANDARD.encode_append(&json, &mut header);
         header.push_str(tail_base64);
         header
     }
