@@ -53,10 +53,7 @@
 
 use std::{fmt, sync::OnceLock};
 
-use base64::{
-    Engine as _,
-    engine::general_purpose::STANDARD_NO_PAD,
-};
+use base64::{Engine as _, engine::general_purpose::STANDARD_NO_PAD};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::value::RawValue;
 
