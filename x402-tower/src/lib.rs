@@ -8,12 +8,11 @@
 //! with the facilitator, served, and settled before the response body is sent — only when the
 //! handler answered below 400.
 //!
-//! The buyer side is [`X402PayLayer`] (feature `client`, module `client`): it wraps an HTTP
+//! The buyer side is `client::X402PayLayer` (feature `client`): it wraps an HTTP
 //! client service and pays the x402 challenges it meets, within spending caps.
 //!
 //! Payment outcomes are responses, never errors: the service's `Error` is the inner service's.
-//! The route table can be replaced while serving through the gate's
-//! [`RouteTableHandle`](x402_core::gate::RouteTableHandle).
+//! The route table can be replaced while serving through the gate's [`RouteTableHandle`].
 //!
 //! ```no_run
 //! use std::sync::Arc;
