@@ -2,12 +2,13 @@
 //! with the number of patterns.
 //!
 //! [`PathMatcher::new`] compiles the patterns, in declaration order, into a trie of segments:
-//! each node has its literal children (exact ones in a short list while there are at most
-//! eight, compared in order, then in a hash table; case-insensitive ones in a hash table keyed
-//! by ASCII-lowercased text for [case-insensitive](crate::pattern::MatchCase::Insensitive)
-//! patterns, looked up by lowercasing the request segment into a stack buffer), its glob children indexed by their
-//! literal prefix or suffix, and at most one `*` and one `**` child. Every node records the
-//! smallest pattern index below it.
+//! each node has its exact literal children in a short list while there are at most eight
+//! (compared in order), then in a hash table; its case-insensitive literal children in a hash
+//! table keyed by ASCII-lowercased text (for
+//! [case-insensitive](crate::pattern::MatchCase::Insensitive) patterns, looked up by lowercasing
+//! the request segment into a stack buffer); its glob children indexed by their literal prefix
+//! or suffix; and at most one `*` and one `**` child. Every node records the smallest pattern
+//! index below it.
 //!
 //! [`PathMatcher::first_match`] walks the trie depth-first along every branch that can match
 //! the path, cheapest index first, and keeps the smallest index whose pattern matches the whole
