@@ -29,11 +29,11 @@
 use std::sync::Arc;
 
 use alloy_primitives::{Address, U256};
-use base64::{Engine as _, engine::general_purpose::STANDARD};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::{
+    codec,
     labels::RouteLabels,
     network::{Asset, Network},
     telemetry::RouteSeries,
@@ -490,9 +490,7 @@ impl HeaderTemplate {
     fn new(json: JsonTemplate) -> Self {
         let (_, tail) = json.split_tail();
         let tail_base64 = std::array::from_fn(|skip| {
-            STANDARD
-                .encode(tail.get(skip..).unwrap_or_default())
-                .into_boxed_str()
+            codec::encode_json_bytes(tail.get(skip..).unwrap_or_default()).into_boxed_str()
         });
         Self { json, tail_base64 }
     }
@@ -508,10 +506,11 @@ impl HeaderTemplate {
         if tail.len() < skip {
             // A tail too short to top up the head (not a challenge's shape): encode it all.
             json.extend_from_slice(tail);
-            return STANDARD.encode(&json);
+            return codec::encode_json_bytes(&json);
         }
         json.extend_from_slice(&tail[..skip]);
         let tail_base64 = &self.tail_base64[skip];
+        // The same encoder as `codec::encode_json_bytes`, appending into a string sized for both.
         let mut header = String::with_capacity(json.len() / 3 * 4 + tail_base64.len());
         base64_simd::STANDARD.encode_append(&json, &mut header);
         header.push_str(tail_base64);
