@@ -7,7 +7,7 @@
 //! case) has its call future dropped on the actix side, as a server would on a closed
 //! connection.
 
-use std::{future::Future, pin::Pin, rc::Rc, time::Duration};
+use std::{future::Future, pin::Pin, rc::Rc, sync::Arc};
 
 use actix_web::{
     App, HttpRequest, HttpResponse,
@@ -18,7 +18,7 @@ use actix_web::{
     test, web,
 };
 use tests::{AppFactory, AppUnderTest, TestRequest, TestResponse};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use x402_actix::{Paid, X402};
 use x402_core::gate::Gate;
 
@@ -61,8 +61,8 @@ fn routes(config: &mut web::ServiceConfig) {
         .route(
             "/slow",
             web::get().to(|| async {
-                tokio::time::sleep(Duration::from_secs(3)).await;
-                "slow"
+                std::future::pending::<()>().await;
+                "never"
             }),
         );
 }
@@ -74,6 +74,8 @@ type Call = (TestRequest, oneshot::Sender<TestResponse>);
 /// The handle on an app running on its own actix thread; dropping it stops the thread.
 struct ActixApp {
     calls: mpsc::UnboundedSender<Call>,
+    /// Calls sent and not yet answered or dropped by the actix thread.
+    in_flight: Arc<watch::Sender<usize>>,
 }
 
 impl AppFactory for Actix {
@@ -83,6 +85,8 @@ impl AppFactory for Actix {
 
     fn build(&self, gate: Gate) -> Box<dyn AppUnderTest> {
         let (calls, mut incoming) = mpsc::unbounded_channel::<Call>();
+        let in_flight = Arc::new(watch::Sender::new(0));
+        let finished = Arc::clone(&in_flight);
         std::thread::Builder::new()
             .name("actix-app".to_owned())
             .spawn(move || {
@@ -93,6 +97,7 @@ impl AppFactory for Actix {
                     );
                     while let Some((request, answer)) = incoming.recv().await {
                         let app = Rc::clone(&app);
+                        let finished = Arc::clone(&finished);
                         actix_web::rt::spawn(async move {
                             let mut answer = answer;
                             tokio::select! {
@@ -103,12 +108,14 @@ impl AppFactory for Actix {
                                 // the client disconnects.
                                 () = answer.closed() => {}
                             }
+                            // The call's future is dropped by now, whichever branch won.
+                            finished.send_modify(|n| *n -= 1);
                         });
                     }
                 });
             })
             .expect("spawn the actix thread");
-        Box::new(ActixApp { calls })
+        Box::new(ActixApp { calls, in_flight })
     }
 }
 
@@ -160,10 +167,21 @@ impl AppUnderTest for ActixApp {
     ) -> Pin<Box<dyn Future<Output = TestResponse> + Send + '_>> {
         Box::pin(async move {
             let (answer, response) = oneshot::channel();
+            self.in_flight.send_modify(|n| *n += 1);
             self.calls
                 .send((request, answer))
                 .expect("the actix thread is running");
             response.await.expect("the actix app answered")
+        })
+    }
+
+    fn abandoned_requests_dropped(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            let mut in_flight = self.in_flight.subscribe();
+            in_flight
+                .wait_for(|&n| n == 0)
+                .await
+                .expect("the app holds its own sender");
         })
     }
 }

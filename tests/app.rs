@@ -10,7 +10,7 @@
 //! | `GET /fail` | 500 `boom` |
 //! | `GET /missing` | 404 `missing` |
 //! | `GET /stream` | 200, the body `one,two,three` sent as three chunks 20 ms apart |
-//! | `GET /slow` | 200 after 3 s |
+//! | `GET /slow` | never answers (the client gives up) |
 
 use std::{future::Future, pin::Pin, time::Duration};
 
@@ -117,6 +117,13 @@ pub trait AppUnderTest: Send + Sync {
     /// Sends a request in process and collects the whole response.
     fn send(&self, request: TestRequest)
     -> Pin<Box<dyn Future<Output = TestResponse> + Send + '_>>;
+
+    /// Resolves once every request whose caller went away has been dropped by the app: the
+    /// hand-off after a client disconnect. Apps that drop an abandoned request synchronously
+    /// (the caller's future owns it) keep this default.
+    fn abandoned_requests_dropped(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// Builds the app of this module behind an adapter's middleware running `gate`.

@@ -8,6 +8,7 @@ use std::{
     time::Duration,
 };
 
+use tokio::sync::watch;
 use x402_core::{
     facilitator::{BoxFuture, Facilitator, FacilitatorError, FacilitatorRequest},
     labels::FacilitatorOperation,
@@ -41,7 +42,8 @@ pub enum Script {
 pub struct ScriptedFacilitator {
     verify: Mutex<Script>,
     settle: Mutex<Script>,
-    verify_calls: AtomicUsize,
+    /// Verify calls so far, watched so a test can wait for the n-th one.
+    verify_calls: watch::Sender<usize>,
     settle_calls: AtomicUsize,
 }
 
@@ -50,7 +52,7 @@ impl Default for ScriptedFacilitator {
         Self {
             verify: Mutex::new(Script::Accept),
             settle: Mutex::new(Script::Accept),
-            verify_calls: AtomicUsize::new(0),
+            verify_calls: watch::Sender::new(0),
             settle_calls: AtomicUsize::new(0),
         }
     }
@@ -74,7 +76,17 @@ impl ScriptedFacilitator {
 
     /// How many verify calls were made.
     pub fn verify_calls(&self) -> usize {
-        self.verify_calls.load(Ordering::SeqCst)
+        *self.verify_calls.borrow()
+    }
+
+    /// Waits until at least `n` verify calls have been made: the hand-off a test uses to act
+    /// while a paid request is known to be in flight.
+    pub async fn verify_called(&self, n: usize) {
+        let mut calls = self.verify_calls.subscribe();
+        calls
+            .wait_for(|&calls| calls >= n)
+            .await
+            .expect("the facilitator holds its own sender");
     }
 
     /// How many settle calls were made.
@@ -130,7 +142,7 @@ impl Facilitator for ScriptedFacilitator {
         &'a self,
         request: &'a FacilitatorRequest<'a>,
     ) -> BoxFuture<'a, Result<VerifyResponse, FacilitatorError>> {
-        self.verify_calls.fetch_add(1, Ordering::SeqCst);
+        self.verify_calls.send_modify(|calls| *calls += 1);
         let script = self.verify.lock().unwrap().clone();
         Box::pin(async move {
             let script = unwind(script).await;

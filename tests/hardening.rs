@@ -23,6 +23,9 @@ use crate::{
 /// The environment variable naming the Redis server of the shared-store cases.
 pub const REDIS_URL_VAR: &str = "X402_TEST_REDIS_URL";
 
+/// This file's source, for the check that every case is in [`hardening_suite!`].
+pub const SOURCE: &str = include_str!("hardening.rs");
+
 /// How many requests carry the same payment at once in the replay storm.
 pub const REPLAY_STORM: usize = 200;
 
@@ -49,6 +52,15 @@ macro_rules! hardening_suite {
                     $crate::hardening::$case(&super::$factory).await;
                 }
             )*
+
+            #[test]
+            fn every_case_is_listed() {
+                $crate::assert_every_case_is_listed(
+                    "hardening_suite!",
+                    $crate::hardening::SOURCE,
+                    &[$(stringify!($case)),*],
+                );
+            }
         }
     };
 }

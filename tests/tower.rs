@@ -1,6 +1,6 @@
 //! The conformance suite against the tower adapter, with an axum app.
 
-use std::{future::Future, pin::Pin, time::Duration};
+use std::{future::Future, pin::Pin};
 
 use axum::{
     Router,
@@ -55,8 +55,8 @@ fn app() -> Router {
         .route(
             "/slow",
             get(|| async {
-                tokio::time::sleep(Duration::from_secs(3)).await;
-                "slow"
+                std::future::pending::<()>().await;
+                "never"
             }),
         )
 }
