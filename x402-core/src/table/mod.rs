@@ -32,6 +32,10 @@
 //! assert!(matched("GET", "/api/%zz").is_err()); // answered with 400
 //! ```
 
+mod handle;
+
+pub use self::handle::{RouteTableHandle, TableSwap};
+
 use std::{collections::BTreeSet, collections::HashMap, fmt, sync::Arc};
 
 use alloy_primitives::{Address, U256};
