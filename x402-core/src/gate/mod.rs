@@ -18,7 +18,7 @@
 //! Dropping a [`PendingPayment`] before settlement (the client went away) settles nothing and
 //! releases its replay claim.
 //!
-//! The replies carry machine-readable reasons ([`Reason`]) and every status of DESIGN.md §4:
+//! The replies carry machine-readable reasons ([`Reason`](crate::labels::Reason)) and every status of DESIGN.md §4:
 //! 402 for the client's payment problems, 503 (with `Retry-After`) when the facilitator or the
 //! replay store is unreachable, 502 when the facilitator answers nonsense — never a 402 for our
 //! own trouble.
