@@ -120,11 +120,11 @@ use reqwest::{
     Method, Url,
     header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue},
 };
-use serde::Deserialize;
 use tracing::{Instrument as _, field};
 
 use super::{
     BoxFuture, Facilitator, FacilitatorError, FacilitatorRequest,
+    answer::{settle_answer, supported_answer, verify_answer},
     auth::{AuthRequest, FacilitatorAuth},
     breaker::{Breaker, BreakerState, Permit},
     supported::SupportedCache,
@@ -146,7 +146,6 @@ const DEFAULT_BREAKER_COOL_DOWN: Duration = Duration::from_secs(30);
 const DEFAULT_SUPPORTED_TTL: Duration = Duration::from_secs(5 * 60);
 const DEFAULT_SUPPORTED_MAX_STALE: Duration = Duration::from_secs(60 * 60);
 const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
-const EXCERPT_CHARS: usize = 200;
 
 /// A facilitator reached over HTTP, at one or more base URLs in priority order.
 ///
@@ -1004,197 +1003,6 @@ async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Byte
 /// Maps a status and body to an answer or an error.
 type Interpret<T> = fn(&Arc<str>, u16, &Bytes) -> Result<T, FacilitatorError>;
 
-fn is_success(status: u16) -> bool {
-    (200..300).contains(&status)
-}
-
-fn verify_answer(
-    name: &Arc<str>,
-    status: u16,
-    body: &Bytes,
-) -> Result<VerifyResponse, FacilitatorError> {
-    let operation = FacilitatorOperation::Verify;
-    if is_success(status) {
-        return serde_json::from_slice(body).map_err(|error| {
-            malformed(
-                name,
-                operation,
-                status,
-                &format!("not a VerifyResponse ({error})"),
-                body,
-            )
-        });
-    }
-    match serde_json::from_slice::<VerifyResponse>(body) {
-        Ok(answer) if !answer.is_valid => Ok(answer),
-        Ok(_) => Err(malformed(
-            name,
-            operation,
-            status,
-            "an error status with isValid: true",
-            body,
-        )),
-        Err(_) => Err(error_status(name, operation, status, body)),
-    }
-}
-
-fn settle_answer(
-    name: &Arc<str>,
-    status: u16,
-    body: &Bytes,
-) -> Result<SettleResponse, FacilitatorError> {
-    let operation = FacilitatorOperation::Settle;
-    if is_success(status) {
-        let answer: SettleResponse = serde_json::from_slice(body).map_err(|error| {
-            malformed(
-                name,
-                operation,
-                status,
-                &format!("not a SettleResponse ({error})"),
-                body,
-            )
-        })?;
-        if is_pending(&answer) {
-            return Err(settle_unknown(
-                name,
-                status,
-                answer.transaction,
-                "settlement_pending",
-            ));
-        }
-        return Ok(answer);
-    }
-    if let Ok(answer) = serde_json::from_slice::<SettleResponse>(body) {
-        if is_pending(&answer) {
-            return Err(settle_unknown(
-                name,
-                status,
-                answer.transaction,
-                "settlement_pending",
-            ));
-        }
-        if answer.success {
-            return Err(settle_unknown(
-                name,
-                status,
-                answer.transaction,
-                "success: true with an error status",
-            ));
-        }
-        if status >= 500 && !answer.transaction.is_empty() {
-            let reason = answer.error_reason.unwrap_or_default();
-            return Err(settle_unknown(name, status, answer.transaction, &reason));
-        }
-        return Ok(answer);
-    }
-    if status >= 500 {
-        // The facilitator failed after receiving the request: it may have broadcast the
-        // transaction (and may even say which).
-        #[derive(Deserialize)]
-        struct Transaction {
-            #[serde(default)]
-            transaction: String,
-        }
-        let transaction = serde_json::from_slice::<Transaction>(body)
-            .map(|t| t.transaction)
-            .unwrap_or_default();
-        return Err(settle_unknown(name, status, transaction, &excerpt(body)));
-    }
-    Err(error_status(name, operation, status, body))
-}
-
-fn supported_answer(
-    name: &Arc<str>,
-    status: u16,
-    body: &Bytes,
-) -> Result<SupportedResponse, FacilitatorError> {
-    let operation = FacilitatorOperation::Supported;
-    if is_success(status) {
-        return serde_json::from_slice(body).map_err(|error| {
-            malformed(
-                name,
-                operation,
-                status,
-                &format!("not a SupportedResponse ({error})"),
-                body,
-            )
-        });
-    }
-    Err(error_status(name, operation, status, body))
-}
-
-fn is_pending(answer: &SettleResponse) -> bool {
-    !answer.success && answer.error_reason.as_deref() == Some("settlement_pending")
-}
-
-/// An error status without a usable body: 5xx and 429 mean "not now", the rest "not like this".
-fn error_status(
-    name: &Arc<str>,
-    operation: FacilitatorOperation,
-    status: u16,
-    body: &[u8],
-) -> FacilitatorError {
-    if status >= 500 || status == 429 {
-        FacilitatorError::Unavailable {
-            facilitator: Arc::clone(name),
-            operation,
-            detail: format!("status {status}: {}", excerpt(body)),
-        }
-    } else {
-        malformed(name, operation, status, "unexpected status", body)
-    }
-}
-
-fn malformed(
-    name: &Arc<str>,
-    operation: FacilitatorOperation,
-    status: u16,
-    what: &str,
-    body: &[u8],
-) -> FacilitatorError {
-    FacilitatorError::Malformed {
-        facilitator: Arc::clone(name),
-        operation,
-        detail: format!("status {status}, {what}: {}", excerpt(body)),
-    }
-}
-
-fn settle_unknown(
-    name: &Arc<str>,
-    status: u16,
-    transaction: String,
-    detail: &str,
-) -> FacilitatorError {
-    FacilitatorError::SettleUnknown {
-        facilitator: Arc::clone(name),
-        transaction: (!transaction.is_empty()).then_some(transaction),
-        detail: format!("status {status}: {detail}"),
-    }
-}
-
-/// At most 200 characters of a body, control characters blanked, for error details.
-fn excerpt(body: &[u8]) -> String {
-    if body.is_empty() {
-        return "(empty body)".to_owned();
-    }
-    let text = String::from_utf8_lossy(body);
-    let long = text.chars().nth(EXCERPT_CHARS).is_some();
-    let keep = if long {
-        EXCERPT_CHARS - 1
-    } else {
-        EXCERPT_CHARS
-    };
-    let mut out: String = text
-        .chars()
-        .take(keep)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if long {
-        out.push('…');
-    }
-    out
-}
-
 /// An error and its sources, `: `-joined (reqwest's own message says little).
 fn error_chain(error: &dyn StdError) -> String {
     let mut out = error.to_string();
@@ -1209,6 +1017,7 @@ fn error_chain(error: &dyn StdError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::facilitator::answer::excerpt;
 
     fn name() -> Arc<str> {
         "http://f".into()

@@ -19,6 +19,8 @@
 //! | [`FacilitatorError::SettleUnknown`] | settle may have reached the chain but the outcome is unknown | 503, tx hash in the receipt when known |
 
 #[cfg(feature = "http-client")]
+mod answer;
+#[cfg(feature = "http-client")]
 pub mod auth;
 #[cfg(feature = "http-client")]
 mod breaker;
