@@ -527,7 +527,7 @@ pub async fn route_table_swapped_mid_traffic_takes_effect(factory: &dyn AppFacto
         fixture::PAY_TO
     ))
     .unwrap();
-    let old = f.routes.store(RouteTable::from_spec(&spec).unwrap());
+    let old = f.routes.swap(RouteTable::from_spec(&spec).unwrap());
     assert_eq!(old.len(), 6);
     let response = f.get("/open").await;
     assert_eq!(response.status, 402);

@@ -258,7 +258,7 @@ pub async fn route_table_reloaded_1000_times_under_traffic_answers_from_either_t
         table_with_weather_price("0.001"),
         table_with_weather_price("0.002"),
     ];
-    f.routes.store(tables[0].clone());
+    f.routes.swap(tables[0].clone());
     let stop = Arc::new(AtomicBool::new(false));
     let answered = Arc::new(AtomicUsize::new(0));
 
@@ -287,7 +287,7 @@ pub async fn route_table_reloaded_1000_times_under_traffic_answers_from_either_t
         })
         .collect();
     for i in 0..RELOADS {
-        f.routes.store(tables[(i + 1) % 2].clone());
+        f.routes.swap(tables[(i + 1) % 2].clone());
         tokio::task::yield_now().await;
     }
     stop.store(true, Ordering::Relaxed);

@@ -317,7 +317,7 @@ pub fn route_watcher(
 /// A handle on `table` as the first live table (recorded and GC'd like any swap).
 fn swap_in(table: RouteTable, metrics: Option<&'static MetricsRecorder>) -> RouteTableHandle {
     let routes = RouteTableHandle::new(RouteTable::empty());
-    label_gc(metrics, &routes.swap(table));
+    label_gc(metrics, &routes.replace(table));
     routes
 }
 
@@ -487,7 +487,7 @@ impl Reloader {
                 removed: Vec::new(),
             });
         }
-        let swap = self.gate.routes().swap(loaded.table);
+        let swap = self.gate.routes().replace(loaded.table);
         label_gc(self.metrics, &swap);
         let TableSwap {
             routes, removed, ..

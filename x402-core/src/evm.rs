@@ -74,11 +74,12 @@ use alloy_primitives::{Address, B256, Signature, U256, uint};
 use alloy_sol_types::SolStruct;
 
 use crate::{
-    facilitator::{FacilitatorRequest, Requirements},
     labels::Reason,
     network::Network,
-    wire::PaymentPayload,
-    wire::{Eip3009Authorization, ExactEvmPayload, JsonObject, SchemePayload, v1, v2},
+    wire::{
+        Eip3009Authorization, ExactEvmPayload, JsonObject, PaymentPayload, Requirements,
+        SchemePayload, v1, v2,
+    },
 };
 
 /// The scheme these checks apply to.
@@ -665,15 +666,6 @@ pub fn check_payment(
     options: &CheckOptions,
 ) -> Result<LocalVerdict, CheckError> {
     check_payment_with(payment, requirements, now, options, v1_chain_id)
-}
-
-/// [`check_payment`] on a facilitator request.
-pub fn check_request(
-    request: &FacilitatorRequest<'_>,
-    now: u64,
-    options: &CheckOptions,
-) -> Result<LocalVerdict, CheckError> {
-    check_payment(request.payment(), request.requirements(), now, options)
 }
 
 /// [`check_payment`] with the v1 name → chain id resolution supplied by the caller.

@@ -18,6 +18,13 @@
 //!
 //! No tower, axum, actix or `http` types appear in this crate's API.
 //!
+//! # Layers
+//!
+//! Dependencies run one way, and no module imports from a layer above its own: [`wire`],
+//! [`codec`], [`money`], [`network`] (and [`labels`], [`clock`]) at the bottom; the payment
+//! mechanisms (`evm`) above them; `facilitator` and [`replay`] above those; [`spec`] →
+//! [`table`] → [`offer`] beside them; [`gate`] on top, which is what the adapters call.
+//!
 //! # Example
 //!
 //! ```

@@ -10,8 +10,7 @@ use proptest::prelude::*;
 use x402_core::{
     evm::{
         CheckError, CheckOptions, Clock, Eip3009Domain, FixedClock, LocalVerdict, RequirementView,
-        SignatureCheck, applies_to, check_exact_evm, check_payment, check_request, eip155_chain_id,
-        eip712_digest,
+        SignatureCheck, applies_to, check_exact_evm, check_payment, eip155_chain_id, eip712_digest,
         signer::{PrivateKeySigner, authorization_for, sign_authorization, sign_payment},
     },
     facilitator::{FacilitatorRequest, Requirements},
@@ -228,7 +227,7 @@ fn v2_payment_is_checked_through_check_payment() {
 }
 
 #[test]
-fn facilitator_request_is_checked_through_check_request() {
+fn facilitator_request_is_checked_through_check_exact_evm() {
     let payment = PaymentPayload::V2(v2_payment(SDK_V2_PAYMENT));
     let (_, requirement) = sdk();
     let request = FacilitatorRequest::new(
@@ -238,7 +237,7 @@ fn facilitator_request_is_checked_through_check_request() {
         SDK_V2_REQUIREMENT,
     );
     assert_eq!(
-        check_request(&request, SDK_NOW, &CheckOptions::default()),
+        request.check_exact_evm(SDK_NOW, &CheckOptions::default()),
         Ok(recovered(ANVIL_ADDRESS_0))
     );
 }

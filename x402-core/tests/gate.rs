@@ -424,7 +424,7 @@ fn gate_headers_merge_into_a_handlers_response_by_one_rule() {
 fn a_table_swap_publishes_the_new_table_and_names_the_label_sets_that_left() {
     let table = |yaml: &str| RouteTable::from_spec(&RouteSpec::from_yaml(yaml).unwrap()).unwrap();
     let handle = RouteTableHandle::new(table(SPEC));
-    let swap = handle.swap(table(
+    let swap = handle.replace(table(
         r#"
 payment: { wallet: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", network: base-sepolia }
 routes:

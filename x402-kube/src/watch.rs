@@ -246,7 +246,7 @@ impl RouteWatcher {
     }
 
     fn swap(&self, table: RouteTable) {
-        let swap = self.routes.swap(table);
+        let swap = self.routes.replace(table);
         tracing::info!(
             routes = swap.routes,
             removed = swap.removed.len(),

@@ -19,6 +19,8 @@
 //! | [`FacilitatorError::SettleUnknown`] | settle may have reached the chain but the outcome is unknown | 503, tx hash in the receipt when known |
 
 #[cfg(feature = "http-client")]
+mod answer;
+#[cfg(feature = "http-client")]
 pub mod auth;
 #[cfg(feature = "http-client")]
 mod breaker;
@@ -42,7 +44,7 @@ use bytes::Bytes;
 use crate::{
     labels::{FacilitatorOperation, FacilitatorOutcome},
     wire::PaymentPayload,
-    wire::{SettleResponse, SupportedResponse, VerifyResponse, v1, v2},
+    wire::{SettleResponse, SupportedResponse, VerifyResponse},
 };
 
 /// A boxed, `Send` future, as returned by [`Facilitator`] methods.
@@ -86,14 +88,9 @@ impl<F: Facilitator + ?Sized> Facilitator for Arc<F> {
     }
 }
 
-/// The requirement a payment is checked against: the server's own copy, never the client's.
-#[derive(Debug, Clone, Copy)]
-pub enum Requirements<'a> {
-    /// A v2 requirement.
-    V2(&'a v2::PaymentRequirements),
-    /// A v1 requirement (with its `resource` URL).
-    V1(&'a v1::PaymentRequirements),
-}
+/// Re-exported from [`crate::wire`], where it lives so the mechanisms below this module can
+/// name it.
+pub use crate::wire::Requirements;
 
 /// One payment to verify or settle: the typed payload and requirement, and the JSON request
 /// body built once — `{"x402Version", "paymentPayload", "paymentRequirements"}` with the
@@ -143,6 +140,16 @@ impl<'a> FacilitatorRequest<'a> {
     /// The server's requirement.
     pub fn requirements(&self) -> Requirements<'a> {
         self.requirements
+    }
+
+    /// The local EVM `exact` checks of this request ([`crate::evm::check_payment`]).
+    #[cfg(feature = "evm")]
+    pub fn check_exact_evm(
+        &self,
+        now: u64,
+        options: &crate::evm::CheckOptions,
+    ) -> Result<crate::evm::LocalVerdict, crate::evm::CheckError> {
+        crate::evm::check_payment(self.payment, self.requirements, now, options)
     }
 
     /// `1` or `2`, from the payload.

@@ -53,6 +53,15 @@ pub(crate) use scheme::ExactEvmOnly;
 pub use scheme::{Eip3009Authorization, ExactEvmPayload, SchemePayload};
 pub use version::{V1, V2};
 
+/// The requirement a payment is checked against: the server's own copy, never the client's.
+#[derive(Debug, Clone, Copy)]
+pub enum Requirements<'a> {
+    /// A v2 requirement.
+    V2(&'a v2::PaymentRequirements),
+    /// A v1 requirement (with its `resource` URL).
+    V1(&'a v1::PaymentRequirements),
+}
+
 /// A JSON object (`{...}`), as used for `extra`, `extensions` and `outputSchema`.
 pub type JsonObject = Map<String, Value>;
 

@@ -1,0 +1,184 @@
+//! Building a [`Gate`]: the settings and their defaults, validated once.
+
+use std::sync::Arc;
+
+use super::{Gate, RouteTableHandle};
+use crate::{
+    clock::{Clock, SystemClock},
+    codec,
+    facilitator::Facilitator,
+    replay::{InMemoryReplayGuard, ReplayGuard},
+};
+
+/// When a payment is settled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SettlementMode {
+    /// Verify, run the handler, settle only if it answered below 400, before sending its body.
+    #[default]
+    AfterHandler,
+    /// Verify and settle, then run the handler (the client pays even if the handler fails).
+    BeforeHandler,
+    /// Verify only; settlement happens elsewhere (e.g. a ForwardAuth hop).
+    VerifyOnly,
+}
+
+/// What to do with a request no route matches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UnmatchedPolicy {
+    /// Pass it through untouched (embedded use: the application serves its other routes).
+    #[default]
+    Allow,
+    /// Refuse it with 403 `no_route` (gateway and ForwardAuth use: fail closed).
+    Deny,
+}
+
+/// The configuration of a [`Gate`], set through [`GateBuilder`].
+#[derive(Debug)]
+pub(super) struct Config {
+    pub(super) routes: RouteTableHandle,
+    pub(super) facilitator: Arc<dyn Facilitator>,
+    pub(super) replay: Arc<dyn ReplayGuard>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) settlement: SettlementMode,
+    pub(super) unmatched: UnmatchedPolicy,
+    pub(super) v1: bool,
+    pub(super) local_checks: bool,
+    pub(super) paywall: bool,
+    pub(super) base_url: Option<Box<str>>,
+    pub(super) trust_forwarded: bool,
+    pub(super) max_header_bytes: usize,
+    pub(super) retry_after_seconds: u32,
+}
+
+/// Builds a [`Gate`].
+#[derive(Debug)]
+pub struct GateBuilder {
+    config: Config,
+}
+
+/// An invalid gate setting.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GateConfigError {
+    /// The base URL is not `http(s)://host[:port][/prefix]` without query or fragment.
+    #[error("base URL {0:?} must be http:// or https:// with a host, and no query or fragment")]
+    BaseUrl(String),
+}
+
+impl GateBuilder {
+    /// When to settle (default: after the handler).
+    pub fn settlement(mut self, mode: SettlementMode) -> Self {
+        self.config.settlement = mode;
+        self
+    }
+
+    /// What to do with requests no route matches (default: let them through).
+    pub fn unmatched(mut self, policy: UnmatchedPolicy) -> Self {
+        self.config.unmatched = policy;
+        self
+    }
+
+    /// Whether v1 clients are served: a v1 402 body and `X-PAYMENT` accepted (default: yes).
+    pub fn v1(mut self, enabled: bool) -> Self {
+        self.config.v1 = enabled;
+        self
+    }
+
+    /// Whether payments are checked locally (recipient, amount, validity window, signature)
+    /// before the facilitator is called (default: yes).
+    pub fn local_checks(mut self, enabled: bool) -> Self {
+        self.config.local_checks = enabled;
+        self
+    }
+
+    /// Whether browsers get an HTML paywall page with their 402 (default: yes).
+    pub fn paywall(mut self, enabled: bool) -> Self {
+        self.config.paywall = enabled;
+        self
+    }
+
+    /// The public base URL (`https://api.example.com`), used for resource URLs in challenges.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        let url: String = url.into();
+        self.config.base_url = Some(url.trim_end_matches('/').into());
+        self
+    }
+
+    /// Trust `X-Forwarded-Proto`/`X-Forwarded-Host` for resource URLs (default: no; enable only
+    /// behind a proxy that sets them).
+    pub fn trust_forwarded_headers(mut self, trust: bool) -> Self {
+        self.config.trust_forwarded = trust;
+        self
+    }
+
+    /// The replay guard (default: in-memory, per process).
+    pub fn replay_guard(mut self, guard: Arc<dyn ReplayGuard>) -> Self {
+        self.config.replay = guard;
+        self
+    }
+
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.config.clock = clock;
+        self
+    }
+
+    /// The largest payment header accepted, in bytes (default
+    /// [`codec::DEFAULT_MAX_HEADER_BYTES`]).
+    pub fn max_payment_header_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_header_bytes = bytes;
+        self
+    }
+
+    /// The `Retry-After` seconds on 503 answers (default 1).
+    pub fn retry_after_seconds(mut self, seconds: u32) -> Self {
+        self.config.retry_after_seconds = seconds;
+        self
+    }
+
+    /// Builds the gate.
+    pub fn build(self) -> Result<Gate, GateConfigError> {
+        if let Some(url) = &self.config.base_url {
+            let rest = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"));
+            let ok = rest.is_some_and(|r| {
+                !r.is_empty()
+                    && !r.starts_with('/')
+                    && !r.contains(['?', '#'])
+                    && !r.chars().any(|c| c.is_whitespace() || c.is_control())
+            });
+            if !ok {
+                return Err(GateConfigError::BaseUrl(url.to_string()));
+            }
+        }
+        Ok(Gate {
+            config: Arc::new(self.config),
+        })
+    }
+}
+
+impl Gate {
+    /// A builder over a route table handle and a facilitator.
+    pub fn builder(routes: RouteTableHandle, facilitator: Arc<dyn Facilitator>) -> GateBuilder {
+        GateBuilder {
+            config: Config {
+                routes,
+                facilitator,
+                replay: Arc::new(InMemoryReplayGuard::new()),
+                clock: Arc::new(SystemClock),
+                settlement: SettlementMode::default(),
+                unmatched: UnmatchedPolicy::default(),
+                v1: true,
+                local_checks: true,
+                paywall: true,
+                base_url: None,
+                trust_forwarded: false,
+                max_header_bytes: codec::DEFAULT_MAX_HEADER_BYTES,
+                retry_after_seconds: 1,
+            },
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! The payment exchange, framework-free: what the tower and actix adapters both run.
+//!
+//! A [`Gate`] holds the live route table (swappable through a [`RouteTableHandle`]), the
+//! facilitator, the replay guard and the settings. For each request an adapter calls
+//! [`Gate::admit`], which decides without I/O:
+//!
+//! - [`Admission::Pass`]: unmatched or free — call the handler untouched (no allocation);
+//! - [`Admission::Reply`]: answer now — the 402 challenge (JSON, or an HTML paywall for
+//!   browsers), a 402 re-challenge naming why a payment was refused, or a 400 for a path that
+//!   cannot be matched safely;
+//! - [`Admission::Pay`]: a decoded payment that passed the local checks. The adapter then
+//!   awaits [`PendingPayment::authorize`] (replay claim + facilitator verify, and settle too in
+//!   [`SettlementMode::BeforeHandler`]), calls the handler with the typed [`Payment`] in the
+//!   request extensions, and finally awaits [`PendingPayment::settle`] with the handler's status
+//!   *before* sending the body: settlement happens only if the status is below 400, and a
+//!   failed settlement replaces the handler's response.
+//!
+//! Dropping a [`PendingPayment`] before settlement (the client went away) settles nothing and
+//! releases its replay claim.
+//!
+//! The replies carry machine-readable reasons ([`Reason`](crate::labels::Reason)) and every status of DESIGN.md §4:
+//! 402 for the client's payment problems, 503 (with `Retry-After`) when the facilitator or the
+//! replay store is unreachable, 502 when the facilitator answers nonsense — never a 402 for our
+//! own trouble.
+
+mod admission;
+mod builder;
+pub mod headers;
+mod pending;
+mod reply;
+mod settlement;
+
+use std::sync::Arc;
+
+pub use self::{
+    admission::{Admission, RequestParts},
+    builder::{GateBuilder, GateConfigError, SettlementMode, UnmatchedPolicy},
+    pending::{Payment, PendingPayment},
+    reply::{PAYMENT_REQUIRED_TEXT, Reply},
+    settlement::{PaymentOutcome, Settlement},
+};
+use self::{builder::Config, reply::json_reply};
+/// The live table handle, re-exported from [`crate::table`] where it now lives.
+pub use crate::table::{RouteTableHandle, TableSwap};
+
+/// The payment exchange shared by every adapter. Cheap to clone: one `Arc` (the adapters'
+/// services are cloned per request).
+#[derive(Debug, Clone)]
+pub struct Gate {
+    config: Arc<Config>,
+}
+
+impl Gate {
+    /// The route table handle (to swap the table while serving).
+    pub fn routes(&self) -> &RouteTableHandle {
+        &self.config.routes
+    }
+
+    /// The settlement mode.
+    pub fn settlement_mode(&self) -> SettlementMode {
+        self.config.settlement
+    }
+}

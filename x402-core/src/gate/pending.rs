@@ -1,0 +1,235 @@
+//! A payment admitted by the local checks: the replay claim and the facilitator verify.
+
+use std::{
+    borrow::Cow,
+    fmt,
+    sync::{Arc, OnceLock},
+};
+
+use alloy_primitives::{Address, U256};
+use bytes::Bytes;
+use tracing::Instrument;
+
+use super::{Gate, Reply, SettlementMode, headers, json_reply};
+use crate::{
+    RouteTable,
+    codec::DecodedPayment,
+    facilitator::{FacilitatorRequest, Requirements, request_body},
+    labels::{Outcome, Reason},
+    network::Network,
+    offer::{Accept, Offer},
+    replay::ReplayKey,
+    table::Route,
+    telemetry::{self, RouteSeries},
+    wire::{PaymentPayload, SettleResponse, v1, v2},
+};
+
+/// A verified (or settled) payment, given to the handler in the request extensions.
+#[derive(Debug, Clone)]
+pub struct Payment {
+    /// The payer, as checked locally or reported by the facilitator.
+    pub payer: Option<Address>,
+    /// The amount, in atomic units of the asset.
+    pub amount: U256,
+    /// The network.
+    pub network: Network,
+    /// The token.
+    pub asset: Address,
+    /// The recipient.
+    pub pay_to: Address,
+    /// The x402 version the client used (1 or 2).
+    pub x402_version: u8,
+    /// The route name.
+    pub route: Arc<str>,
+    /// The requirement paid (v2 shape, also for v1 payments), shared with the route table.
+    pub requirements: Arc<v2::PaymentRequirements>,
+    /// The settlement receipt, when settled before the handler.
+    pub receipt: Option<SettleResponse>,
+}
+
+/// A payment admitted by the local checks, on its way through verify, the handler and
+/// settlement. Dropping it before settlement releases its replay claim and charges nothing.
+pub struct PendingPayment {
+    pub(super) gate: Gate,
+    pub(super) table: Arc<RouteTable>,
+    pub(super) route: usize,
+    pub(super) accept: usize,
+    pub(super) decoded: DecodedPayment,
+    pub(super) v1: Option<(v1::PaymentRequirements, String)>,
+    pub(super) url: String,
+    pub(super) replay_key: ReplayKey,
+    pub(super) expires_at: u64,
+    pub(super) payer: Option<Address>,
+    /// The verify/settle request body, built once (see `facilitator_request`).
+    pub(super) facilitator_body: OnceLock<Bytes>,
+    pub(super) claimed: bool,
+    pub(super) settled: Option<SettleResponse>,
+    pub(super) span: tracing::Span,
+}
+
+impl fmt::Debug for PendingPayment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingPayment")
+            .field("route", &self.route().name())
+            .field("payer", &self.payer)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingPayment {
+    pub(super) fn route(&self) -> &Route {
+        &self.table.routes()[self.route]
+    }
+
+    pub(super) fn offer(&self) -> &Offer {
+        self.route()
+            .offer()
+            .expect("a pending payment is always for a priced route")
+    }
+
+    pub(super) fn accept(&self) -> &Accept {
+        &self.offer().accepts()[self.accept]
+    }
+
+    pub(super) fn series(&self) -> &RouteSeries {
+        self.accept().series()
+    }
+
+    /// The verify or settle request. Its body is built on first use and shared by both calls.
+    pub(super) fn facilitator_request(&self) -> FacilitatorRequest<'_> {
+        let (requirements, json) = match &self.v1 {
+            Some((requirements, json)) => (Requirements::V1(requirements), json.as_str()),
+            None => (
+                Requirements::V2(self.accept().requirements()),
+                self.accept().requirements_json().get(),
+            ),
+        };
+        let payment = self.decoded.payload();
+        let body = self
+            .facilitator_body
+            .get_or_init(|| request_body(payment, self.decoded.json_text(), json));
+        FacilitatorRequest::with_body(payment, requirements, body.clone())
+    }
+
+    pub(super) fn reject(&self, reason: Reason, detail: Option<&str>) -> Reply {
+        self.gate
+            .reject(self.route(), self.offer(), &self.url, reason, detail)
+    }
+
+    /// Claims the payment against replays and verifies it with the facilitator (and settles it
+    /// too in [`SettlementMode::BeforeHandler`]). `Ok` carries the typed payment for the
+    /// handler; `Err` is the reply to send instead of calling it.
+    pub async fn authorize(&mut self) -> Result<Payment, Reply> {
+        let span = self.span.clone();
+        let result = self.authorize_inner().instrument(span).await;
+        if let Err(reply) = &result {
+            self.span.record("outcome", reply.outcome().as_str());
+        }
+        result
+    }
+
+    async fn authorize_inner(&mut self) -> Result<Payment, Reply> {
+        let now = self.gate.config.clock.now();
+        match self
+            .gate
+            .config
+            .replay
+            .claim(self.replay_key, self.expires_at, now)
+            .await
+        {
+            Ok(true) => self.claimed = true,
+            Ok(false) => return Err(self.reject(Reason::Replay, None)),
+            Err(error) => {
+                tracing::warn!(%error, "replay guard unavailable; refusing the payment");
+                telemetry::request(self.series(), Outcome::FacilitatorError);
+                let mut reply = json_reply(
+                    503,
+                    Outcome::FacilitatorError,
+                    None,
+                    "replay_guard_unavailable",
+                    "payment state is unavailable; try again later",
+                    true,
+                );
+                reply.headers.push((
+                    headers::RETRY_AFTER,
+                    Cow::Owned(self.gate.config.retry_after_seconds.to_string()),
+                ));
+                return Err(reply);
+            }
+        }
+
+        let request = self.facilitator_request();
+        let verified = self.gate.config.facilitator.verify(&request).await;
+        drop(request);
+        match verified {
+            Ok(response) if response.is_valid => {
+                if self.payer.is_none() {
+                    self.payer = response.payer.as_deref().and_then(|p| p.parse().ok());
+                    if let Some(payer) = self.payer {
+                        self.span.record("payer", tracing::field::display(payer));
+                    }
+                }
+            }
+            Ok(response) => {
+                let detail = response.invalid_reason.as_deref();
+                return Err(self.reject(Reason::VerifyRejected, detail));
+            }
+            Err(error) => {
+                tracing::warn!(%error, "facilitator verify failed");
+                return Err(self.gate.facilitator_trouble(self.series(), &error));
+            }
+        }
+
+        if self.gate.config.settlement == SettlementMode::BeforeHandler {
+            match self.settle_now().await {
+                Ok(receipt) => self.settled = Some(receipt),
+                Err(reply) => return Err(reply),
+            }
+        }
+        Ok(self.payment())
+    }
+
+    pub(super) fn payment(&self) -> Payment {
+        let accept = self.accept();
+        Payment {
+            payer: self.payer,
+            amount: accept.amount(),
+            network: accept.network().clone(),
+            asset: accept.asset().address,
+            pay_to: accept.pay_to(),
+            x402_version: self.facilitator_version(),
+            route: self.route().name().clone(),
+            requirements: Arc::clone(accept.shared_requirements()),
+            receipt: self.settled.clone(),
+        }
+    }
+
+    pub(super) fn facilitator_version(&self) -> u8 {
+        match self.decoded.payload() {
+            PaymentPayload::V1(_) => 1,
+            PaymentPayload::V2(_) => 2,
+        }
+    }
+
+    /// Whether the adapter must hold the handler's response until [`PendingPayment::settle`]
+    /// has run (true in the default mode).
+    pub fn settles_after_handler(&self) -> bool {
+        self.gate.config.settlement == SettlementMode::AfterHandler
+    }
+}
+
+impl PendingPayment {
+    pub(super) fn release(&mut self) {
+        if self.claimed {
+            self.gate.config.replay.release(self.replay_key);
+            self.claimed = false;
+        }
+    }
+}
+
+impl Drop for PendingPayment {
+    fn drop(&mut self) {
+        self.release();
+    }
+}

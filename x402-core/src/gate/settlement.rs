@@ -1,0 +1,221 @@
+//! Settlement after the handler, and the typed outcome of the exchange.
+
+use std::borrow::Cow;
+
+use tracing::Instrument;
+
+use super::{PendingPayment, Reply, SettlementMode, headers};
+use crate::{
+    codec,
+    facilitator::FacilitatorError,
+    labels::{Outcome, Reason},
+    telemetry,
+    wire::{PaymentPayload, SettleResponse},
+};
+
+/// How settlement ended, after the handler.
+#[derive(Debug)]
+pub enum Settlement {
+    /// Settled: add these headers (the receipt, `Cache-Control: private`, CORS exposure) to the
+    /// handler's response and send it.
+    Paid {
+        /// Headers to add to the handler's response.
+        headers: Vec<(&'static str, Cow<'static, str>)>,
+        /// The facilitator's receipt.
+        receipt: SettleResponse,
+    },
+    /// Verify-only mode: send the handler's response as is.
+    Verified,
+    /// The handler answered ≥ 400: nothing was charged; send its response as is.
+    NotCharged,
+    /// Settlement failed: send this reply instead of the handler's response.
+    Failed(Reply),
+}
+
+impl PendingPayment {
+    /// Finishes the exchange once the handler answered with `status`, before its body is sent.
+    pub async fn settle(self, status: u16) -> Settlement {
+        let span = self.span.clone();
+        let settlement = self.settle_inner(status).instrument(span.clone()).await;
+        let outcome = match &settlement {
+            Settlement::Paid { .. } => Outcome::Paid,
+            Settlement::Verified => Outcome::Verified,
+            Settlement::NotCharged => Outcome::NotCharged,
+            Settlement::Failed(reply) => reply.outcome(),
+        };
+        span.record("outcome", outcome.as_str());
+        settlement
+    }
+
+    async fn settle_inner(mut self, status: u16) -> Settlement {
+        match self.gate.config.settlement {
+            SettlementMode::VerifyOnly => {
+                // The authorization was used for this request: refuse it again until it
+                // expires, even though it settles elsewhere.
+                self.gate
+                    .config
+                    .replay
+                    .confirm(self.replay_key, self.expires_at)
+                    .await;
+                self.claimed = false;
+                telemetry::request(self.series(), Outcome::Verified);
+                Settlement::Verified
+            }
+            SettlementMode::BeforeHandler => match self.settled.take() {
+                Some(receipt) => self.paid(receipt),
+                None => Settlement::NotCharged,
+            },
+            SettlementMode::AfterHandler if status >= 400 => {
+                telemetry::request(self.series(), Outcome::NotCharged);
+                self.release();
+                Settlement::NotCharged
+            }
+            SettlementMode::AfterHandler => match self.settle_now().await {
+                Ok(receipt) => self.paid(receipt),
+                Err(reply) => Settlement::Failed(reply),
+            },
+        }
+    }
+
+    fn paid(&mut self, receipt: SettleResponse) -> Settlement {
+        let name = match self.decoded.payload() {
+            PaymentPayload::V1(_) => codec::X_PAYMENT_RESPONSE,
+            PaymentPayload::V2(_) => codec::PAYMENT_RESPONSE,
+        };
+        let headers = vec![
+            (name, Cow::Owned(codec::encode_header(&receipt))),
+            (headers::CACHE_CONTROL, Cow::Borrowed(headers::PRIVATE)),
+            (headers::EXPOSE, Cow::Borrowed(headers::EXPOSE_VALUE)),
+        ];
+        Settlement::Paid { headers, receipt }
+    }
+
+    /// Settles with the facilitator; records the outcome and the replay state.
+    pub(super) async fn settle_now(&mut self) -> Result<SettleResponse, Reply> {
+        let request = self.facilitator_request();
+        let settled = self.gate.config.facilitator.settle(&request).await;
+        drop(request);
+        match settled {
+            Ok(receipt) if receipt.success => {
+                self.gate
+                    .config
+                    .replay
+                    .confirm(self.replay_key, self.expires_at)
+                    .await;
+                self.claimed = false;
+                telemetry::settled(self.series(), self.accept().amount());
+                telemetry::request(self.series(), Outcome::Paid);
+                Ok(receipt)
+            }
+            Ok(receipt) => {
+                self.release();
+                telemetry::rejection(self.series(), Reason::SettleRejected);
+                telemetry::request(self.series(), Outcome::SettlementFailed);
+                let mut reply = self.gate.challenge(
+                    self.offer(),
+                    &self.url,
+                    receipt
+                        .error_reason
+                        .as_deref()
+                        .unwrap_or(Reason::SettleRejected.as_str()),
+                    Some(Reason::SettleRejected),
+                    false,
+                );
+                reply.outcome = Outcome::SettlementFailed;
+                reply.headers.push((
+                    self.receipt_header(),
+                    Cow::Owned(codec::encode_header(&receipt)),
+                ));
+                Err(reply)
+            }
+            Err(error) => {
+                tracing::error!(%error, "settlement failed");
+                // The payment may have landed: keep the claim until the authorization expires.
+                self.gate
+                    .config
+                    .replay
+                    .confirm(self.replay_key, self.expires_at)
+                    .await;
+                self.claimed = false;
+                let mut reply = self.gate.facilitator_trouble(self.series(), &error);
+                reply.outcome = Outcome::SettlementFailed;
+                if let FacilitatorError::SettleUnknown { transaction, .. } = &error {
+                    let receipt = SettleResponse {
+                        payer: self.payer.map(|p| p.to_checksum(None)),
+                        transaction: transaction.clone().unwrap_or_default(),
+                        ..SettleResponse::failure(error.reason(), self.network_for_receipt())
+                    };
+                    reply.headers.push((
+                        self.receipt_header(),
+                        Cow::Owned(codec::encode_header(&receipt)),
+                    ));
+                }
+                Err(reply)
+            }
+        }
+    }
+
+    fn receipt_header(&self) -> &'static str {
+        match self.decoded.payload() {
+            PaymentPayload::V1(_) => codec::X_PAYMENT_RESPONSE,
+            PaymentPayload::V2(_) => codec::PAYMENT_RESPONSE,
+        }
+    }
+
+    fn network_for_receipt(&self) -> String {
+        match &self.decoded.payload() {
+            PaymentPayload::V1(p) => p.network.clone(),
+            PaymentPayload::V2(p) => p.accepted.network.clone(),
+        }
+    }
+}
+
+/// The typed outcome of the exchange, put in the response extensions by the adapters so outer
+/// layers (logging, metrics) read it instead of re-parsing headers.
+#[derive(Debug, Clone)]
+pub struct PaymentOutcome {
+    /// What happened.
+    pub outcome: Outcome,
+    /// Why a payment was refused, when it was.
+    pub reason: Option<Reason>,
+    /// The settlement receipt, when settled.
+    pub receipt: Option<SettleResponse>,
+}
+
+impl PaymentOutcome {
+    /// Paid and settled.
+    pub fn paid(receipt: SettleResponse) -> Self {
+        Self {
+            outcome: Outcome::Paid,
+            reason: None,
+            receipt: Some(receipt),
+        }
+    }
+
+    /// Verified only (settlement elsewhere).
+    pub fn verified() -> Self {
+        Self {
+            outcome: Outcome::Verified,
+            reason: None,
+            receipt: None,
+        }
+    }
+
+    /// The handler failed: nothing charged.
+    pub fn not_charged() -> Self {
+        Self {
+            outcome: Outcome::NotCharged,
+            reason: None,
+            receipt: None,
+        }
+    }
+
+    /// The outcome of a reply of the gate.
+    pub fn from_reply(reply: &Reply) -> Self {
+        Self {
+            outcome: reply.outcome(),
+            reason: reply.reason(),
+            receipt: None,
+        }
+    }
+}
