@@ -41,6 +41,7 @@
 //! .await
 //! # }
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod extract;
 mod middleware;

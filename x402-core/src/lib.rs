@@ -41,6 +41,7 @@
 //!     other => panic!("expected a priced route, got {other:?}"),
 //! }
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "client")]
 pub mod client;

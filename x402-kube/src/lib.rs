@@ -46,6 +46,7 @@
 //! feature: the binary does (`k8s-openapi = { version = "0.29", features = ["v1_33"] }`),
 //! as `examples/` does. The workspace's `cargo clippy --workspace`/`cargo test --workspace` get
 //! it from there; `cargo check -p x402-kube` alone needs `K8S_OPENAPI_ENABLED_VERSION=1.33`.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod convert;
 pub mod crd;

@@ -35,6 +35,7 @@
 //!     .route("/weather", get(weather))
 //!     .layer(X402Layer::new(gate));
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body;
 #[cfg(feature = "client")]
