@@ -49,6 +49,6 @@ mod middleware;
 pub use extract::{Paid, PaymentMissing};
 pub use middleware::{ResponseFuture, X402, X402Middleware};
 pub use x402_core::{
-    self as core,
+    self,
     gate::{Gate, GateBuilder, Payment, PaymentOutcome, RouteTableHandle, SettlementMode},
 };

@@ -57,6 +57,6 @@ pub use future::ResponseFuture;
 pub use layer::X402Layer;
 pub use service::{HeaderMapLookup, X402, reply_response};
 pub use x402_core::{
-    self as core,
+    self,
     gate::{Gate, GateBuilder, Payment, PaymentOutcome, RouteTableHandle, SettlementMode},
 };
