@@ -41,6 +41,11 @@
 //! .await
 //! # }
 //! ```
+//!
+//! # Feature flags
+//!
+//! This crate has no feature flags of its own; the core's features are enabled on
+//! `x402-http-core` (re-exported here as [`x402_core`]).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod extract;

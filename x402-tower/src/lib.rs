@@ -35,6 +35,14 @@
 //!     .route("/weather", get(weather))
 //!     .layer(X402Layer::new(gate));
 //! ```
+//!
+//! # Feature flags
+//!
+//! | Feature | Default | What it enables |
+//! |---|---|---|
+//! | `axum` | yes | the `Payment` extractor for axum handlers |
+//! | `client` | no | `client::X402PayLayer`: pays x402 challenges for an HTTP client service |
+//! | `dev-facilitator` | no | serve the dev facilitator over HTTP (`dev_facilitator::router`); it settles nothing on chain |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body;
