@@ -41,6 +41,12 @@
 //! .await
 //! # }
 //! ```
+//!
+//! # Feature flags
+//!
+//! This crate has no feature flags of its own; the core's features are enabled on
+//! `x402-http-core` (re-exported here as [`x402_core`]).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod extract;
 mod middleware;
@@ -48,6 +54,6 @@ mod middleware;
 pub use extract::{Paid, PaymentMissing};
 pub use middleware::{ResponseFuture, X402, X402Middleware};
 pub use x402_core::{
-    self as core,
+    self,
     gate::{Gate, GateBuilder, Payment, PaymentOutcome, RouteTableHandle, SettlementMode},
 };

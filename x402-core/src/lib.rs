@@ -48,6 +48,27 @@
 //!     other => panic!("expected a priced route, got {other:?}"),
 //! }
 //! ```
+//!
+//! # Errors
+//!
+//! Every error type here follows one rule: its `Display` prints only its own level (what failed
+//! and where), and the cause, if any, comes from [`std::error::Error::source`], never both. To
+//! print the whole chain, walk `source()` (as `anyhow`'s `{:#}` does); a `transparent` variant
+//! forwards both to the error it wraps.
+//!
+//! # Feature flags
+//!
+//! | Feature | Default | What it enables |
+//! |---|---|---|
+//! | `yaml` | yes | `RouteSpec::from_yaml` |
+//! | `evm` | yes | local checks of EVM `exact` (EIP-3009) payments (`evm`) |
+//! | `http-client` | yes | `facilitator::HttpFacilitator`: reqwest over rustls (`ring`), tokio timers |
+//! | `evm-signer` | no | sign EIP-3009 authorizations with a local key (`evm::signer`) |
+//! | `client` | no | the buyer side (`client`) |
+//! | `redis` | no | `replay::RedisReplayGuard`, shared by several instances |
+//! | `dev-facilitator` | no | the in-process dev facilitator (`facilitator::dev`); it settles nothing on chain |
+//! | `schemars` | no | `schemars::JsonSchema` on the route spec types (`spec`) |
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "client")]
 pub mod client;

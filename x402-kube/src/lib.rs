@@ -44,8 +44,15 @@
 //!
 //! Like every library over `k8s-openapi`, this crate enables no `k8s-openapi` version
 //! feature: the binary does (`k8s-openapi = { version = "0.29", features = ["v1_33"] }`),
-//! as `examples/` does. The workspace's `cargo clippy --workspace`/`cargo test --workspace` get
+//! as the workspace's `examples` package does. The workspace's `cargo clippy --workspace`/`cargo test --workspace` get
 //! it from there; `cargo check -p x402-kube` alone needs `K8S_OPENAPI_ENABLED_VERSION=1.33`.
+//!
+//! # Feature flags
+//!
+//! | Feature | Default | What it enables |
+//! |---|---|---|
+//! | `rustls-tls` | yes | kube's client over rustls with the `ring` provider (no aws-lc, no cmake) |
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod convert;
 pub mod crd;

@@ -35,6 +35,15 @@
 //!     .route("/weather", get(weather))
 //!     .layer(X402Layer::new(gate));
 //! ```
+//!
+//! # Feature flags
+//!
+//! | Feature | Default | What it enables |
+//! |---|---|---|
+//! | `axum` | yes | the `Payment` extractor for axum handlers |
+//! | `client` | no | `client::X402PayLayer`: pays x402 challenges for an HTTP client service |
+//! | `dev-facilitator` | no | serve the dev facilitator over HTTP (`dev_facilitator::router`); it settles nothing on chain |
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body;
 #[cfg(feature = "client")]
@@ -56,6 +65,6 @@ pub use future::ResponseFuture;
 pub use layer::X402Layer;
 pub use service::{HeaderMapLookup, X402, reply_response};
 pub use x402_core::{
-    self as core,
+    self,
     gate::{Gate, GateBuilder, Payment, PaymentOutcome, RouteTableHandle, SettlementMode},
 };

@@ -31,7 +31,7 @@ pub use x402_core::client::{Purchase, PurchaseOutcome};
 pub enum PayError<E> {
     /// The inner service failed (on the first request or the paid one; in the second case the
     /// payment's amount stays counted in the budget, since it may have been settled).
-    #[error("the HTTP client failed: {0}")]
+    #[error("the HTTP client failed")]
     Inner(#[source] E),
     /// The 402 could not be paid: the message names the upstream and the cap, option or field
     /// at fault.
