@@ -63,7 +63,7 @@ macro_rules! conformance_suite {
             }
         )*
 
-        #[test]
+        #[::core::prelude::v1::test]
         fn every_case_is_listed() {
             $crate::assert_every_case_is_listed(
                 "conformance_suite!",

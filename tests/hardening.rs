@@ -53,7 +53,7 @@ macro_rules! hardening_suite {
                 }
             )*
 
-            #[test]
+            #[::core::prelude::v1::test]
             fn every_case_is_listed() {
                 $crate::assert_every_case_is_listed(
                     "hardening_suite!",
