@@ -74,7 +74,7 @@ macro_rules! conformance_suite {
     };
 }
 
-/// This file's source, for the check that every case is in [`conformance_suite!`].
+/// This file's source, for the check that every case is in [`crate::conformance_suite!`].
 pub const SOURCE: &str = include_str!("cases.rs");
 
 fn assert_no_facilitator_call(f: &Fixture) {

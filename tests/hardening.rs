@@ -23,7 +23,7 @@ use crate::{
 /// The environment variable naming the Redis server of the shared-store cases.
 pub const REDIS_URL_VAR: &str = "X402_TEST_REDIS_URL";
 
-/// This file's source, for the check that every case is in [`hardening_suite!`].
+/// This file's source, for the check that every case is in [`crate::hardening_suite!`].
 pub const SOURCE: &str = include_str!("hardening.rs");
 
 /// How many requests carry the same payment at once in the replay storm.
