@@ -11,6 +11,9 @@
 //!   decimal prices in atomic units;
 //! - [`spec`], [`path`], [`pattern`], [`matcher`] and [`table`]: the route configuration (the
 //!   `X402Route` spec shape), path normalisation, and the compiled, immutable [`RouteTable`];
+//! - [`mechanism`]: the payment mechanisms (EVM `exact` by EIP-3009 today) behind one trait
+//!   — offer part, payload classification, local checks, replay identity, settled amount —
+//!   and how to add one;
 //! - [`offer`]: the per-route payment offer, with its 402 challenge serialized once;
 //! - [`labels`]: the closed outcome/reason enums and per-route metric labels;
 //! - `client` (feature `client`): the buyer side — decode a 402, choose an option by policy,
@@ -21,9 +24,10 @@
 //! # Layers
 //!
 //! Dependencies run one way, and no module imports from a layer above its own: [`wire`],
-//! [`codec`], [`money`], [`network`] (and [`labels`], [`clock`]) at the bottom; the payment
-//! mechanisms (`evm`) above them; `facilitator` and [`replay`] above those; [`spec`] →
-//! [`table`] → [`offer`] beside them; [`gate`] on top, which is what the adapters call.
+//! [`codec`], [`money`], [`network`] (and [`labels`], [`clock`], [`BoxFuture`]) at the bottom;
+//! the payment [`mechanism`]s (and the EIP-3009 cryptography they use, `evm`) above them;
+//! `facilitator` and [`replay`] above those; [`spec`] → [`table`] → [`offer`] beside them;
+//! [`gate`] on top, which is what the adapters call.
 //!
 //! # Example
 //!
@@ -80,6 +84,7 @@ pub mod facilitator;
 pub mod gate;
 pub mod labels;
 pub mod matcher;
+pub mod mechanism;
 pub mod money;
 pub mod network;
 pub mod offer;
@@ -93,3 +98,7 @@ mod telemetry;
 pub mod wire;
 
 pub use table::RouteTable;
+
+/// A boxed, `Send` future, as returned by the [`facilitator::Facilitator`] and
+/// [`replay::ReplayGuard`] methods. (Defined at the bottom layer so both can name it.)
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -37,7 +37,7 @@ pub use self::{
     http::{HttpFacilitator, HttpFacilitatorBuilder, HttpFacilitatorConfigError},
 };
 
-use std::{fmt, future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 
@@ -47,8 +47,7 @@ use crate::{
     wire::{SettleResponse, SupportedResponse, VerifyResponse},
 };
 
-/// A boxed, `Send` future, as returned by [`Facilitator`] methods.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use crate::BoxFuture;
 
 /// Verifies and settles payments.
 pub trait Facilitator: fmt::Debug + Send + Sync + 'static {

@@ -42,7 +42,7 @@ use std::{
 use alloy_primitives::B256;
 use sha2::{Digest as _, Sha256};
 
-use crate::facilitator::BoxFuture;
+use crate::BoxFuture;
 
 #[cfg(feature = "redis")]
 mod redis;

@@ -28,7 +28,7 @@ use std::{
 use redis::{AsyncCommands as _, Client, aio::ConnectionManager};
 
 use super::{ReplayError, ReplayGuard, ReplayKey};
-use crate::facilitator::BoxFuture;
+use crate::BoxFuture;
 
 /// Deletes `KEYS[1]` only while it holds `ARGV[1]`.
 const RELEASE_SCRIPT: &str = r"
