@@ -35,6 +35,7 @@ use serde_json::value::RawValue;
 use crate::{
     codec,
     labels::RouteLabels,
+    mechanism::{Mechanism, OfferError, Terms},
     network::{Asset, Network},
     telemetry::RouteSeries,
     wire::{ResourceInfo, V1, V2, v1, v2},
@@ -53,6 +54,7 @@ pub struct Offer {
 /// One payment option: a network, an asset, an amount and a recipient.
 #[derive(Debug, Clone)]
 pub struct Accept {
+    mechanism: &'static dyn Mechanism,
     /// Shared with every [`Payment`](crate::gate::Payment) made for this option.
     requirements: Arc<v2::PaymentRequirements>,
     requirements_json: Box<RawValue>,
@@ -73,6 +75,7 @@ struct V1Accept {
 /// What the table compiler resolved for one payment option.
 #[derive(Debug)]
 pub(crate) struct ResolvedAccept {
+    pub(crate) mechanism: &'static dyn Mechanism,
     pub(crate) network: Network,
     pub(crate) asset: Asset,
     pub(crate) amount: U256,
@@ -81,11 +84,16 @@ pub(crate) struct ResolvedAccept {
     pub(crate) labels: RouteLabels,
 }
 
-/// A template could not be built (only possible if configured text contains the template's
-/// private placeholder).
+/// An offer could not be built.
 #[derive(Debug, thiserror::Error)]
-#[error("description or mimeType contains reserved placeholder text")]
-pub(crate) struct TemplateError;
+pub(crate) enum TemplateError {
+    /// Only possible if configured text contains the template's private placeholder.
+    #[error("description or mimeType contains reserved placeholder text")]
+    Placeholder,
+    /// The mechanism could not build its part.
+    #[error(transparent)]
+    Mechanism(#[from] OfferError),
+}
 
 impl Offer {
     pub(crate) fn new(
@@ -220,6 +228,7 @@ impl Accept {
         mime_type: &str,
     ) -> Result<Self, TemplateError> {
         let ResolvedAccept {
+            mechanism,
             network,
             asset,
             amount,
@@ -227,9 +236,17 @@ impl Accept {
             max_timeout_seconds,
             labels,
         } = resolved;
-        let extra = asset.extra();
+        let terms = Terms {
+            network: &network,
+            asset: &asset,
+            amount,
+            pay_to,
+            max_timeout_seconds,
+        };
+        let extra = mechanism.extra(&terms, None)?;
+        let scheme = mechanism.id().scheme;
         let requirements = v2::PaymentRequirements {
-            scheme: EXACT.to_owned(),
+            scheme: scheme.to_owned(),
             network: network.caip2().to_owned(),
             amount: amount.to_string(),
             asset: asset.address.to_checksum(None),
@@ -242,7 +259,7 @@ impl Accept {
         let v1 = match network.v1_name() {
             Some(name) => {
                 let requirements = v1::PaymentRequirements {
-                    scheme: EXACT.to_owned(),
+                    scheme: scheme.to_owned(),
                     network: name.to_owned(),
                     max_amount_required: requirements.amount.clone(),
                     resource: String::new(),
@@ -263,6 +280,7 @@ impl Accept {
             None => None,
         };
         Ok(Self {
+            mechanism,
             requirements: Arc::new(requirements),
             requirements_json,
             v1,
@@ -272,6 +290,22 @@ impl Accept {
             pay_to,
             series: RouteSeries::new(labels),
         })
+    }
+
+    /// The mechanism paying this option.
+    pub fn mechanism(&self) -> &'static dyn Mechanism {
+        self.mechanism
+    }
+
+    /// Our terms, as the mechanism reads them.
+    pub fn terms(&self) -> Terms<'_> {
+        Terms {
+            network: &self.network,
+            asset: &self.asset,
+            amount: self.amount,
+            pay_to: self.pay_to,
+            max_timeout_seconds: self.requirements.max_timeout_seconds,
+        }
     }
 
     /// The v2 requirement advertised for this option.
@@ -382,8 +416,6 @@ impl V1Accept {
     }
 }
 
-const EXACT: &str = "exact";
-
 // Placeholders serialized in place of the per-request strings, then cut out of the JSON.
 // They hold control characters, which serde_json always escapes as `\u0001`, so configured
 // text can only produce the same bytes by containing those control characters itself.
@@ -461,7 +493,7 @@ impl JsonTemplate {
             Part::Literal(bytes) => bytes.windows(marker.len()).any(|w| w == marker),
             Part::Url | Part::Error => false,
         }) {
-            return Err(TemplateError);
+            return Err(TemplateError::Placeholder);
         }
         Ok(Self {
             parts: parts.into(),

@@ -7,6 +7,7 @@ use super::{AuthorizationToSign, Candidate, Challenge, Signer, SignerError};
 use crate::{
     codec::{self, PaymentHeader},
     evm::{self, CheckError, CheckOptions},
+    mechanism::Transfer,
     wire::{ExactEvmPayload, PaymentPayload, SchemePayload, V1, V2, v1, v2},
 };
 
@@ -60,6 +61,25 @@ pub async fn build_payment(
     signer: &dyn Signer,
     now: u64,
 ) -> Result<SignedPayment, PaymentError> {
+    // One arm per transfer method the buyer signs (see `crate::mechanism`).
+    let signed = match candidate.mechanism.transfer {
+        Transfer::Eip3009 => {
+            SchemePayload::ExactEvm(sign_eip3009(challenge, candidate, signer, now).await?)
+        }
+    };
+    Ok(match challenge {
+        Challenge::V1(required) => v1_payment(&required.accepts[candidate.index], signed),
+        Challenge::V2 { required, json } => v2_payment(required, json, candidate.index, signed),
+    })
+}
+
+/// An EIP-3009 authorization for the candidate, signed and checked against the signer.
+async fn sign_eip3009(
+    challenge: &Challenge,
+    candidate: &Candidate<'_>,
+    signer: &dyn Signer,
+    now: u64,
+) -> Result<ExactEvmPayload, PaymentError> {
     let requirement = &candidate.requirement;
     let domain = requirement
         .domain()
@@ -92,18 +112,15 @@ pub async fn build_payment(
     };
     evm::check_exact_evm(&signed, requirement, now, &CheckOptions::default())
         .map_err(PaymentError::BadSignature)?;
-    Ok(match challenge {
-        Challenge::V1(required) => v1_payment(&required.accepts[candidate.index], signed),
-        Challenge::V2 { required, json } => v2_payment(required, json, candidate.index, signed),
-    })
+    Ok(signed)
 }
 
-fn v1_payment(accepted: &v1::PaymentRequirements, signed: ExactEvmPayload) -> SignedPayment {
+fn v1_payment(accepted: &v1::PaymentRequirements, signed: SchemePayload) -> SignedPayment {
     let payload = v1::PaymentPayload {
         x402_version: V1,
         scheme: accepted.scheme.clone(),
         network: accepted.network.clone(),
-        payload: SchemePayload::ExactEvm(signed),
+        payload: signed,
     };
     SignedPayment {
         value: codec::encode_header(&payload),
@@ -116,13 +133,13 @@ fn v2_payment(
     required: &v2::PaymentRequired,
     json: &Value,
     index: usize,
-    signed: ExactEvmPayload,
+    signed: SchemePayload,
 ) -> SignedPayment {
     let payload = v2::PaymentPayload {
         x402_version: V2,
         resource: Some(required.resource.clone()),
         accepted: required.accepts[index].clone(),
-        payload: SchemePayload::ExactEvm(signed),
+        payload: signed,
         extensions: required.extensions.clone(),
     };
     // `accepted`, `resource` and `extensions` as received (key order is not meaningful in

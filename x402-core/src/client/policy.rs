@@ -7,9 +7,9 @@ use alloy_primitives::{Address, U256};
 
 use super::{Cap, Challenge};
 use crate::{
-    evm::{CheckError, EXACT, RequirementView},
+    evm::{CheckError, RequirementView},
+    mechanism::{self, MechanismId},
     network::Network,
-    wire::JsonObject,
 };
 
 /// A token on a chain: spending limits are kept per asset, in its atomic units.
@@ -148,18 +148,23 @@ impl PaymentPolicy {
                 (&option.scheme, &option.network, option.extra.as_ref())
             }
         };
-        if scheme != EXACT {
+        if !mechanism::knows_scheme(scheme) {
             return Err(Refusal::Scheme {
                 scheme: scheme.clone(),
             });
         }
-        if uses_permit2(extra) {
+        if mechanism::transfer_method(extra) == Some("permit2") {
             return Err(Refusal::Permit2);
         }
         let network = Network::parse(network_name).map_err(|error| Refusal::Network {
             network: network_name.clone(),
             problem: error.to_string(),
         })?;
+        let Some(mechanism) = mechanism::find(scheme, &network, extra) else {
+            return Err(Refusal::Scheme {
+                scheme: scheme.clone(),
+            });
+        };
         let rank = if self.networks.is_empty() {
             0
         } else {
@@ -202,6 +207,7 @@ impl PaymentPolicy {
                 index,
                 network,
                 requirement,
+                mechanism: mechanism.id(),
             },
         ))
     }
@@ -209,13 +215,6 @@ impl PaymentPolicy {
 
 /// `extra.assetTransferMethod: "permit2"`: the option wants a Permit2 payload, which this
 /// library does not build.
-fn uses_permit2(extra: Option<&JsonObject>) -> bool {
-    extra
-        .and_then(|extra| extra.get("assetTransferMethod"))
-        .and_then(|method| method.as_str())
-        .is_some_and(|method| method == "permit2")
-}
-
 /// The payment option a policy chose.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate<'c> {
@@ -225,6 +224,8 @@ pub struct Candidate<'c> {
     pub network: Network,
     /// The requirement, parsed.
     pub requirement: RequirementView<'c>,
+    /// The mechanism that pays it.
+    pub mechanism: MechanismId,
 }
 
 impl Candidate<'_> {

@@ -3,17 +3,16 @@
 
 use std::sync::OnceLock;
 
-use alloy_primitives::{Address, U256};
-
-use super::{Gate, PAYMENT_REQUIRED_TEXT, PendingPayment, Reply, UnmatchedPolicy, json_reply};
+use super::{AdmittedPayment, Gate, PAYMENT_REQUIRED_TEXT, Reply, UnmatchedPolicy, json_reply};
 use crate::{
     codec::{self, DecodeError, DecodedPayment, PaymentHeader},
     labels::{Outcome, Reason},
+    mechanism::Checked,
     offer::Accept,
     replay::ReplayKey,
     table::{HeaderLookup, RequestInfo, RouteMatch},
     telemetry,
-    wire::{ExactEvmPayload, PaymentPayload, SchemePayload, v1},
+    wire::{PaymentPayload, SchemePayload, v1},
 };
 
 /// The request parts the gate reads. Adapters fill it from their request type.
@@ -51,7 +50,7 @@ pub enum Admission {
     Reply(Reply),
     /// A payment to authorize, then the handler, then settlement. (Boxed: the common,
     /// unpriced answers stay small.)
-    Pay(Box<PendingPayment>),
+    Pay(Box<AdmittedPayment>),
 }
 
 impl Gate {
@@ -169,7 +168,7 @@ impl Gate {
             }),
             PaymentPayload::V2(_) => None,
         };
-        let replay_key = replay_key(accept, &decoded, &checked);
+        let replay_key = replay_key(accept, &decoded);
         let span = tracing::info_span!(
             "x402.payment",
             route = %route.name(),
@@ -183,7 +182,7 @@ impl Gate {
         }
         let route_index = route.index();
         let table = arc_swap::Guard::into_inner(table);
-        Admission::Pay(Box::new(PendingPayment {
+        Admission::Pay(Box::new(AdmittedPayment {
             gate: self.clone(),
             table,
             route: route_index,
@@ -216,26 +215,20 @@ impl Gate {
         None
     }
 
-    /// Local checks of one payment option; the verdict carries what replay protection needs.
+    /// Local checks of one payment option by its mechanism; the verdict carries what replay
+    /// protection needs. A payload the mechanism does not recognize is left to the facilitator.
     fn check(&self, accept: &Accept, payload: &SchemePayload, now: u64) -> Result<Checked, Reason> {
         // Replay state is kept until the authorization expires, but never more than a day.
         let horizon = now.saturating_add(MAX_REPLAY_MEMORY_SECONDS);
-        let Some(evm) = payload.as_exact_evm() else {
-            // Another scheme's payload: only the facilitator can judge it.
-            return Ok(Checked {
-                payer: None,
-                expires_at: now
-                    .saturating_add(accept.requirements().max_timeout_seconds)
-                    .min(horizon),
-            });
+        let terms = accept.terms();
+        let checked = if accept.mechanism().recognizes(payload) {
+            accept
+                .mechanism()
+                .check(&terms, payload, now, self.config.local_checks)?
+        } else {
+            Checked::new(None, now.saturating_add(terms.max_timeout_seconds))
         };
-        if self.config.local_checks {
-            local_check(accept, evm, now)?;
-        }
-        Ok(Checked {
-            payer: Some(evm.authorization.from),
-            expires_at: u256_to_u64(evm.authorization.valid_before).min(horizon),
-        })
+        Ok(Checked::new(checked.payer, checked.expires_at.min(horizon)))
     }
 
     /// The absolute URL of the request, for challenges. Built with one exact allocation (the
@@ -275,71 +268,15 @@ impl Gate {
 /// How long replay state is kept at most, whatever the authorization's `validBefore`.
 const MAX_REPLAY_MEMORY_SECONDS: u64 = 86_400;
 
-/// The local checks of an EIP-3009 payment against our requirement: recipient, amount,
-/// validity window and the EIP-712 signature (see [`crate::evm`]).
-#[cfg(feature = "evm")]
-fn local_check(accept: &Accept, payload: &ExactEvmPayload, now: u64) -> Result<(), Reason> {
-    use crate::evm::{CheckOptions, check_exact_evm};
-    check_exact_evm(
-        payload,
-        &accept.requirement_view(),
-        now,
-        &CheckOptions::default(),
-    )
-    .map(|_| ())
-    .map_err(|e| e.reason())
-}
-
-/// Without the `evm` feature the signature cannot be checked here (the facilitator still
-/// checks it); the cheap field checks still run.
-#[cfg(not(feature = "evm"))]
-fn local_check(accept: &Accept, payload: &ExactEvmPayload, now: u64) -> Result<(), Reason> {
-    let auth = &payload.authorization;
-    if auth.to != accept.pay_to() {
-        return Err(Reason::RecipientMismatch);
-    }
-    if auth.value != accept.amount() {
-        return Err(Reason::AmountMismatch);
-    }
-    if auth.valid_after > U256::from(now) {
-        return Err(Reason::NotYetValid);
-    }
-    if auth.valid_before < U256::from(now.saturating_add(VALIDITY_MARGIN_SECONDS)) {
-        return Err(Reason::Expired);
-    }
-    Ok(())
-}
-
-/// The facilitator refuses authorizations expiring within this many seconds.
-#[cfg(not(feature = "evm"))]
-const VALIDITY_MARGIN_SECONDS: u64 = 6;
-
-/// What the local checks established.
-#[derive(Debug, Clone, Copy)]
-struct Checked {
-    payer: Option<Address>,
-    expires_at: u64,
-}
-
-fn u256_to_u64(value: U256) -> u64 {
-    u64::try_from(value).unwrap_or(u64::MAX)
-}
-
-fn replay_key(accept: &Accept, decoded: &DecodedPayment, checked: &Checked) -> ReplayKey {
-    let evm = match &decoded.payload() {
-        PaymentPayload::V2(p) => p.payload.as_exact_evm(),
-        PaymentPayload::V1(p) => p.payload.as_exact_evm(),
+/// The payment's replay key: its mechanism's identity for it, else its JSON text.
+fn replay_key(accept: &Accept, decoded: &DecodedPayment) -> ReplayKey {
+    let payload = match &decoded.payload() {
+        PaymentPayload::V2(p) => &p.payload,
+        PaymentPayload::V1(p) => &p.payload,
     };
-    match (evm, checked.payer) {
-        (Some(evm), Some(from)) => {
-            let mut bytes = [0u8; 8 + 20 + 20 + 32];
-            bytes[..8].copy_from_slice(&accept.network().chain_id().to_be_bytes());
-            bytes[8..28].copy_from_slice(accept.asset().address.as_slice());
-            bytes[28..48].copy_from_slice(from.as_slice());
-            bytes[48..].copy_from_slice(evm.authorization.nonce.as_slice());
-            ReplayKey::from_bytes(&bytes)
-        }
-        _ => ReplayKey::from_bytes(decoded.json_text().as_bytes()),
+    match accept.mechanism().replay_id(&accept.terms(), payload) {
+        Some(id) => ReplayKey::from_bytes(id.as_bytes()),
+        None => ReplayKey::from_bytes(decoded.json_text().as_bytes()),
     }
 }
 

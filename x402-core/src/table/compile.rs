@@ -11,13 +11,16 @@ use super::{
 };
 use crate::{
     labels::RouteLabels,
-    money,
+    mechanism, money,
     network::{Asset, Eip712Domain, Network},
-    offer::{Offer, ResolvedAccept},
+    offer::{Offer, ResolvedAccept, TemplateError},
     pattern::{MatchCase, PathPattern},
     spec::{AssetSpec, ConditionSpec, RouteMode, RouteRule, RouteSpec},
     telemetry::RouteSeries,
 };
+
+/// The scheme of an option that names none.
+const DEFAULT_SCHEME: &str = "exact";
 
 /// Compiles one spec, collecting errors.
 pub(super) struct SpecCompiler<'e> {
@@ -229,14 +232,15 @@ impl SpecCompiler<'_> {
         let mut ok = true;
         if rule.accepts.is_empty() {
             let levels = [(route_field, route_level)];
-            match self.accept(at, &levels, defaults, name) {
+            match self.accept(at, &levels, defaults, name, DEFAULT_SCHEME) {
                 Some(accept) => resolved.push(accept),
                 None => ok = false,
             }
         } else {
             for (j, option) in rule.accepts.iter().enumerate() {
                 let field = format!("routes[{i}].accepts[{j}]");
-                if let Some(scheme) = option.scheme.as_deref().filter(|s| *s != "exact") {
+                let scheme = option.scheme.as_deref().unwrap_or(DEFAULT_SCHEME);
+                if !mechanism::knows_scheme(scheme) {
                     self.error(
                         at,
                         format!("{field}.scheme"),
@@ -255,7 +259,7 @@ impl SpecCompiler<'_> {
                     max_timeout_seconds: option.max_timeout_seconds,
                 };
                 let levels = [(field, level), (route_field.clone(), route_level)];
-                match self.accept(at, &levels, defaults, name) {
+                match self.accept(at, &levels, defaults, name, scheme) {
                     Some(accept) => resolved.push(accept),
                     None => ok = false,
                 }
@@ -268,12 +272,21 @@ impl SpecCompiler<'_> {
         let mime_type = rule.mime_type.as_deref().unwrap_or("");
         match Offer::new(resolved, description, mime_type) {
             Ok(offer) => Some(offer),
-            Err(_) => {
+            Err(TemplateError::Placeholder) => {
                 self.error(
                     at,
                     format!("routes[{i}].description"),
                     description,
                     ConfigErrorKind::ControlCharacters,
+                );
+                None
+            }
+            Err(TemplateError::Mechanism(error)) => {
+                self.error(
+                    at,
+                    format!("routes[{i}]"),
+                    "",
+                    ConfigErrorKind::Offer(error),
                 );
                 None
             }
@@ -288,6 +301,7 @@ impl SpecCompiler<'_> {
         levels: &[(String, Level<'_>)],
         defaults: &Defaults<'_>,
         name: &Arc<str>,
+        scheme: &str,
     ) -> Option<ResolvedAccept> {
         let base_field = levels[0].0.as_str();
         let field_of = |level: &str, key: &str| format!("{level}.{key}");
@@ -410,8 +424,18 @@ impl SpecCompiler<'_> {
         };
 
         let (network, pay_to) = (network?, pay_to?);
+        let Some(mechanism) = mechanism::find(scheme, &network, None) else {
+            self.error(
+                at,
+                field_of(base_field, "scheme"),
+                scheme,
+                ConfigErrorKind::Scheme,
+            );
+            return None;
+        };
         let labels = RouteLabels::new(name.clone(), network.caip2());
         Some(ResolvedAccept {
+            mechanism,
             network,
             asset,
             amount: value,

@@ -463,6 +463,9 @@ pub enum ConfigErrorKind {
     /// The price is not a valid exact decimal for the asset.
     #[error(transparent)]
     Money(#[from] MoneyError),
+    /// The payment mechanism could not build its part of the offer.
+    #[error(transparent)]
+    Offer(crate::mechanism::OfferError),
     /// A zero price on a route that is not `free`.
     #[error("a zero price is only allowed with `free: true`")]
     ZeroPrice,
