@@ -16,13 +16,11 @@
 //! The auth hop cannot see the upstream's status, so it verifies only by default; settling
 //! here charges clients even when the upstream then fails (the gateway warns at startup).
 
-use std::borrow::Cow;
-
 use axum::{
     body::Body,
     http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header},
 };
-use x402_core::gate::{Admission, Gate, Reply, RequestParts, Settlement};
+use x402_core::gate::{Admission, Gate, Reply, RequestParts, ResponseHeaders};
 use x402_tower::HeaderMapLookup;
 
 use super::proxy::PAYER_HEADER;
@@ -62,24 +60,23 @@ pub async fn authorize(gate: Gate, request: Request<Body>) -> Response<Body> {
     match admission {
         Admission::Pass => allowed(None, Vec::new()),
         Admission::Reply(reply) => reply_response(reply),
-        Admission::Pay(mut pending) => {
-            let payment = match pending.authorize().await {
-                Ok(payment) => payment,
+        Admission::Pay(pending) => {
+            let (authorized, payment) = match pending.authorize().await {
+                Ok(authorized) => authorized,
                 Err(reply) => return reply_response(reply),
             };
             let payer = payment.payer.map(|p| p.to_checksum(None));
             // The auth hop's own answer is 200: that is the status settlement sees.
-            match pending.settle(200).await {
-                Settlement::Paid { headers, .. } => allowed(payer, headers),
-                Settlement::Verified | Settlement::NotCharged => allowed(payer, Vec::new()),
-                Settlement::Failed(reply) => reply_response(reply),
+            match authorized.settle(200).await.into_response_parts() {
+                Ok((headers, _outcome)) => allowed(payer, headers),
+                Err(reply) => reply_response(reply),
             }
         }
     }
 }
 
 /// `200` letting the request through.
-fn allowed(payer: Option<String>, extra: Vec<(&'static str, Cow<'static, str>)>) -> Response<Body> {
+fn allowed(payer: Option<String>, extra: ResponseHeaders) -> Response<Body> {
     let mut response = Response::new(Body::empty());
     let headers = response.headers_mut();
     let payer = payer
@@ -88,7 +85,7 @@ fn allowed(payer: Option<String>, extra: Vec<(&'static str, Cow<'static, str>)>)
     headers.insert(PAYER_HEADER, payer);
     for (name, value) in extra {
         if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
+            HeaderName::from_bytes(name.as_str().as_bytes()),
             HeaderValue::try_from(value.into_owned()),
         ) {
             headers.append(name, value);

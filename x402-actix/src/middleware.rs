@@ -1,13 +1,13 @@
 //! The [`X402`] middleware: the payment exchange of [`x402_core::gate`] around an actix-web
 //! service.
 //!
-//! This is a translation layer only. [`Gate::admit`], [`PendingPayment::authorize`] and
-//! [`PendingPayment::settle`] decide everything; the code here converts actix's request into the
+//! This is a translation layer only. [`Gate::admit`], [`AdmittedPayment::authorize`] and
+//! [`AuthorizedPayment::settle`] decide everything; the code here converts actix's request into the
 //! core's [`RequestParts`], and the core's [`Reply`] and [`Settlement`] into actix responses,
 //! exactly as the tower adapter does.
 //!
-//! [`PendingPayment::authorize`]: x402_core::gate::PendingPayment::authorize
-//! [`PendingPayment::settle`]: x402_core::gate::PendingPayment::settle
+//! [`AdmittedPayment::authorize`]: x402_core::gate::AdmittedPayment::authorize
+//! [`AuthorizedPayment::settle`]: x402_core::gate::AuthorizedPayment::settle
 
 use std::{
     borrow::Cow,
@@ -29,10 +29,9 @@ use actix_web::{
 };
 use pin_project_lite::pin_project;
 use x402_core::{
-    codec,
     gate::{
-        self, Admission, Gate, PaymentOutcome, Reply, RequestParts, Settlement,
-        headers::HeaderMerge,
+        self, Admission, Gate, PaymentOutcome, Reply, RequestParts,
+        headers::{Header, HeaderMerge, STRIPPED_REQUEST_HEADERS},
     },
     table::HeaderLookup,
 };
@@ -173,39 +172,35 @@ where
             Admission::Reply(reply) => {
                 ResponseFuture::reply(request.into_response(reply_response(reply)))
             }
-            Admission::Pay(mut pending) => {
+            Admission::Pay(pending) => {
                 let service = Rc::clone(&self.service);
                 ResponseFuture::paid(Box::pin(async move {
-                    let payment = match pending.authorize().await {
-                        Ok(payment) => payment,
+                    let (authorized, payment) = match pending.authorize().await {
+                        Ok(authorized) => authorized,
                         Err(reply) => {
                             return Ok(request
                                 .into_response(reply_response(reply))
                                 .map_into_right_body());
                         }
                     };
-                    let headers = request.headers_mut();
-                    headers.remove(PAYMENT_SIGNATURE);
-                    headers.remove(X_PAYMENT);
+                    for name in STRIPPED_REQUEST_HEADERS {
+                        request.headers_mut().remove(header_name(name));
+                    }
                     request.extensions_mut().insert(payment);
                     let mut response = service.call(request).await?;
-                    let outcome = match pending.settle(response.status().as_u16()).await {
-                        Settlement::Paid { headers, receipt } => {
+                    let status = response.status().as_u16();
+                    match authorized.settle(status).await.into_response_parts() {
+                        Ok((headers, outcome)) => {
                             for (name, value) in headers {
                                 append_header(response.headers_mut(), name, value);
                             }
-                            PaymentOutcome::paid(receipt)
+                            response.response_mut().extensions_mut().insert(outcome);
+                            Ok(response.map_into_left_body())
                         }
-                        Settlement::Verified => PaymentOutcome::verified(),
-                        Settlement::NotCharged => PaymentOutcome::not_charged(),
-                        Settlement::Failed(reply) => {
-                            return Ok(response
-                                .into_response(reply_response(reply))
-                                .map_into_right_body());
-                        }
-                    };
-                    response.response_mut().extensions_mut().insert(outcome);
-                    Ok(response.map_into_left_body())
+                        Err(reply) => Ok(response
+                            .into_response(reply_response(reply))
+                            .map_into_right_body()),
+                    }
                 }))
             }
         }
@@ -227,23 +222,28 @@ fn reply_response(reply: Reply) -> HttpResponse {
     // A fresh map and distinct names: nothing to merge with.
     let headers = response.headers_mut();
     for (name, value) in reply_headers {
-        if let (Some(name), Some(value)) = (header_name(name), header_value(value)) {
-            headers.append(name, value);
+        if let Some(value) = header_value(value) {
+            headers.append(header_name(name), value);
         }
     }
     response.extensions_mut().insert(outcome);
     response.set_body(BoxBody::new(body))
 }
 
-/// The header name for a name the gate uses. The x402 names are static here: parsing them
-/// would allocate (they are not standard names, and the gate spells them in upper case).
-fn header_name(name: &str) -> Option<HeaderName> {
-    Some(match name {
-        codec::PAYMENT_REQUIRED => PAYMENT_REQUIRED,
-        codec::PAYMENT_RESPONSE => PAYMENT_RESPONSE,
-        codec::X_PAYMENT_RESPONSE => X_PAYMENT_RESPONSE,
-        _ => HeaderName::from_bytes(name.as_bytes()).ok()?,
-    })
+/// The header name of one of the gate's headers, without parsing (the gate spells the x402
+/// names in upper case, which `HeaderName` would lower-case into a new allocation).
+fn header_name(name: Header) -> HeaderName {
+    match name {
+        Header::PaymentRequired => PAYMENT_REQUIRED,
+        Header::PaymentSignature => PAYMENT_SIGNATURE,
+        Header::XPayment => X_PAYMENT,
+        Header::PaymentResponse => PAYMENT_RESPONSE,
+        Header::XPaymentResponse => X_PAYMENT_RESPONSE,
+        Header::AccessControlExposeHeaders => header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        Header::CacheControl => header::CACHE_CONTROL,
+        Header::ContentType => header::CONTENT_TYPE,
+        Header::RetryAfter => header::RETRY_AFTER,
+    }
 }
 
 /// A header value of the gate. Its constant texts are used without a copy, those on every
@@ -264,10 +264,8 @@ fn header_value(value: Cow<'static, str>) -> Option<HeaderValue> {
 }
 
 /// Adds one of the gate's headers to a response, by the core's merge rule.
-fn append_header(headers: &mut HeaderMap, name: &'static str, value: Cow<'static, str>) {
-    let Some(header) = header_name(name) else {
-        return;
-    };
+fn append_header(headers: &mut HeaderMap, name: Header, value: Cow<'static, str>) {
+    let header = header_name(name);
     let merge = gate::headers::merge(
         name,
         headers.get(&header).map(HeaderValue::as_bytes),

@@ -86,7 +86,7 @@ fn reply_header<'r>(admission: &'r Admission, name: &str) -> Option<&'r str> {
         Admission::Reply(reply) => reply
             .headers()
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .find(|(n, _)| n.as_str().eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_ref()),
         other => panic!("expected a reply, got {other:?}"),
     }
@@ -298,14 +298,16 @@ fn every_outcome_is_counted_with_the_route_name_and_the_resolved_chain() {
         ));
         // Paid.
         let header = payment_header(&gate);
-        let Admission::Pay(mut pending) =
-            admit(&gate, "/weather", &[("payment-signature", &header)])
+        let Admission::Pay(pending) = admit(&gate, "/weather", &[("payment-signature", &header)])
         else {
             panic!("expected a payment")
         };
         runtime.block_on(async {
-            pending.authorize().await.expect("authorized");
-            assert!(matches!(pending.settle(200).await, Settlement::Paid { .. }));
+            let (authorized, _payment) = pending.authorize().await.expect("authorized");
+            assert!(matches!(
+                authorized.settle(200).await,
+                Settlement::Paid { .. }
+            ));
         });
     });
 
@@ -392,31 +394,44 @@ fn unmatched_requests_pass_by_default_and_are_refused_when_denied() {
 
 #[test]
 fn gate_headers_merge_into_a_handlers_response_by_one_rule() {
-    use x402_core::gate::headers::{HeaderMerge, merge};
-    assert_eq!(merge("Cache-Control", None, "private"), HeaderMerge::Set);
+    use x402_core::gate::headers::{Header, HeaderMerge, STRIPPED_REQUEST_HEADERS, merge};
     assert_eq!(
-        merge("cache-control", Some(b"max-age=60"), "private"),
+        merge(Header::CacheControl, None, "private"),
+        HeaderMerge::Set
+    );
+    assert_eq!(
+        merge(Header::CacheControl, Some(b"max-age=60"), "private"),
         HeaderMerge::Replace("max-age=60, private".into())
     );
     assert_eq!(
-        merge("Cache-Control", Some(b"Private, max-age=0"), "private"),
+        merge(Header::CacheControl, Some(b"Private, max-age=0"), "private"),
         HeaderMerge::Keep
     );
     assert_eq!(
-        merge("Cache-Control", Some(&[0xff]), "private"),
+        merge(Header::CacheControl, Some(&[0xff]), "private"),
         HeaderMerge::Keep
     );
     assert_eq!(
         merge(
-            "Access-Control-Expose-Headers",
+            Header::AccessControlExposeHeaders,
             Some(b"X-Own"),
             "PAYMENT-RESPONSE"
         ),
         HeaderMerge::Append
     );
     assert_eq!(
-        merge("PAYMENT-RESPONSE", Some(b"stale"), "new"),
+        merge(Header::PaymentResponse, Some(b"stale"), "new"),
         HeaderMerge::Set
+    );
+    // The payment headers are what an adapter strips from a paid request.
+    let stripped: Vec<_> = STRIPPED_REQUEST_HEADERS
+        .iter()
+        .map(|h| h.as_str())
+        .collect();
+    assert_eq!(stripped, ["PAYMENT-SIGNATURE", "X-PAYMENT"]);
+    assert_eq!(
+        Header::AccessControlExposeHeaders.as_str(),
+        "Access-Control-Expose-Headers"
     );
 }
 

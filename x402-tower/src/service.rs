@@ -10,10 +10,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, he
 use http_body::Body;
 use tower_service::Service;
 use x402_core::{
-    codec,
     gate::{
-        self, Admission, Gate, PaymentOutcome, Reply, RequestParts, Settlement,
-        headers::HeaderMerge,
+        self, Admission, Gate, PaymentOutcome, Reply, RequestParts,
+        headers::{Header, HeaderMerge, STRIPPED_REQUEST_HEADERS},
     },
     table::HeaderLookup,
 };
@@ -118,41 +117,30 @@ where
         match admission {
             Admission::Pass => ResponseFuture::inner(self.inner.call(request)),
             Admission::Reply(reply) => ResponseFuture::reply(reply_response(reply)),
-            Admission::Pay(mut pending) => {
+            Admission::Pay(pending) => {
                 // Call the instance that was driven to readiness; keep a fresh clone here.
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 ResponseFuture::paid(Box::pin(async move {
-                    let payment = match pending.authorize().await {
-                        Ok(payment) => payment,
+                    let (authorized, payment) = match pending.authorize().await {
+                        Ok(authorized) => authorized,
                         Err(reply) => return Ok(reply_response(reply)),
                     };
-                    let headers = request.headers_mut();
-                    headers.remove(PAYMENT_SIGNATURE);
-                    headers.remove(X_PAYMENT);
+                    for name in STRIPPED_REQUEST_HEADERS {
+                        request.headers_mut().remove(header_name(name));
+                    }
                     request.extensions_mut().insert(payment);
                     let mut response = inner.call(request).await?;
-                    match pending.settle(response.status().as_u16()).await {
-                        Settlement::Paid { headers, receipt } => {
+                    let status = response.status().as_u16();
+                    match authorized.settle(status).await.into_response_parts() {
+                        Ok((headers, outcome)) => {
                             for (name, value) in headers {
                                 append_header(response.headers_mut(), name, value);
                             }
-                            response
-                                .extensions_mut()
-                                .insert(PaymentOutcome::paid(receipt));
+                            response.extensions_mut().insert(outcome);
                             Ok(response.map(ResponseBody::inner))
                         }
-                        Settlement::Verified => {
-                            response.extensions_mut().insert(PaymentOutcome::verified());
-                            Ok(response.map(ResponseBody::inner))
-                        }
-                        Settlement::NotCharged => {
-                            response
-                                .extensions_mut()
-                                .insert(PaymentOutcome::not_charged());
-                            Ok(response.map(ResponseBody::inner))
-                        }
-                        Settlement::Failed(reply) => Ok(reply_response(reply)),
+                        Err(reply) => Ok(reply_response(reply)),
                     }
                 }))
             }
@@ -177,8 +165,8 @@ pub fn reply_response<B>(reply: Reply) -> Response<ResponseBody<B>> {
     // A fresh map and distinct names: nothing to merge with.
     let mut headers = HeaderMap::with_capacity(reply_headers.len());
     for (name, value) in reply_headers {
-        if let (Some(name), Some(value)) = (response_header(name), header_value(value)) {
-            headers.append(name, value);
+        if let Some(value) = header_value(value) {
+            headers.append(header_name(name), value);
         }
     }
     let mut response = Response::new(ResponseBody::full(body));
@@ -206,10 +194,8 @@ fn header_value(value: Cow<'static, str>) -> Option<HeaderValue> {
 }
 
 /// Adds one of the gate's headers to a response, by the core's merge rule.
-fn append_header(headers: &mut HeaderMap, name: &'static str, value: Cow<'static, str>) {
-    let Some(header) = response_header(name) else {
-        return;
-    };
+fn append_header(headers: &mut HeaderMap, name: Header, value: Cow<'static, str>) {
+    let header = header_name(name);
     let merge = gate::headers::merge(
         name,
         headers.get(&header).map(HeaderValue::as_bytes),
@@ -231,17 +217,18 @@ fn append_header(headers: &mut HeaderMap, name: &'static str, value: Cow<'static
     }
 }
 
-/// The `HeaderName` of a header the gate sets. The gate spells names as the protocol does
-/// (`PAYMENT-REQUIRED`); parsing those allocates a lower-cased copy for every response.
-fn response_header(name: &'static str) -> Option<HeaderName> {
-    Some(match name {
-        codec::PAYMENT_REQUIRED => PAYMENT_REQUIRED,
-        codec::PAYMENT_RESPONSE => PAYMENT_RESPONSE,
-        codec::X_PAYMENT_RESPONSE => X_PAYMENT_RESPONSE,
-        gate::headers::CONTENT_TYPE => header::CONTENT_TYPE,
-        gate::headers::CACHE_CONTROL => header::CACHE_CONTROL,
-        gate::headers::EXPOSE => header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        gate::headers::RETRY_AFTER => header::RETRY_AFTER,
-        _ => return HeaderName::from_bytes(name.as_bytes()).ok(),
-    })
+/// The `HeaderName` of one of the gate's headers, without parsing (the gate spells the x402
+/// names in upper case, which `HeaderName` would lower-case into a new allocation).
+fn header_name(name: Header) -> HeaderName {
+    match name {
+        Header::PaymentRequired => PAYMENT_REQUIRED,
+        Header::PaymentSignature => PAYMENT_SIGNATURE,
+        Header::XPayment => X_PAYMENT,
+        Header::PaymentResponse => PAYMENT_RESPONSE,
+        Header::XPaymentResponse => X_PAYMENT_RESPONSE,
+        Header::AccessControlExposeHeaders => header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        Header::CacheControl => header::CACHE_CONTROL,
+        Header::ContentType => header::CONTENT_TYPE,
+        Header::RetryAfter => header::RETRY_AFTER,
+    }
 }

@@ -8,15 +8,18 @@
 //! - [`Admission::Reply`]: answer now — the 402 challenge (JSON, or an HTML paywall for
 //!   browsers), a 402 re-challenge naming why a payment was refused, or a 400 for a path that
 //!   cannot be matched safely;
-//! - [`Admission::Pay`]: a decoded payment that passed the local checks. The adapter then
-//!   awaits [`PendingPayment::authorize`] (replay claim + facilitator verify, and settle too in
-//!   [`SettlementMode::BeforeHandler`]), calls the handler with the typed [`Payment`] in the
-//!   request extensions, and finally awaits [`PendingPayment::settle`] with the handler's status
-//!   *before* sending the body: settlement happens only if the status is below 400, and a
-//!   failed settlement replaces the handler's response.
+//! - [`Admission::Pay`]: an [`AdmittedPayment`], decoded and through the local checks. The
+//!   adapter then awaits [`AdmittedPayment::authorize`] (replay claim + facilitator verify, and
+//!   settle too in [`SettlementMode::BeforeHandler`]), which consumes it and returns an
+//!   [`AuthorizedPayment`] and the typed [`Payment`]; it calls the handler with the
+//!   [`Payment`] in the request extensions, and finally awaits [`AuthorizedPayment::settle`]
+//!   with the handler's status *before* sending the body: settlement happens only if the
+//!   status is below 400, and a failed settlement replaces the handler's response.
 //!
-//! Dropping a [`PendingPayment`] before settlement (the client went away) settles nothing and
-//! releases its replay claim.
+//! The order is in the types: only [`AdmittedPayment::authorize`] makes an
+//! [`AuthorizedPayment`], and only that can settle, so an adapter cannot settle a payment the
+//! facilitator has not verified. Dropping either before settlement (the client went away)
+//! settles nothing and releases the replay claim.
 //!
 //! The replies carry machine-readable reasons ([`Reason`](crate::labels::Reason)) and every status of DESIGN.md §4:
 //! 402 for the client's payment problems, 503 (with `Retry-After`) when the facilitator or the
@@ -35,9 +38,9 @@ use std::sync::Arc;
 pub use self::{
     admission::{Admission, RequestParts},
     builder::{GateBuilder, GateConfigError, SettlementMode, UnmatchedPolicy},
-    pending::{Payment, PendingPayment},
+    pending::{AdmittedPayment, AuthorizedPayment, Payment},
     reply::{PAYMENT_REQUIRED_TEXT, Reply},
-    settlement::{PaymentOutcome, Settlement},
+    settlement::{PaymentOutcome, ResponseHeaders, Settlement},
 };
 use self::{builder::Config, reply::json_reply};
 /// The live table handle, re-exported from [`crate::table`] where it now lives.

@@ -10,7 +10,7 @@ use alloy_primitives::{Address, U256};
 use bytes::Bytes;
 use tracing::Instrument;
 
-use super::{Gate, Reply, SettlementMode, headers, json_reply};
+use super::{Gate, Reply, SettlementMode, headers::Header, json_reply};
 use crate::{
     RouteTable,
     codec::DecodedPayment,
@@ -47,9 +47,17 @@ pub struct Payment {
     pub receipt: Option<SettleResponse>,
 }
 
-/// A payment admitted by the local checks, on its way through verify, the handler and
-/// settlement. Dropping it before settlement releases its replay claim and charges nothing.
-pub struct PendingPayment {
+/// A payment admitted by the local checks, not yet verified. The only way on is
+/// [`AdmittedPayment::authorize`]; dropping it releases its replay claim and charges nothing.
+///
+/// It cannot be settled — only the [`AuthorizedPayment`] that authorizing returns can:
+///
+/// ```compile_fail
+/// async fn settle_unverified(payment: x402_core::gate::AdmittedPayment) {
+///     payment.settle(200).await; // no such method: verify first
+/// }
+/// ```
+pub struct AdmittedPayment {
     pub(super) gate: Gate,
     pub(super) table: Arc<RouteTable>,
     pub(super) route: usize,
@@ -67,9 +75,9 @@ pub struct PendingPayment {
     pub(super) span: tracing::Span,
 }
 
-impl fmt::Debug for PendingPayment {
+impl fmt::Debug for AdmittedPayment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PendingPayment")
+        f.debug_struct("AdmittedPayment")
             .field("route", &self.route().name())
             .field("payer", &self.payer)
             .field("url", &self.url)
@@ -77,7 +85,7 @@ impl fmt::Debug for PendingPayment {
     }
 }
 
-impl PendingPayment {
+impl AdmittedPayment {
     pub(super) fn route(&self) -> &Route {
         &self.table.routes()[self.route]
     }
@@ -90,6 +98,16 @@ impl PendingPayment {
 
     pub(super) fn accept(&self) -> &Accept {
         &self.offer().accepts()[self.accept]
+    }
+
+    /// The atomic units this payment moves when it settles, as its mechanism reckons it.
+    pub(super) fn settled_amount(&self) -> U256 {
+        let payload = match self.decoded.payload() {
+            PaymentPayload::V1(p) => &p.payload,
+            PaymentPayload::V2(p) => &p.payload,
+        };
+        let accept = self.accept();
+        accept.mechanism().settled_amount(&accept.terms(), payload)
     }
 
     pub(super) fn series(&self) -> &RouteSeries {
@@ -118,15 +136,18 @@ impl PendingPayment {
     }
 
     /// Claims the payment against replays and verifies it with the facilitator (and settles it
-    /// too in [`SettlementMode::BeforeHandler`]). `Ok` carries the typed payment for the
+    /// too in [`SettlementMode::BeforeHandler`]). `Ok` carries the payment to
+    /// [settle](AuthorizedPayment::settle) after the handler and the typed [`Payment`] for the
     /// handler; `Err` is the reply to send instead of calling it.
-    pub async fn authorize(&mut self) -> Result<Payment, Reply> {
+    pub async fn authorize(mut self) -> Result<(AuthorizedPayment, Payment), Reply> {
         let span = self.span.clone();
-        let result = self.authorize_inner().instrument(span).await;
-        if let Err(reply) = &result {
-            self.span.record("outcome", reply.outcome().as_str());
+        match self.authorize_inner().instrument(span).await {
+            Ok(payment) => Ok((AuthorizedPayment(self), payment)),
+            Err(reply) => {
+                self.span.record("outcome", reply.outcome().as_str());
+                Err(reply)
+            }
         }
-        result
     }
 
     async fn authorize_inner(&mut self) -> Result<Payment, Reply> {
@@ -152,7 +173,7 @@ impl PendingPayment {
                     true,
                 );
                 reply.headers.push((
-                    headers::RETRY_AFTER,
+                    Header::RetryAfter,
                     Cow::Owned(self.gate.config.retry_after_seconds.to_string()),
                 ));
                 return Err(reply);
@@ -194,7 +215,7 @@ impl PendingPayment {
         let accept = self.accept();
         Payment {
             payer: self.payer,
-            amount: accept.amount(),
+            amount: self.settled_amount(),
             network: accept.network().clone(),
             asset: accept.asset().address,
             pay_to: accept.pay_to(),
@@ -212,14 +233,29 @@ impl PendingPayment {
         }
     }
 
-    /// Whether the adapter must hold the handler's response until [`PendingPayment::settle`]
+    /// Whether the adapter must hold the handler's response until [`AuthorizedPayment::settle`]
     /// has run (true in the default mode).
     pub fn settles_after_handler(&self) -> bool {
         self.gate.config.settlement == SettlementMode::AfterHandler
     }
 }
 
-impl PendingPayment {
+/// A payment the facilitator verified (and, in [`SettlementMode::BeforeHandler`], settled):
+/// what [`AdmittedPayment::authorize`] returns, and the only value that can be settled.
+/// Dropping it before [`AuthorizedPayment::settle`] charges nothing and releases its replay
+/// claim.
+#[derive(Debug)]
+pub struct AuthorizedPayment(pub(super) AdmittedPayment);
+
+impl AuthorizedPayment {
+    /// Whether the adapter must hold the handler's response until [`AuthorizedPayment::settle`]
+    /// has run (true in the default mode).
+    pub fn settles_after_handler(&self) -> bool {
+        self.0.settles_after_handler()
+    }
+}
+
+impl AdmittedPayment {
     pub(super) fn release(&mut self) {
         if self.claimed {
             self.gate.config.replay.release(self.replay_key);
@@ -228,7 +264,7 @@ impl PendingPayment {
     }
 }
 
-impl Drop for PendingPayment {
+impl Drop for AdmittedPayment {
     fn drop(&mut self) {
         self.release();
     }

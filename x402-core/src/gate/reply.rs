@@ -4,9 +4,11 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 
-use super::{Gate, headers};
+use super::{
+    Gate,
+    headers::{self, Header},
+};
 use crate::{
-    codec,
     facilitator::FacilitatorError,
     labels::{Outcome, Reason},
     offer::Offer,
@@ -22,7 +24,7 @@ pub const PAYMENT_REQUIRED_TEXT: &str = "Payment required";
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub(super) status: u16,
-    pub(super) headers: Vec<(&'static str, Cow<'static, str>)>,
+    pub(super) headers: Vec<(Header, Cow<'static, str>)>,
     pub(super) body: Bytes,
     pub(super) outcome: Outcome,
     pub(super) reason: Option<Reason>,
@@ -35,7 +37,7 @@ impl Reply {
     }
 
     /// The headers, names as the protocol spells them (HTTP is case-insensitive).
-    pub fn headers(&self) -> &[(&'static str, Cow<'static, str>)] {
+    pub fn headers(&self) -> &[(Header, Cow<'static, str>)] {
         &self.headers
     }
 
@@ -50,7 +52,7 @@ impl Reply {
     }
 
     /// The headers and the body, owned: what an adapter moves into its response (no copy).
-    pub fn into_parts(self) -> (Vec<(&'static str, Cow<'static, str>)>, Bytes) {
+    pub fn into_parts(self) -> (Vec<(Header, Cow<'static, str>)>, Bytes) {
         (self.headers, self.body)
     }
 
@@ -91,10 +93,13 @@ impl Gate {
         Reply {
             status: 402,
             headers: vec![
-                (codec::PAYMENT_REQUIRED, Cow::Owned(header)),
-                (headers::CONTENT_TYPE, Cow::Borrowed(content_type)),
-                (headers::CACHE_CONTROL, Cow::Borrowed(headers::NO_STORE)),
-                (headers::EXPOSE, Cow::Borrowed(headers::EXPOSE_VALUE)),
+                (Header::PaymentRequired, Cow::Owned(header)),
+                (Header::ContentType, Cow::Borrowed(content_type)),
+                (Header::CacheControl, Cow::Borrowed(headers::NO_STORE)),
+                (
+                    Header::AccessControlExposeHeaders,
+                    Cow::Borrowed(headers::EXPOSE_VALUE),
+                ),
             ],
             body,
             outcome: if reason.is_some() {
@@ -143,7 +148,7 @@ impl Gate {
         );
         if error.status() == 503 {
             reply.headers.push((
-                headers::RETRY_AFTER,
+                Header::RetryAfter,
                 Cow::Owned(self.config.retry_after_seconds.to_string()),
             ));
         }
@@ -163,9 +168,12 @@ pub(super) fn json_reply(
     Reply {
         status,
         headers: vec![
-            (headers::CONTENT_TYPE, Cow::Borrowed(headers::JSON)),
-            (headers::CACHE_CONTROL, Cow::Borrowed(headers::NO_STORE)),
-            (headers::EXPOSE, Cow::Borrowed(headers::EXPOSE_VALUE)),
+            (Header::ContentType, Cow::Borrowed(headers::JSON)),
+            (Header::CacheControl, Cow::Borrowed(headers::NO_STORE)),
+            (
+                Header::AccessControlExposeHeaders,
+                Cow::Borrowed(headers::EXPOSE_VALUE),
+            ),
         ],
         body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
         outcome,

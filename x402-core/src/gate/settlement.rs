@@ -4,7 +4,10 @@ use std::borrow::Cow;
 
 use tracing::Instrument;
 
-use super::{PendingPayment, Reply, SettlementMode, headers};
+use super::{
+    AdmittedPayment, AuthorizedPayment, Reply, SettlementMode,
+    headers::{self, Header},
+};
 use crate::{
     codec,
     facilitator::FacilitatorError,
@@ -20,7 +23,7 @@ pub enum Settlement {
     /// handler's response and send it.
     Paid {
         /// Headers to add to the handler's response.
-        headers: Vec<(&'static str, Cow<'static, str>)>,
+        headers: ResponseHeaders,
         /// The facilitator's receipt.
         receipt: SettleResponse,
     },
@@ -32,11 +35,28 @@ pub enum Settlement {
     Failed(Reply),
 }
 
-impl PendingPayment {
+impl Settlement {
+    /// What the adapter does with the handler's response, one rule for every adapter: `Ok`
+    /// with the headers to add to it (by [`headers::merge`]) and the [`PaymentOutcome`] to put
+    /// in its extensions, or `Err` with the reply to send instead of it.
+    pub fn into_response_parts(self) -> Result<(ResponseHeaders, PaymentOutcome), Reply> {
+        match self {
+            Self::Paid { headers, receipt } => Ok((headers, PaymentOutcome::paid(receipt))),
+            Self::Verified => Ok((Vec::new(), PaymentOutcome::verified())),
+            Self::NotCharged => Ok((Vec::new(), PaymentOutcome::not_charged())),
+            Self::Failed(reply) => Err(reply),
+        }
+    }
+}
+
+/// Headers the gate adds to a response: name and value.
+pub type ResponseHeaders = Vec<(Header, Cow<'static, str>)>;
+
+impl AuthorizedPayment {
     /// Finishes the exchange once the handler answered with `status`, before its body is sent.
     pub async fn settle(self, status: u16) -> Settlement {
-        let span = self.span.clone();
-        let settlement = self.settle_inner(status).instrument(span.clone()).await;
+        let span = self.0.span.clone();
+        let settlement = self.0.settle_inner(status).instrument(span.clone()).await;
         let outcome = match &settlement {
             Settlement::Paid { .. } => Outcome::Paid,
             Settlement::Verified => Outcome::Verified,
@@ -46,7 +66,9 @@ impl PendingPayment {
         span.record("outcome", outcome.as_str());
         settlement
     }
+}
 
+impl AdmittedPayment {
     async fn settle_inner(mut self, status: u16) -> Settlement {
         match self.gate.config.settlement {
             SettlementMode::VerifyOnly => {
@@ -79,13 +101,16 @@ impl PendingPayment {
 
     fn paid(&mut self, receipt: SettleResponse) -> Settlement {
         let name = match self.decoded.payload() {
-            PaymentPayload::V1(_) => codec::X_PAYMENT_RESPONSE,
-            PaymentPayload::V2(_) => codec::PAYMENT_RESPONSE,
+            PaymentPayload::V1(_) => Header::XPaymentResponse,
+            PaymentPayload::V2(_) => Header::PaymentResponse,
         };
         let headers = vec![
             (name, Cow::Owned(codec::encode_header(&receipt))),
-            (headers::CACHE_CONTROL, Cow::Borrowed(headers::PRIVATE)),
-            (headers::EXPOSE, Cow::Borrowed(headers::EXPOSE_VALUE)),
+            (Header::CacheControl, Cow::Borrowed(headers::PRIVATE)),
+            (
+                Header::AccessControlExposeHeaders,
+                Cow::Borrowed(headers::EXPOSE_VALUE),
+            ),
         ];
         Settlement::Paid { headers, receipt }
     }
@@ -103,7 +128,7 @@ impl PendingPayment {
                     .confirm(self.replay_key, self.expires_at)
                     .await;
                 self.claimed = false;
-                telemetry::settled(self.series(), self.accept().amount());
+                telemetry::settled(self.series(), self.settled_amount());
                 telemetry::request(self.series(), Outcome::Paid);
                 Ok(receipt)
             }
@@ -155,10 +180,10 @@ impl PendingPayment {
         }
     }
 
-    fn receipt_header(&self) -> &'static str {
+    fn receipt_header(&self) -> Header {
         match self.decoded.payload() {
-            PaymentPayload::V1(_) => codec::X_PAYMENT_RESPONSE,
-            PaymentPayload::V2(_) => codec::PAYMENT_RESPONSE,
+            PaymentPayload::V1(_) => Header::XPaymentResponse,
+            PaymentPayload::V2(_) => Header::PaymentResponse,
         }
     }
 
