@@ -19,7 +19,7 @@ use x402_core::{
     RouteTable,
     gate::{Admission, RequestParts},
     spec::RouteSpec,
-    table::{RequestInfo, RouteMatch},
+    table::RouteMatch,
 };
 
 const ROUTE_COUNTS: [usize; 3] = [10, 1_000, 10_000];
@@ -66,14 +66,14 @@ fn challenge_lookup(c: &mut Criterion) {
         let last = count - 1;
         let path = format!("/api/v{}/users-{last}", last % 3);
         let url = format!("http://api.example.com{path}");
-        let request = RequestInfo::new("GET", Some("api.example.com"), &path);
-        let Ok(RouteMatch::Priced(route, _)) = table.match_request(&request, &()) else {
+        let request = RequestParts::new("GET", Some("api.example.com"), &path);
+        let Ok(RouteMatch::Priced(route, _)) = table.match_request(&request) else {
             panic!("{path} must match a priced route");
         };
         assert_eq!(route.index(), last);
 
         group.bench_function(BenchmarkId::new("match_and_header", count), |b| {
-            b.iter(|| match table.match_request(black_box(&request), &()) {
+            b.iter(|| match table.match_request(black_box(&request)) {
                 Ok(RouteMatch::Priced(_, offer)) => {
                     offer.payment_required_header(black_box(&url), "Payment required")
                 }
@@ -81,7 +81,7 @@ fn challenge_lookup(c: &mut Criterion) {
             });
         });
         group.bench_function(BenchmarkId::new("match_request", count), |b| {
-            b.iter(|| table.match_request(black_box(&request), &()).is_ok());
+            b.iter(|| table.match_request(black_box(&request)).is_ok());
         });
     }
     let table = priced_table(10);

@@ -32,7 +32,7 @@
 //! # Example
 //!
 //! ```
-//! use x402_core::{RouteTable, spec::RouteSpec, table::{RequestInfo, RouteMatch}};
+//! use x402_core::{RouteTable, spec::RouteSpec, table::{RequestParts, RouteMatch}};
 //!
 //! let spec = RouteSpec::from_json(r#"{
 //!     "payment": { "wallet": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
@@ -42,8 +42,8 @@
 //! }"#).unwrap();
 //! let table = RouteTable::from_spec(&spec).unwrap();
 //!
-//! let request = RequestInfo::new("GET", Some("api.example.com"), "/weather?city=SF");
-//! match table.match_request(&request, &()).unwrap() {
+//! let request = RequestParts::new("GET", Some("api.example.com"), "/weather?city=SF");
+//! match table.match_request(&request).unwrap() {
 //!     RouteMatch::Priced(_route, offer) => {
 //!         let accept = &offer.accepts()[0];
 //!         assert_eq!(accept.requirements().amount, "1000");

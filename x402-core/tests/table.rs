@@ -6,7 +6,7 @@ use x402_core::{
     RouteTable, codec,
     labels::RouteLabels,
     spec::RouteSpec,
-    table::{BuildWarning, ConfigErrorKind, HeaderLookup, RequestInfo, RouteMatch},
+    table::{BuildWarning, ConfigErrorKind, HeaderLookup, RequestParts, RouteMatch},
     wire::{v1, v2},
 };
 
@@ -27,7 +27,7 @@ fn build_errors(yaml: &str) -> x402_core::table::BuildErrors {
 
 fn get<'t>(table: &'t RouteTable, path: &str) -> RouteMatch<'t> {
     table
-        .match_request(&RequestInfo::new("GET", Some("api.example.com"), path), &())
+        .match_request(&RequestParts::new("GET", Some("api.example.com"), path))
         .expect("path normalises")
 }
 
@@ -295,7 +295,7 @@ routes:
 }
 
 fn with_headers<'t>(t: &'t RouteTable, headers: &[(&str, &str)]) -> RouteMatch<'t> {
-    t.match_request(&RequestInfo::new("GET", None, "/c"), headers)
+    t.match_request(&RequestParts::new("GET", None, "/c").with_headers(headers))
         .unwrap()
 }
 
@@ -366,7 +366,7 @@ routes:
     ));
     let headers = [("X-A", "x")];
     let free = t
-        .match_request(&RequestInfo::new("GET", None, "/free"), &headers[..])
+        .match_request(&RequestParts::new("GET", None, "/free").with_headers(&headers[..]))
         .unwrap();
     assert!(matches!(free, RouteMatch::Free(_)));
     assert!(matches!(get(&t, "/c"), RouteMatch::Priced(..)));
@@ -381,7 +381,7 @@ routes:
     ));
     let headers = [("X-A", "x")];
     let matched = t
-        .match_request(&RequestInfo::new("GET", None, "/c"), &headers[..])
+        .match_request(&RequestParts::new("GET", None, "/c").with_headers(&headers[..]))
         .unwrap();
     assert!(matches!(matched, RouteMatch::Priced(..)));
     assert!(matches!(
@@ -403,7 +403,7 @@ routes:
 
 fn with_method(t: &RouteTable, method: &str, path: &str) -> Option<String> {
     route_name(
-        t.match_request(&RequestInfo::new(method, None, path), &())
+        t.match_request(&RequestParts::new(method, None, path))
             .unwrap(),
     )
 }
@@ -439,12 +439,8 @@ routes:
   - {{ path: /x, name: sub, hosts: ['*.example.com'] }}
   - {{ path: /x, name: any }}"
     ));
-    let host = |h: Option<&str>| {
-        route_name(
-            t.match_request(&RequestInfo::new("GET", h, "/x"), &())
-                .unwrap(),
-        )
-    };
+    let host =
+        |h: Option<&str>| route_name(t.match_request(&RequestParts::new("GET", h, "/x")).unwrap());
     assert_eq!(host(Some("ECHO.local:8402")).as_deref(), Some("echo"));
     assert_eq!(host(Some("echo.local.")).as_deref(), Some("echo"));
     assert_eq!(host(Some("api.Example.com")).as_deref(), Some("sub"));
@@ -477,7 +473,7 @@ routes:
     let matched = |t: &RouteTable, host: Option<&str>| {
         let lookup = Recording(&headers, Default::default());
         let name = route_name(
-            t.match_request(&RequestInfo::new("GET", host, "/x"), &lookup)
+            t.match_request(&RequestParts::new("GET", host, "/x").with_headers(&lookup))
                 .unwrap(),
         );
         (name, lookup.1.into_inner())
@@ -577,7 +573,7 @@ fn invalid_paths_are_errors_not_unmatched() {
     let t = methods_table();
     for path in ["/any/%zz", "/x/../any", "/%2e%2e/any"] {
         assert!(
-            t.match_request(&RequestInfo::new("GET", None, path), &())
+            t.match_request(&RequestParts::new("GET", None, path))
                 .is_err(),
             "{path} must be refused"
         );
@@ -588,7 +584,7 @@ fn invalid_paths_are_errors_not_unmatched() {
 fn empty_table_matches_nothing_without_looking_at_the_path() {
     let t = RouteTable::empty();
     let m = t
-        .match_request(&RequestInfo::new("GET", None, "/%zz"), &())
+        .match_request(&RequestParts::new("GET", None, "/%zz"))
         .unwrap();
     assert!(matches!(m, RouteMatch::Unmatched));
 }

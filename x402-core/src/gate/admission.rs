@@ -10,36 +10,10 @@ use crate::{
     mechanism::Checked,
     offer::Accept,
     replay::ReplayKey,
-    table::{HeaderLookup, RequestInfo, RouteMatch},
+    table::{HeaderLookup, RequestParts, RouteMatch},
     telemetry,
     wire::{PaymentPayload, SchemePayload, v1},
 };
-
-/// The request parts the gate reads. Adapters fill it from their request type.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestParts<'a, H: ?Sized> {
-    /// The method, e.g. `"GET"`.
-    pub method: &'a str,
-    /// The scheme the connection used (`"http"`/`"https"`), when the adapter knows it.
-    pub scheme: Option<&'a str>,
-    /// The host when the adapter has it without a header lookup: the request-target's
-    /// authority (HTTP/2 `:authority`, an absolute-form target — these take precedence over
-    /// `Host`, RFC 9113 §8.3.1 and RFC 9112 §3.2.2) or a forwarded host. When `None`, the gate
-    /// reads the `Host` header from `headers`, and only if it needs the host (a route restricted
-    /// to hosts, a resource URL without a configured base URL).
-    pub host: Option<&'a str>,
-    /// The request target's path and query, as received.
-    pub path_and_query: &'a str,
-    /// The request headers.
-    pub headers: &'a H,
-}
-
-impl<'a, H: HeaderLookup + ?Sized> RequestParts<'a, H> {
-    /// The host: [`RequestParts::host`] if set, else the `Host` header.
-    pub fn host(&self) -> Option<&'a str> {
-        self.host.or_else(|| self.headers.first("host"))
-    }
-}
 
 /// What to do with a request.
 #[derive(Debug)]
@@ -58,8 +32,7 @@ impl Gate {
     /// request is not priced.
     pub fn admit<H: HeaderLookup + ?Sized>(&self, request: &RequestParts<'_, H>) -> Admission {
         let table = self.config.routes.guard();
-        let info = RequestInfo::new(request.method, request.host, request.path_and_query);
-        let (route, offer) = match table.match_request(&info, request.headers) {
+        let (route, offer) = match table.match_request(request) {
             Ok(RouteMatch::Unmatched) => {
                 return match self.config.unmatched {
                     UnmatchedPolicy::Allow => Admission::Pass,

@@ -36,15 +36,16 @@ mod settlement;
 use std::sync::Arc;
 
 pub use self::{
-    admission::{Admission, RequestParts},
+    admission::Admission,
     builder::{GateBuilder, GateConfigError, SettlementMode, UnmatchedPolicy},
     pending::{AdmittedPayment, AuthorizedPayment, Payment},
     reply::{PAYMENT_REQUIRED_TEXT, Reply},
     settlement::{PaymentOutcome, ResponseHeaders, Settlement},
 };
 use self::{builder::Config, reply::json_reply};
-/// The live table handle, re-exported from [`crate::table`] where it now lives.
-pub use crate::table::{RouteTableHandle, TableSwap};
+/// The live table handle and the request view, re-exported from [`crate::table`] where they
+/// live.
+pub use crate::table::{RequestParts, RouteTableHandle, TableSwap};
 
 /// The payment exchange shared by every adapter. Cheap to clone: one `Arc` (the adapters'
 /// services are cloned per request).

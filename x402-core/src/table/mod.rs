@@ -14,7 +14,7 @@
 //! normalised safely is an error the adapters answer with 400 — never "unmatched".
 //!
 //! ```
-//! use x402_core::{RouteTable, spec::RouteSpec, table::{RequestInfo, RouteMatch}};
+//! use x402_core::{RouteTable, spec::RouteSpec, table::{RequestParts, RouteMatch}};
 //!
 //! let spec = RouteSpec::from_yaml(r#"
 //! payment: { wallet: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", network: base-sepolia,
@@ -25,7 +25,7 @@
 //! "#).unwrap();
 //! let table = RouteTable::from_spec(&spec).unwrap();
 //!
-//! let matched = |method, path| table.match_request(&RequestInfo::new(method, None, path), &());
+//! let matched = |method, path| table.match_request(&RequestParts::new(method, None, path));
 //! assert!(matches!(matched("GET", "/api/free/x"), Ok(RouteMatch::Free(_))));
 //! assert!(matches!(matched("GET", "/api//report/"), Ok(RouteMatch::Priced(..))));
 //! assert!(matches!(matched("DELETE", "/api/report"), Ok(RouteMatch::Unmatched)));
@@ -108,24 +108,57 @@ pub enum RouteMatch<'t> {
     Priced(&'t Route, &'t Offer),
 }
 
-/// The parts of a request that matching looks at.
+/// The request as the core sees it: what the table matches on and the gate reads. Adapters
+/// fill it from their request type; one view for both.
 #[derive(Debug, Clone, Copy)]
-pub struct RequestInfo<'r> {
-    method: &'r str,
-    host: Option<&'r str>,
-    path_and_query: &'r str,
+pub struct RequestParts<'a, H: ?Sized> {
+    /// The method, e.g. `"GET"`.
+    pub method: &'a str,
+    /// The scheme the connection used (`"http"`/`"https"`), when the adapter knows it.
+    pub scheme: Option<&'a str>,
+    /// The host when the adapter has it without a header lookup: the request-target's
+    /// authority (HTTP/2 `:authority`, an absolute-form target — these take precedence over
+    /// `Host`, RFC 9113 §8.3.1 and RFC 9112 §3.2.2) or a forwarded host. When `None`, the
+    /// `Host` header is read from `headers`, and only if it is needed (a route restricted to
+    /// hosts, a resource URL without a configured base URL). A port is allowed.
+    pub host: Option<&'a str>,
+    /// The request target's path and query, as received.
+    pub path_and_query: &'a str,
+    /// The request headers.
+    pub headers: &'a H,
 }
 
-impl<'r> RequestInfo<'r> {
-    /// A request with its method (`"GET"`), host (port allowed; when `None`,
-    /// [`RouteTable::match_request`] reads the `Host` header from its `headers`, only if a route
-    /// restricted to hosts needs it) and request-target path with optional query.
-    pub fn new(method: &'r str, host: Option<&'r str>, path_and_query: &'r str) -> Self {
+impl<'a> RequestParts<'a, ()> {
+    /// A request with its method (`"GET"`), host and request-target path with optional query,
+    /// no known scheme and no headers (add them with [`RequestParts::with_headers`]).
+    pub fn new(method: &'a str, host: Option<&'a str>, path_and_query: &'a str) -> Self {
         Self {
             method,
+            scheme: None,
             host,
             path_and_query,
+            headers: &(),
         }
+    }
+}
+
+impl<'a, H: ?Sized> RequestParts<'a, H> {
+    /// The same request with these headers.
+    pub fn with_headers<G: ?Sized>(self, headers: &'a G) -> RequestParts<'a, G> {
+        RequestParts {
+            method: self.method,
+            scheme: self.scheme,
+            host: self.host,
+            path_and_query: self.path_and_query,
+            headers,
+        }
+    }
+}
+
+impl<'a, H: HeaderLookup + ?Sized> RequestParts<'a, H> {
+    /// The host: [`RequestParts::host`] if set, else the `Host` header.
+    pub fn host(&self) -> Option<&'a str> {
+        self.host.or_else(|| self.headers.first("host"))
     }
 }
 
@@ -171,9 +204,9 @@ impl RouteTable {
     /// encoding, a dot segment, …): answer 400, never serve it as unmatched.
     pub fn match_request<'t, H: HeaderLookup + ?Sized>(
         &'t self,
-        request: &RequestInfo<'_>,
-        headers: &H,
+        request: &RequestParts<'_, H>,
     ) -> Result<RouteMatch<'t>, PathError> {
+        let headers = request.headers;
         if self.routes.is_empty() {
             return Ok(RouteMatch::Unmatched);
         }
@@ -185,12 +218,9 @@ impl RouteTable {
             let route = &self.routes[i];
             route.methods.contains(method)
                 && (matches!(route.hosts, HostSet::Any)
-                    || route.hosts.matches(*host.get_or_insert_with(|| {
-                        request
-                            .host
-                            .or_else(|| headers.first("host"))
-                            .map(strip_port)
-                    })))
+                    || route
+                        .hosts
+                        .matches(*host.get_or_insert_with(|| request.host().map(strip_port))))
         });
         let Some(index) = found else {
             return Ok(RouteMatch::Unmatched);
