@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use x402_core::{RouteTable, path::NormalizedPath, spec::RouteSpec, table::RequestInfo};
+use x402_core::{RouteTable, path::NormalizedPath, spec::RouteSpec, table::RequestParts};
 
 const SPEC: &str = r#"
 payment: { wallet: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", network: base-sepolia, defaultPrice: "$0.001" }
@@ -35,6 +35,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = path.segments().count();
     }
     for (method, host) in [("GET", Some("files.example.com:443")), ("POST", None)] {
-        let _ = table().match_request(&RequestInfo::new(method, host, target), &());
+        let _ = table().match_request(&RequestParts::new(method, host, target));
     }
 });
