@@ -15,7 +15,8 @@ use crate::{
     wire::{PaymentPayload, SchemePayload, v1},
 };
 
-/// What to do with a request.
+/// What to do with a request. (Deliberately exhaustive: a new kind of admission is a breaking
+/// change every adapter must handle, not a case a wildcard arm could pass through.)
 #[derive(Debug)]
 pub enum Admission {
     /// Not priced: call the handler untouched.

@@ -25,7 +25,9 @@ use crate::{
 };
 
 /// A verified (or settled) payment, given to the handler in the request extensions.
+/// (`#[non_exhaustive]`: fields may be added; read them, the gate builds it.)
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Payment {
     /// The payer, as checked locally or reported by the facilitator.
     pub payer: Option<Address>,

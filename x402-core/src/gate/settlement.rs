@@ -16,7 +16,11 @@ use crate::{
     wire::{PaymentPayload, SettleResponse},
 };
 
-/// How settlement ended, after the handler.
+/// How settlement ended, after the handler. Most adapters need only
+/// [`Settlement::into_response_parts`]. (Deliberately exhaustive, like [`Admission`]: a new
+/// way for settlement to end is a breaking change every adapter must handle.)
+///
+/// [`Admission`]: super::Admission
 #[derive(Debug)]
 pub enum Settlement {
     /// Settled: add these headers (the receipt, `Cache-Control: private`, CORS exposure) to the
@@ -198,6 +202,7 @@ impl AdmittedPayment {
 /// The typed outcome of the exchange, put in the response extensions by the adapters so outer
 /// layers (logging, metrics) read it instead of re-parsing headers.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct PaymentOutcome {
     /// What happened.
     pub outcome: Outcome,
