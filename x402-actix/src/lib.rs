@@ -48,6 +48,11 @@
 //! `x402-http-core` (re-exported here as [`x402_core`]).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// The crate README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod extract;
 mod middleware;
 

@@ -74,6 +74,11 @@
 //! | `schemars` | no | `schemars::JsonSchema` on the route spec types (`spec`) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// The crate README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 #[cfg(feature = "client")]
 pub mod client;
 pub mod clock;

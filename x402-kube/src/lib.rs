@@ -54,6 +54,11 @@
 //! | `rustls-tls` | yes | kube's client over rustls with the `ring` provider (no aws-lc, no cmake) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// The crate README's example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub mod convert;
 pub mod crd;
 pub mod watch;

@@ -45,6 +45,11 @@
 //! | `dev-facilitator` | no | serve the dev facilitator over HTTP (`dev_facilitator::router`); it settles nothing on chain |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// The crate README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod body;
 #[cfg(feature = "client")]
 pub mod client;
