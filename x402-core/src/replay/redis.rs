@@ -82,6 +82,8 @@ struct Inner {
     /// The claims this instance holds, by key (a lock-free map: no lock on the request path).
     claims: papaya::HashMap<ReplayKey, Claim>,
     release: redis::Script,
+    /// Releases spawned and not yet finished (see [`RedisReplayGuard::flush_releases`]).
+    releasing: tokio::sync::watch::Sender<usize>,
 }
 
 impl fmt::Debug for RedisReplayGuard {
@@ -110,6 +112,7 @@ impl RedisReplayGuard {
                 next_claim: AtomicU64::new(0),
                 claims: papaya::HashMap::new(),
                 release: redis::Script::new(RELEASE_SCRIPT),
+                releasing: tokio::sync::watch::Sender::new(0),
             }),
         })
     }
@@ -130,6 +133,25 @@ impl RedisReplayGuard {
 
     fn inner_mut(&mut self) -> &mut Inner {
         Arc::get_mut(&mut self.inner).expect("configured before it is shared")
+    }
+
+    /// Waits until every claim release started so far has reached Redis (or failed). A
+    /// release is a delete sent in the background, because it starts from `Drop`; await this
+    /// before shutting down so released payments do not stay blocked until they expire, or in
+    /// a test before presenting a released payment to another instance.
+    pub async fn flush_releases(&self) {
+        let mut releasing = self.inner.releasing.subscribe();
+        // The sender lives in `inner`, which `self` keeps alive: this cannot fail.
+        let _ = releasing.wait_for(|n| *n == 0).await;
+    }
+}
+
+/// Marks one background release finished when dropped, also if its task is cancelled.
+struct ReleaseDone(Arc<Inner>);
+
+impl Drop for ReleaseDone {
+    fn drop(&mut self) {
+        self.0.releasing.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -276,7 +298,12 @@ impl ReplayGuard for RedisReplayGuard {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let inner = Arc::clone(&self.inner);
             let redis_key = inner.redis_key(key);
-            runtime.spawn(async move { inner.release(redis_key, token).await });
+            inner.releasing.send_modify(|n| *n += 1);
+            let done = ReleaseDone(Arc::clone(&inner));
+            runtime.spawn(async move {
+                inner.release(redis_key, token).await;
+                drop(done);
+            });
         }
     }
 }
