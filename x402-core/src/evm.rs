@@ -1,7 +1,8 @@
 //! Local checks of EVM `exact` payments: an EIP-3009 `TransferWithAuthorization` signed with
 //! EIP-712, checked against *our* requirement before any facilitator call.
 //!
-//! The checks are the ones a facilitator makes that need no chain (x402-protocol.md §8), run
+//! The checks are the ones a facilitator makes that need no chain (the x402 `exact` EVM
+//! scheme, `specs/schemes/exact/scheme_exact_evm.md` in the coinbase/x402 repository), run
 //! cheapest first so garbage costs almost nothing:
 //!
 //! 1. the requirement is `exact` with an EIP-712 domain (`extra.name`, `extra.version`);
@@ -741,7 +742,7 @@ fn same_scheme_and_network(
 /// the given `validAfter`, `validBefore = now + maxTimeoutSeconds`, and `nonce`.
 ///
 /// The official clients differ only in `validAfter`: `0` for v2 (`@x402/evm` ≥ 2.15), `now - 600`
-/// for v1 (x402-protocol.md §4.1).
+/// for v1.
 pub fn authorization(
     payer: Address,
     requirement: &RequirementView<'_>,

@@ -26,7 +26,7 @@
 //!   counts table swaps (`ok`) and resources that failed to compile (`error`);
 //!   `x402_route_table_routes` is the size of the live table. On every swap the `(route,
 //!   chain)` label sets that left the table are handed to [`RouteWatcher::on_swap`], so the
-//!   exporter can drop their series (DESIGN.md §6).
+//!   exporter can drop their series (see `x402_core::labels`).
 //!
 //! ```no_run
 //! use x402_core::{RouteTable, gate::RouteTableHandle};

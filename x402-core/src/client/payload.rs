@@ -47,7 +47,7 @@ pub enum PaymentError {
 }
 
 /// Signs the payment for `candidate` (chosen from `challenge`) at unix time `now`, as the
-/// official clients fill it (x402-protocol.md §4.1): `to = payTo`, `value = amount`, a random
+/// official clients fill it: `to = payTo`, `value = amount`, a random
 /// 32-byte nonce, `validBefore = now + maxTimeoutSeconds`, and `validAfter = 0` (v2) or
 /// `now - 600` (v1).
 ///

@@ -21,10 +21,10 @@
 //! facilitator has not verified. Dropping either before settlement (the client went away)
 //! settles nothing and releases the replay claim.
 //!
-//! The replies carry machine-readable reasons ([`Reason`](crate::labels::Reason)) and every status of DESIGN.md §4:
-//! 402 for the client's payment problems, 503 (with `Retry-After`) when the facilitator or the
-//! replay store is unreachable, 502 when the facilitator answers nonsense — never a 402 for our
-//! own trouble.
+//! The replies carry machine-readable reasons ([`Reason`](crate::labels::Reason)) and the
+//! statuses the workspace README lists under "What a request goes through": 402 for the
+//! client's payment problems, 503 (with `Retry-After`) when the facilitator or the replay store
+//! is unreachable, 502 when the facilitator answers nonsense — never a 402 for our own trouble.
 
 mod admission;
 mod builder;

@@ -1,5 +1,6 @@
 //! EVM `exact` by EIP-3009: the payer signs a `transferWithAuthorization` of exactly the price
-//! to the recipient (x402-protocol.md §4), and the facilitator submits it.
+//! to the recipient, and the facilitator submits it (the x402 `exact` EVM scheme,
+//! `specs/schemes/exact/scheme_exact_evm.md` in the coinbase/x402 repository).
 //!
 //! - Offer: `extra` is the token's EIP-712 domain `{name, version}`; nothing from `/supported`.
 //! - Payload: `{signature, authorization}` ([`ExactEvmPayload`]), told apart from Permit2's by

@@ -31,7 +31,7 @@ impl RouteTableHandle {
 
     /// Publishes `table` with one atomic store, records it (`x402_route_table_routes`, one
     /// `x402_route_table_reloads_total{result="ok"}`), and returns what changed, for the label
-    /// GC of DESIGN.md §6. Every reload path (a file, the Kubernetes watcher) goes through here.
+    /// GC described in [`crate::labels`]. Every reload path (a file, the Kubernetes watcher) goes through here.
     pub fn replace(&self, table: RouteTable) -> TableSwap {
         let live = table.label_sets();
         let routes = table.len();

@@ -7,9 +7,9 @@
 //! does lookups: normalise the path, walk the pattern trie, check methods and hosts, evaluate
 //! conditions, and hand back the route with its precomputed [`Offer`].
 //!
-//! Semantics (see DESIGN.md §1–2): first match in declaration order wins, across specs in the
-//! order they were added; a route with no `methods` applies to every method except `OPTIONS`
-//! (so CORS preflights pass unpriced); `hosts` compare case-insensitively without the port, and
+//! Semantics (the README's "Route configuration"): first match in declaration order wins,
+//! across specs in the order they were added; a route with no `methods` applies to every
+//! method except `OPTIONS` (so CORS preflights pass unpriced); `hosts` compare case-insensitively without the port, and
 //! `*.example.com` matches any subdomain of `example.com`; a request whose path cannot be
 //! normalised safely is an error the adapters answer with 400 — never "unmatched".
 //!
