@@ -9,9 +9,10 @@
 //!
 //! Semantics (the README's "Route configuration"): first match in declaration order wins,
 //! across specs in the order they were added; a route with no `methods` applies to every
-//! method except `OPTIONS` (so CORS preflights pass unpriced); `hosts` compare case-insensitively without the port, and
-//! `*.example.com` matches any subdomain of `example.com`; a request whose path cannot be
-//! normalised safely is an error the adapters answer with 400 — never "unmatched".
+//! method except `OPTIONS` (so CORS preflights pass unpriced); `hosts` compare
+//! case-insensitively without the port, and `*.example.com` matches any subdomain of
+//! `example.com`; a request whose path cannot be normalised safely is an error the adapters
+//! answer with 400 — never "unmatched".
 //!
 //! ```
 //! use x402_core::{RouteTable, spec::RouteSpec, table::{RequestParts, RouteMatch}};
