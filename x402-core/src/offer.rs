@@ -38,7 +38,7 @@ use crate::{
     mechanism::{Mechanism, OfferError, Terms},
     network::{Asset, Network},
     telemetry::RouteSeries,
-    wire::{ResourceInfo, V1, V2, v1, v2},
+    wire::{ResourceInfo, SupportedResponse, V1, V2, v1, v2},
 };
 
 /// The payment options of a priced route and its precomputed challenge.
@@ -96,14 +96,17 @@ pub(crate) enum TemplateError {
 }
 
 impl Offer {
+    /// The offer of `resolved`'s options. `supported` is the facilitator's `/supported` answer
+    /// when the table builder was given one: each mechanism reads its kind there.
     pub(crate) fn new(
         resolved: Vec<ResolvedAccept>,
         description: &str,
         mime_type: &str,
+        supported: Option<&SupportedResponse>,
     ) -> Result<Self, TemplateError> {
         let accepts = resolved
             .into_iter()
-            .map(|r| Accept::new(r, description, mime_type))
+            .map(|r| Accept::new(r, description, mime_type, supported))
             .collect::<Result<Box<[_]>, _>>()?;
 
         let v2_template = HeaderTemplate::new(JsonTemplate::new(&v2::PaymentRequired {
@@ -226,6 +229,7 @@ impl Accept {
         resolved: ResolvedAccept,
         description: &str,
         mime_type: &str,
+        supported: Option<&SupportedResponse>,
     ) -> Result<Self, TemplateError> {
         let ResolvedAccept {
             mechanism,
@@ -243,8 +247,14 @@ impl Accept {
             pay_to,
             max_timeout_seconds,
         };
-        let extra = mechanism.extra(&terms, None)?;
         let scheme = mechanism.id().scheme;
+        // The facilitator's v2 kind for this scheme and network, if it named one.
+        let kind = supported.and_then(|s| {
+            s.kinds
+                .iter()
+                .find(|k| k.x402_version == 2 && k.scheme == scheme && k.network == network.caip2())
+        });
+        let extra = mechanism.extra(&terms, kind)?;
         let requirements = v2::PaymentRequirements {
             scheme: scheme.to_owned(),
             network: network.caip2().to_owned(),
@@ -582,7 +592,98 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::{RouteTable, codec, spec::RouteSpec};
+    use crate::{
+        RouteTable, codec,
+        labels::Reason,
+        mechanism::{Checked, MechanismId, ReplayId},
+        spec::RouteSpec,
+        wire::{JsonObject, SchemePayload, SupportedKind},
+    };
+
+    /// A mechanism whose offer needs the facilitator's fee payer, as a Solana one does.
+    #[derive(Debug)]
+    struct NeedsFeePayer;
+
+    impl Mechanism for NeedsFeePayer {
+        fn id(&self) -> MechanismId {
+            crate::mechanism::ExactEip3009.id()
+        }
+        fn serves(&self, _: &str, _: &Network, _: Option<&JsonObject>) -> bool {
+            true
+        }
+        fn extra(
+            &self,
+            _terms: &Terms<'_>,
+            supported: Option<&SupportedKind>,
+        ) -> Result<Option<JsonObject>, OfferError> {
+            let fee_payer = supported
+                .and_then(|kind| kind.extra.as_ref()?.get("feePayer").cloned())
+                .ok_or(OfferError::MissingSupported {
+                    mechanism: self.id(),
+                    field: "feePayer",
+                })?;
+            Ok(Some(JsonObject::from_iter([(
+                "feePayer".to_owned(),
+                fee_payer,
+            )])))
+        }
+        fn recognizes(&self, _: &SchemePayload) -> bool {
+            false
+        }
+        fn check(
+            &self,
+            _: &Terms<'_>,
+            _: &SchemePayload,
+            _: u64,
+            _: bool,
+        ) -> Result<Checked, Reason> {
+            Err(Reason::InvalidPaymentHeader)
+        }
+        fn replay_id(&self, _: &Terms<'_>, _: &SchemePayload) -> Option<ReplayId> {
+            None
+        }
+        fn settled_amount(&self, terms: &Terms<'_>, _: &SchemePayload) -> U256 {
+            terms.amount
+        }
+    }
+
+    fn resolved(network: &str) -> ResolvedAccept {
+        let network = Network::parse(network).unwrap();
+        ResolvedAccept {
+            mechanism: &NeedsFeePayer,
+            asset: network.default_asset().unwrap(),
+            labels: RouteLabels::new("r", network.caip2()),
+            network,
+            amount: U256::from(1000),
+            pay_to: Address::ZERO,
+            max_timeout_seconds: 60,
+        }
+    }
+
+    #[test]
+    fn a_mechanism_reads_its_offer_part_from_the_facilitators_supported_kind() {
+        let supported: SupportedResponse = serde_json::from_value(serde_json::json!({
+            "kinds": [
+                {"x402Version": 1, "scheme": "exact", "network": "base-sepolia",
+                 "extra": {"feePayer": "v1-payer"}},
+                {"x402Version": 2, "scheme": "exact", "network": "eip155:84532",
+                 "extra": {"feePayer": "v2-payer"}},
+            ],
+        }))
+        .unwrap();
+        // The v2 kind of the option's scheme and network is the one handed over.
+        let offer = Offer::new(vec![resolved("eip155:84532")], "", "", Some(&supported)).unwrap();
+        let extra = offer.accepts()[0].requirements().extra.clone().unwrap();
+        assert_eq!(extra["feePayer"], "v2-payer");
+        // No kind for the network, or no answer at all: the offer is refused, naming the field.
+        for supported in [Some(&supported), None] {
+            let error = Offer::new(vec![resolved("eip155:8453")], "", "", supported).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                "the facilitator's /supported entry for exact on eip155 by eip3009 has no `feePayer`"
+            );
+        }
+    }
 
     fn table(description: &str) -> RouteTable {
         let spec = serde_json::json!({

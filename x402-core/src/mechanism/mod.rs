@@ -106,11 +106,9 @@ pub struct MechanismId {
 
 impl fmt::Display for MechanismId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {:?} by {:?}",
-            self.scheme, self.family, self.transfer
-        )
+        let (scheme, family, transfer) =
+            (self.scheme, self.family.as_str(), self.transfer.as_str());
+        write!(f, "{scheme} on {family} by {transfer}")
     }
 }
 
@@ -122,12 +120,30 @@ pub enum ChainFamily {
     Eip155,
 }
 
+impl ChainFamily {
+    /// The CAIP-2 namespace, e.g. `"eip155"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Eip155 => "eip155",
+        }
+    }
+}
+
 /// How a mechanism moves the funds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Transfer {
     /// EIP-3009 `transferWithAuthorization`, signed with EIP-712.
     Eip3009,
+}
+
+impl Transfer {
+    /// The method's name as `extra.assetTransferMethod` spells it, e.g. `"eip3009"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Eip3009 => "eip3009",
+        }
+    }
 }
 
 /// Our side of one payment option, typed when the route table was built (nothing is parsed
@@ -282,6 +298,7 @@ mod tests {
         assert!(find("exact", &base, Some(&extra("permit2"))).is_none());
         assert_eq!(transfer_method(Some(&extra("permit2"))), Some("permit2"));
         assert_eq!(transfer_method(None), None);
+        assert_eq!(found.id().to_string(), "exact on eip155 by eip3009");
         assert!(knows_scheme("exact"));
         assert!(!knows_scheme("upto"));
     }

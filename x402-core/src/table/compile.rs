@@ -17,6 +17,7 @@ use crate::{
     pattern::{MatchCase, PathPattern},
     spec::{AssetSpec, ConditionSpec, RouteMode, RouteRule, RouteSpec},
     telemetry::RouteSeries,
+    wire::SupportedResponse,
 };
 
 /// The scheme of an option that names none.
@@ -26,6 +27,8 @@ const DEFAULT_SCHEME: &str = "exact";
 pub(super) struct SpecCompiler<'e> {
     pub(super) source: Option<Arc<str>>,
     pub(super) errors: &'e mut Vec<ConfigError>,
+    /// The facilitator's `/supported` answer, when the builder was given one.
+    pub(super) supported: Option<&'e SupportedResponse>,
 }
 
 /// A spec's `payment` block, validated.
@@ -270,7 +273,7 @@ impl SpecCompiler<'_> {
         }
         let description = rule.description.as_deref().unwrap_or("");
         let mime_type = rule.mime_type.as_deref().unwrap_or("");
-        match Offer::new(resolved, description, mime_type) {
+        match Offer::new(resolved, description, mime_type, self.supported) {
             Ok(offer) => Some(offer),
             Err(TemplateError::Placeholder) => {
                 self.error(

@@ -53,6 +53,7 @@ use crate::{
     pattern::PatternError,
     spec::{ConditionAction, RouteSpec},
     telemetry::RouteSeries,
+    wire::SupportedResponse,
 };
 
 /// The default `maxTimeoutSeconds` of a payment option.
@@ -198,7 +199,10 @@ impl RouteTable {
 
     /// A builder for a table made of several specs (e.g. several `X402Route` resources).
     pub fn builder<'s>() -> RouteTableBuilder<'s> {
-        RouteTableBuilder { specs: Vec::new() }
+        RouteTableBuilder {
+            specs: Vec::new(),
+            supported: None,
+        }
     }
 
     /// Matches a request. `Err` means the path cannot be normalised safely (invalid percent
@@ -346,6 +350,7 @@ fn conditions_say_free<H: HeaderLookup + ?Sized>(conditions: &[Condition], heade
 #[derive(Debug, Default)]
 pub struct RouteTableBuilder<'s> {
     specs: Vec<(Option<&'s str>, &'s RouteSpec)>,
+    supported: Option<&'s SupportedResponse>,
 }
 
 impl<'s> RouteTableBuilder<'s> {
@@ -361,6 +366,14 @@ impl<'s> RouteTableBuilder<'s> {
         self
     }
 
+    /// The facilitator's `/supported` answer, for payment mechanisms whose offer needs
+    /// something from it (a fee payer, a facilitator address; see [`crate::mechanism`]). The
+    /// EVM `exact` (EIP-3009) mechanism needs nothing from it.
+    pub fn supported(mut self, supported: &'s SupportedResponse) -> Self {
+        self.supported = Some(supported);
+        self
+    }
+
     /// Compiles every spec, returning every error at once.
     pub fn build(self) -> Result<RouteTable, BuildErrors> {
         let mut errors = Vec::new();
@@ -371,6 +384,7 @@ impl<'s> RouteTableBuilder<'s> {
             let mut cx = SpecCompiler {
                 source: source.map(Arc::from),
                 errors: &mut errors,
+                supported: self.supported,
             };
             cx.compile(spec, &mut routes, &mut patterns, &mut warnings);
         }
