@@ -33,7 +33,7 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use axum::{Json, Router, http::Uri};
-use examples::gateway::ops::{self, MetricsRecorder, Readiness};
+use x402_gateway::ops::{self, MetricsRecorder, Readiness};
 use tokio::net::TcpListener;
 use x402_core::{
     RouteTable,
@@ -70,7 +70,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let metrics = MetricsRecorder::global();
     let routes = RouteTableHandle::new(RouteTable::empty());
     let mut watcher = RouteWatcher::new(client, routes.clone())
-        .on_swap(move |swap| examples::gateway::label_gc(metrics, swap));
+        .on_swap(move |swap| x402_gateway::label_gc(metrics, swap));
     if let Ok(namespaces) = std::env::var("X402_NAMESPACES") {
         watcher = watcher.namespaces(
             namespaces
