@@ -5,14 +5,14 @@
 //! for routes, the route): a gateway never starts, and a reload never applies, a half-valid
 //! configuration.
 
+#[cfg(feature = "redis")]
+use std::time::Duration;
 use std::{
     fmt,
     net::SocketAddr,
     path::{Path, PathBuf},
     sync::Arc,
 };
-#[cfg(feature = "redis")]
-use std::time::Duration;
 
 use serde::Deserialize;
 use x402_core::{

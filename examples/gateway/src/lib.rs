@@ -8,7 +8,10 @@
 //! signal, then finishes the requests in flight (and their settlements) before returning.
 //!
 //! - [`proxy`]: proxy mode, `X402Layer` over a streaming reverse proxy;
-//! - [`forward_auth`]: ForwardAuth mode, the gate driven from `X-Forwarded-*` headers;
+//! - ForwardAuth mode: [`x402_tower::ForwardAuth`], the gate driven from `X-Forwarded-*`
+//!   headers (`200` with `X-Payment-Payer`, `402`, `403`/`400`, `502`/`503`). The auth hop
+//!   cannot see the upstream's status, so it verifies only by default; settling there charges
+//!   clients even when the upstream then fails (the gateway warns at startup);
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics` on `metricsListen`, and the metrics recorder
 //!   that removes the series of deleted routes.
 //!
@@ -45,7 +48,6 @@
 //! ```
 
 pub mod config;
-pub mod forward_auth;
 pub mod ops;
 pub mod proxy;
 
@@ -59,7 +61,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use axum::{Router, body::Body, extract::State, http::Request, response::Response};
+use axum::Router;
 use metrics::counter;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tower::Layer;
@@ -75,7 +77,7 @@ use x402_core::{
 };
 #[cfg(feature = "kube")]
 use x402_kube::watch::RouteWatcher;
-use x402_tower::X402Layer;
+use x402_tower::{ForwardAuth, X402Layer};
 
 #[cfg(feature = "kube")]
 use self::config::KubernetesRoutes;
@@ -229,9 +231,8 @@ async fn start_inner(
             };
             let watcher = route_watcher(client, routes.clone(), &selection, metrics);
             let readiness = watcher.readiness();
-            let loaded: FirstTable = Box::pin(async move {
-                readiness.ready().await.map_err(|error| error.to_string())
-            });
+            let loaded: FirstTable =
+                Box::pin(async move { readiness.ready().await.map_err(|error| error.to_string()) });
             (routes, Some((loaded, tokio::spawn(watcher.run()))))
         }
     };
@@ -265,9 +266,7 @@ async fn start_inner(
             X402Layer::new(gate.clone())
                 .layer(ReverseProxy::new(upstream, config.trust_forwarded_headers)),
         ),
-        _ => Router::new()
-            .fallback(forward_auth_handler)
-            .with_state(gate.clone()),
+        _ => Router::new().fallback_service(ForwardAuth::new(gate.clone())),
     };
 
     let (loaded, mut background) = match kube_routes {
@@ -347,10 +346,6 @@ pub fn label_gc(metrics: Option<&MetricsRecorder>, swap: &TableSwap) {
     if let Some(metrics) = metrics {
         metrics.prune(&swap.removed, &swap.live);
     }
-}
-
-async fn forward_auth_handler(State(gate): State<Gate>, request: Request<Body>) -> Response {
-    forward_auth::authorize(gate, request).await
 }
 
 async fn bind(address: SocketAddr) -> Result<TcpListener, StartError> {

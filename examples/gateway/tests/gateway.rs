@@ -31,7 +31,6 @@ use tokio::{
     sync::{Notify, mpsc, oneshot},
     task::JoinHandle,
 };
-use x402_gateway::{self as gateway, Running, StartError, config::ConfigError};
 use x402_core::{
     clock::{Clock as _, SystemClock},
     codec,
@@ -39,6 +38,7 @@ use x402_core::{
     facilitator::dev::{DevFacilitator, DevNetwork},
     wire::{SettleResponse, v2},
 };
+use x402_gateway::{self as gateway, Running, StartError, config::ConfigError};
 
 /// The recipient of every priced route (anvil's test address #1).
 const PAY_TO: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
