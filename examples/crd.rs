@@ -1,5 +1,5 @@
 //! Prints the `X402Route` CustomResourceDefinition as YAML:
-//! `cargo run -p examples --example crd > examples/kube/crd.yaml`, or pipe it to
+//! `cargo run -p examples --features kube --example crd > examples/kube/crd.yaml`, or pipe it to
 //! `kubectl apply -f -`.
 
 use std::io::Write;

@@ -2,9 +2,9 @@
 //!
 //! ```text
 //! kubectl apply -f examples/kube/crd.yaml -f examples/kube/x402route.yaml
-//! cargo run -p examples --example kube          # uses KUBECONFIG (or the in-cluster config)
-//! curl -i http://127.0.0.1:8080/api/premium/x   # 402 with the route's price
-//! kubectl get x4r -A                            # READY and ACTIVE ROUTES written by the app
+//! cargo run -p examples --features kube --example kube   # uses KUBECONFIG (or in-cluster)
+//! curl -i http://127.0.0.1:8080/api/premium/x            # 402 with the route's price
+//! kubectl get x4r -A                                     # READY and ACTIVE ROUTES written by the app
 //! ```
 //!
 //! The app answers every path with a small JSON document; which paths are paid, and how much,
@@ -33,7 +33,6 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use axum::{Json, Router, http::Uri};
-use examples::gateway::ops::{self, MetricsRecorder, Readiness};
 use tokio::net::TcpListener;
 use x402_core::{
     RouteTable,
@@ -43,6 +42,7 @@ use x402_core::{
     },
     network::Network,
 };
+use x402_gateway::ops::{self, MetricsRecorder, Readiness};
 use x402_kube::watch::RouteWatcher;
 use x402_tower::{Gate, Paid, RouteTableHandle, X402Layer};
 
@@ -70,7 +70,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let metrics = MetricsRecorder::global();
     let routes = RouteTableHandle::new(RouteTable::empty());
     let mut watcher = RouteWatcher::new(client, routes.clone())
-        .on_swap(move |swap| examples::gateway::label_gc(metrics, swap));
+        .on_swap(move |swap| x402_gateway::label_gc(metrics, swap));
     if let Ok(namespaces) = std::env::var("X402_NAMESPACES") {
         watcher = watcher.namespaces(
             namespaces

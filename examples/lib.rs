@@ -4,9 +4,13 @@
 //!
 //! - `quickstart`: a paid weather API and a buyer paying it, fully offline (README command 1);
 //! - `dev_facilitator`: the dev facilitator served over HTTP, to point `X402_FACILITATOR_URL` at;
-//! - `gateway`: an x402 reverse proxy / ForwardAuth server configured by a file ([`gateway`]).
+//! - `buyer`: pays any x402 URL with a key from `X402_BUYER_KEY`, within optional caps;
+//! - `actix`: the weather API on actix-web;
+//! - `crd` and `kube` (feature `kube`): the `X402Route` CRD, and an app whose paid routes come
+//!   from `X402Route` resources.
 //!
-//! - `buyer`: pays any x402 URL with a key from `X402_BUYER_KEY`, within optional caps.
+//! The gateway (a reverse proxy / ForwardAuth server configured by a file) is its own package,
+//! `x402-gateway`: `cargo run -p x402-gateway -- --config FILE`.
 //!
 //! This library is what the quickstart and its tests share: the route configuration
 //! ([`ROUTES`]), the seller ([`weather_gate`], [`weather_app`]) and the buyer ([`buy`], an HTTP
@@ -33,10 +37,6 @@
 //! # Ok(())
 //! # }
 //! ```
-
-// `gateway.rs` is the example's `main`; the gateway itself lives in `gateway/`.
-#[path = "gateway/mod.rs"]
-pub mod gateway;
 
 use std::sync::Arc;
 

@@ -19,7 +19,7 @@ fn the_checked_in_crd_is_the_generated_one() {
     let checked_in = read("crd.yaml");
     assert!(
         generated == checked_in,
-        "examples/kube/crd.yaml is stale: run `cargo run -p examples --example crd > examples/kube/crd.yaml` \
+        "examples/kube/crd.yaml is stale: run `cargo run -p examples --features kube --example crd > examples/kube/crd.yaml` \
          and review the diff (the CRD must stay compatible with the operator's)"
     );
     // And it is the CRD of the Rust type.

@@ -172,7 +172,7 @@ fn conditions_schema(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
-/// The CRD as YAML, as `cargo run -p examples --example crd` prints it and
+/// The CRD as YAML, as `cargo run -p examples --features kube --example crd` prints it and
 /// `examples/kube/crd.yaml` holds it.
 ///
 /// ```

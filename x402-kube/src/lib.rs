@@ -1,7 +1,7 @@
 //! A live x402 route table filled from `X402Route` Kubernetes custom resources.
 //!
 //! Platform teams declare paid routes as resources; every replica of a service embedding
-//! `x402-tower` or `x402-actix` (or running the gateway example) picks them up within a
+//! `x402-tower` or `x402-actix` (or running `x402-gateway`) picks them up within a
 //! second, without restarts.
 //!
 //! - [`crd`]: the `X402Route` resource (`x402.io/v1alpha1`, short name `x4r`), derived with

@@ -8,6 +8,10 @@
 //! with the facilitator, served, and settled before the response body is sent — only when the
 //! handler answered below 400.
 //!
+//! [`ForwardAuth`] is the same exchange for a reverse proxy's authorization subrequest (Traefik
+//! `forwardAuth`, nginx `auth_request`, Envoy `ext_authz`): a service answering 200 or 402 from
+//! the `X-Forwarded-*` headers, for apps that gate another server's routes.
+//!
 //! The buyer side is `client::X402PayLayer` (feature `client`): it wraps an HTTP
 //! client service and pays the x402 challenges it meets, within spending caps.
 //!
@@ -57,6 +61,7 @@ pub mod client;
 pub mod dev_facilitator;
 #[cfg(feature = "axum")]
 mod extract;
+pub mod forward_auth;
 mod future;
 mod layer;
 mod service;
@@ -66,6 +71,7 @@ pub use body::ResponseBody;
 pub use client::X402PayLayer;
 #[cfg(feature = "axum")]
 pub use extract::{Paid, PaymentMissing};
+pub use forward_auth::ForwardAuth;
 pub use future::ResponseFuture;
 pub use layer::X402Layer;
 pub use service::{HeaderMapLookup, X402, reply_response};

@@ -178,7 +178,7 @@ pub fn reply_response<B>(reply: Reply) -> Response<ResponseBody<B>> {
 
 /// A header value of the gate. Its constant texts are used without a copy, those on every
 /// challenge and paid response checked at compile time.
-fn header_value(value: Cow<'static, str>) -> Option<HeaderValue> {
+pub(crate) fn header_value(value: Cow<'static, str>) -> Option<HeaderValue> {
     const EXPOSE: HeaderValue = HeaderValue::from_static(gate::headers::EXPOSE_VALUE);
     const NO_STORE: HeaderValue = HeaderValue::from_static(gate::headers::NO_STORE);
     const PRIVATE: HeaderValue = HeaderValue::from_static(gate::headers::PRIVATE);
@@ -219,7 +219,7 @@ fn append_header(headers: &mut HeaderMap, name: Header, value: Cow<'static, str>
 
 /// The `HeaderName` of one of the gate's headers, without parsing (the gate spells the x402
 /// names in upper case, which `HeaderName` would lower-case into a new allocation).
-fn header_name(name: Header) -> HeaderName {
+pub(crate) fn header_name(name: Header) -> HeaderName {
     match name {
         Header::PaymentRequired => PAYMENT_REQUIRED,
         Header::PaymentSignature => PAYMENT_SIGNATURE,

@@ -29,6 +29,20 @@ export async function binary(name) {
   return file;
 }
 
+/**
+ * The path of the built gateway (package x402-gateway): the `x402-gateway` binary next to the
+ * examples directory (default target/debug/x402-gateway); an error saying how to build it.
+ */
+export async function gatewayBinary() {
+  const file = path.join(examplesDir(), "..", "x402-gateway");
+  try {
+    await access(file);
+  } catch {
+    throw new Error(`${file} not found: build the gateway first (cargo build -p x402-gateway)`);
+  }
+  return file;
+}
+
 /** Fills `${NAME}` placeholders of a config template; an unknown name is an error. */
 async function fillTemplate(file, values) {
   const text = await readFile(path.join(configs, file), "utf8");
@@ -59,7 +73,7 @@ async function startGateway(name, template, values, workDir) {
   const port = await freePort();
   const file = path.join(workDir, `${name.replace(/[^a-z0-9]+/gi, "-")}.yaml`);
   await writeFile(file, await fillTemplate(template, { ...values, PORT: String(port) }));
-  const proc = await spawnTracked(name, await binary("gateway"), ["--config", file], {
+  const proc = await spawnTracked(name, await gatewayBinary(), ["--config", file], {
     env: { RUST_LOG: "warn" },
   });
   const url = `http://127.0.0.1:${port}`;

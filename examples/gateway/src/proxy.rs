@@ -39,8 +39,8 @@ use x402_core::gate::Payment;
 
 use super::config::Upstream;
 
-/// The header carrying the verified payer to the upstream.
-pub const PAYER_HEADER: HeaderName = HeaderName::from_static("x-payment-payer");
+/// The header carrying the verified payer to the upstream (the one ForwardAuth answers with).
+pub use x402_tower::forward_auth::PAYER_HEADER;
 
 const PAYMENT_SIGNATURE: HeaderName = HeaderName::from_static("payment-signature");
 const X_PAYMENT: HeaderName = HeaderName::from_static("x-payment");

@@ -23,10 +23,7 @@ use axum::{
     routing::get,
 };
 use bytes::Bytes;
-use examples::{
-    BUYER, BUYER_KEY,
-    gateway::{self, Running, StartError, config::ConfigError},
-};
+use examples::{BUYER, BUYER_KEY};
 use hyper::body::Frame;
 use reqwest::StatusCode;
 use tokio::{
@@ -41,6 +38,7 @@ use x402_core::{
     facilitator::dev::{DevFacilitator, DevNetwork},
     wire::{SettleResponse, v2},
 };
+use x402_gateway::{self as gateway, Running, StartError, config::ConfigError};
 
 /// The recipient of every priced route (anvil's test address #1).
 const PAY_TO: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
@@ -258,6 +256,12 @@ struct Gateway {
     ops: String,
 }
 
+/// The client of `routesFrom.kubernetes` a test may give (none without the `kube` feature).
+#[cfg(feature = "kube")]
+type KubeClient = kube::Client;
+#[cfg(not(feature = "kube"))]
+type KubeClient = std::convert::Infallible;
+
 impl Gateway {
     async fn start(config: &str) -> Self {
         match Self::try_start(config).await {
@@ -271,13 +275,16 @@ impl Gateway {
     }
 
     /// Starts with `kube` as the client of `routesFrom.kubernetes`, when given.
-    async fn try_start_with(config: &str, kube: Option<kube::Client>) -> Result<Self, StartError> {
+    async fn try_start_with(config: &str, kube: Option<KubeClient>) -> Result<Self, StartError> {
         let file = ConfigFile::new(config);
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown = async move {
             let _ = stopped.await;
         };
         let running = match kube {
+            #[cfg(not(feature = "kube"))]
+            Some(never) => match never {},
+            #[cfg(feature = "kube")]
             Some(client) => gateway::start_with_kube(file.0.clone(), client, shutdown).await?,
             None => gateway::start(file.0.clone(), shutdown).await?,
         };
@@ -1165,6 +1172,7 @@ facilitator: dev
 payment: { wallet: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", network: base-sepolia }
 "#;
 
+#[cfg(all(feature = "kube", feature = "redis"))]
 #[test]
 fn replay_redis_and_routes_from_kubernetes_are_accepted() {
     let loaded = validate(&format!(
@@ -1201,6 +1209,7 @@ routesFrom:
     assert_eq!(defaults.route_source, gateway::config::RouteSource::File);
 }
 
+#[cfg(all(feature = "kube", feature = "redis"))]
 #[test]
 fn bad_replay_and_routes_from_settings_are_listed_with_their_field() {
     let error = validate(&format!(
@@ -1253,9 +1262,33 @@ routes: [{{ path: /a, free: true }}]
     );
 }
 
+#[cfg(not(feature = "kube"))]
+#[test]
+fn routes_from_kubernetes_without_the_kube_feature_is_refused_naming_the_feature() {
+    let error = validate(&format!(
+        "{SETTINGS_BASE}routesFrom: {{ kubernetes: {{ namespaces: [shop] }} }}"
+    ))
+    .expect_err("refused");
+    let text = error.to_string();
+    assert!(text.contains(gateway::config::NO_KUBE), "{text}");
+}
+
+#[cfg(not(feature = "redis"))]
+#[test]
+fn replay_redis_without_the_redis_feature_is_refused_naming_the_feature() {
+    let error = validate(&format!(
+        "{SETTINGS_BASE}replay: {{ redis: {{ url: \"redis://127.0.0.1/\" }} }}\nroutes: []"
+    ))
+    .expect_err("refused");
+    let text = error.to_string();
+    assert!(text.contains(gateway::config::NO_REDIS), "{text}");
+}
+
 /// The Redis server of the shared replay store test (`.ci/run` starts one and sets it).
+#[cfg(feature = "redis")]
 const REDIS_URL_VAR: &str = "X402_TEST_REDIS_URL";
 
+#[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gateways_sharing_redis_serve_a_payment_once_and_settle_it_once() {
     let Ok(url) = std::env::var(REDIS_URL_VAR) else {
@@ -1343,6 +1376,7 @@ async fn two_gateways_sharing_redis_serve_a_payment_once_and_settle_it_once() {
     b.stop().await;
 }
 
+#[cfg(feature = "redis")]
 async fn join_all<T: Send + 'static>(tasks: impl Iterator<Item = JoinHandle<T>>) -> Vec<T> {
     let mut out = Vec::new();
     for task in tasks.collect::<Vec<_>>() {
@@ -1351,6 +1385,7 @@ async fn join_all<T: Send + 'static>(tasks: impl Iterator<Item = JoinHandle<T>>)
     out
 }
 
+#[cfg(feature = "kube")]
 #[tokio::test]
 async fn routes_from_kubernetes_are_served_after_the_first_list_and_readyz_waits_for_it() {
     use kube::client::Body as KubeBody;

@@ -2,12 +2,12 @@
 //! ForwardAuth server (Traefik `forwardAuth`, nginx `auth_request`, Envoy `ext_authz`).
 //!
 //! ```text
-//! cargo run -p examples --example gateway -- --config examples/gateway/proxy.yaml
+//! cargo run -p x402-gateway -- --config examples/gateway/proxy.yaml
 //! ```
 //!
 //! `SIGHUP` (or editing the file) reloads the routes; `SIGTERM` or Ctrl-C drains and stops.
 //! Logs go to stderr; `RUST_LOG` filters them (default `info`). The gateway itself is
-//! [`examples::gateway`].
+//! the [`x402_gateway`] library.
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -23,10 +23,10 @@ async fn main() -> ExitCode {
         .init();
 
     let Some(path) = config_path() else {
-        tracing::error!("usage: gateway --config FILE (YAML, or JSON when it ends in .json)");
+        tracing::error!("usage: x402-gateway --config FILE (YAML, or JSON when it ends in .json)");
         return ExitCode::from(2);
     };
-    let running = match examples::gateway::start(path, shutdown_signal()).await {
+    let running = match x402_gateway::start(path, shutdown_signal()).await {
         Ok(running) => running,
         Err(error) => {
             // Every configuration error, each with its route and field.

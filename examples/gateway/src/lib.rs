@@ -1,6 +1,6 @@
 //! The x402 gateway: a reverse proxy or a ForwardAuth server that charges per request, for
 //! services that cannot embed a Rust library. Run it with
-//! `cargo run -p examples --example gateway -- --config FILE`.
+//! `cargo run -p x402-gateway -- --config FILE`.
 //!
 //! Everything comes from one configuration file ([`config`]): the gateway settings, then
 //! `payment` and `routes` exactly as in an `X402Route` spec. [`start`] validates it (refusing
@@ -8,7 +8,10 @@
 //! signal, then finishes the requests in flight (and their settlements) before returning.
 //!
 //! - [`proxy`]: proxy mode, `X402Layer` over a streaming reverse proxy;
-//! - [`forward_auth`]: ForwardAuth mode, the gate driven from `X-Forwarded-*` headers;
+//! - ForwardAuth mode: [`x402_tower::ForwardAuth`], the gate driven from `X-Forwarded-*`
+//!   headers (`200` with `X-Payment-Payer`, `402`, `403`/`400`, `502`/`503`). The auth hop
+//!   cannot see the upstream's status, so it verifies only by default; settling there charges
+//!   clients even when the upstream then fails (the gateway warns at startup);
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics` on `metricsListen`, and the metrics recorder
 //!   that removes the series of deleted routes.
 //!
@@ -18,19 +21,22 @@
 //! That includes `replay`: the running replay store is kept (replacing it would forget the
 //! payments in flight).
 //!
-//! With `routesFrom.kubernetes` the table comes from `X402Route` resources instead, through
-//! [`x402_kube::watch::RouteWatcher`] ([`route_watcher`]): the main listener serves nothing,
+//! With `routesFrom.kubernetes` (feature `kube`, on by default) the table comes from `X402Route` resources instead, through
+//! `x402_kube::watch::RouteWatcher` (`route_watcher`): the main listener serves nothing,
 //! and `/readyz` answers 503, until the first full list is live; every change is one atomic
 //! swap. Every swap, from the file or from the watcher, runs the same label GC ([`label_gc`]).
 //!
-//! With `replay.redis` several instances share one replay store
+//! With `replay.redis` (feature `redis`, on by default) several instances share one replay store
 //! ([`x402_core::replay::RedisReplayGuard`]): a payment in flight or settled on one is refused
 //! by the others; Redis not answering within `timeout` refuses the payment with 503.
+//!
+//! Built without a feature, the file's setting that needs it is refused at startup, naming
+//! the feature.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-//! let running = examples::gateway::start("gateway.yaml", async move {
+//! let running = x402_gateway::start("gateway.yaml", async move {
 //!     let _ = stopped.await;
 //! })
 //! .await?;
@@ -42,7 +48,6 @@
 //! ```
 
 pub mod config;
-pub mod forward_auth;
 pub mod ops;
 pub mod proxy;
 
@@ -56,7 +61,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use axum::{Router, body::Body, extract::State, http::Request, response::Response};
+use axum::Router;
 use metrics::counter;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tower::Layer;
@@ -70,13 +75,14 @@ use x402_core::{
     labels::{ReloadResult, RouteLabels, keys, names},
     network::Network,
 };
+#[cfg(feature = "kube")]
 use x402_kube::watch::RouteWatcher;
-use x402_tower::X402Layer;
+use x402_tower::{ForwardAuth, X402Layer};
 
+#[cfg(feature = "kube")]
+use self::config::KubernetesRoutes;
 use self::{
-    config::{
-        ConfigError, FacilitatorChoice, GatewayConfig, KubernetesRoutes, Loaded, Mode, RouteSource,
-    },
+    config::{ConfigError, FacilitatorChoice, GatewayConfig, Loaded, Mode, RouteSource},
     ops::{MetricsRecorder, Readiness},
     proxy::ReverseProxy,
 };
@@ -103,6 +109,7 @@ pub enum StartError {
     #[error(transparent)]
     Gate(#[from] GateConfigError),
     /// `routesFrom.kubernetes` is set and no Kubernetes client could be configured.
+    #[cfg(feature = "kube")]
     #[error("routesFrom.kubernetes: no Kubernetes client: {0}")]
     Kube(#[from] kube::Error),
 }
@@ -152,7 +159,7 @@ pub struct ReloadSummary {
 /// then drains. Returns once the listeners are bound.
 ///
 /// With `routesFrom.kubernetes`, the Kubernetes client is `kube::Client::try_default()`
-/// (`KUBECONFIG`, or the in-cluster service account); [`start_with_kube`] takes one instead.
+/// (`KUBECONFIG`, or the in-cluster service account); `start_with_kube` takes one instead.
 pub async fn start(
     path: impl Into<PathBuf>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -162,6 +169,7 @@ pub async fn start(
 
 /// [`start`], with the client that watches `X402Route` resources when the file sets
 /// `routesFrom.kubernetes` (unused otherwise).
+#[cfg(feature = "kube")]
 pub async fn start_with_kube(
     path: impl Into<PathBuf>,
     client: kube::Client,
@@ -170,9 +178,15 @@ pub async fn start_with_kube(
     start_inner(path.into(), Some(client), shutdown).await
 }
 
+/// The Kubernetes client given to `start_with_kube`, if any (nothing without `kube`).
+#[cfg(feature = "kube")]
+type KubeClient = Option<kube::Client>;
+#[cfg(not(feature = "kube"))]
+type KubeClient = Option<std::convert::Infallible>;
+
 async fn start_inner(
     path: PathBuf,
-    client: Option<kube::Client>,
+    client: KubeClient,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, StartError> {
     let loaded = config::load(&path)?;
@@ -204,6 +218,7 @@ async fn start_inner(
     // and the main listener does not serve until then (see `serve`).
     let (routes, kube_routes) = match route_source {
         RouteSource::File => (swap_in(table, metrics), None),
+        #[cfg(feature = "kube")]
         RouteSource::Kubernetes(selection) => {
             let routes = RouteTableHandle::new(RouteTable::empty());
             let client = match client {
@@ -215,10 +230,14 @@ async fn start_inner(
                 }
             };
             let watcher = route_watcher(client, routes.clone(), &selection, metrics);
-            let loaded = watcher.readiness();
+            let readiness = watcher.readiness();
+            let loaded: FirstTable =
+                Box::pin(async move { readiness.ready().await.map_err(|error| error.to_string()) });
             (routes, Some((loaded, tokio::spawn(watcher.run()))))
         }
     };
+    #[cfg(not(feature = "kube"))]
+    let _ = client;
     let mut builder = Gate::builder(routes, facilitator)
         .settlement(settlement)
         .unmatched(unmatched)
@@ -247,9 +266,7 @@ async fn start_inner(
             X402Layer::new(gate.clone())
                 .layer(ReverseProxy::new(upstream, config.trust_forwarded_headers)),
         ),
-        _ => Router::new()
-            .fallback(forward_auth_handler)
-            .with_state(gate.clone()),
+        _ => Router::new().fallback_service(ForwardAuth::new(gate.clone())),
     };
 
     let (loaded, mut background) = match kube_routes {
@@ -298,6 +315,7 @@ async fn start_inner(
 
 /// The watcher of `routesFrom.kubernetes`, publishing into `routes` with the label GC on
 /// every swap.
+#[cfg(feature = "kube")]
 pub fn route_watcher(
     client: kube::Client,
     routes: RouteTableHandle,
@@ -330,21 +348,20 @@ pub fn label_gc(metrics: Option<&MetricsRecorder>, swap: &TableSwap) {
     }
 }
 
-async fn forward_auth_handler(State(gate): State<Gate>, request: Request<Body>) -> Response {
-    forward_auth::authorize(gate, request).await
-}
-
 async fn bind(address: SocketAddr) -> Result<TcpListener, StartError> {
     TcpListener::bind(address)
         .await
         .map_err(|source| StartError::Bind { address, source })
 }
 
+/// Resolves once the first route table from Kubernetes is live; `Err` names why it never will.
+type FirstTable = std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
 /// What `serve` watches besides the listeners.
 struct Serving {
     readiness: Arc<Readiness>,
     /// Routes from Kubernetes: resolves after the first full list.
-    loaded: Option<x402_kube::watch::Readiness>,
+    loaded: Option<FirstTable>,
     stop: watch::Receiver<bool>,
     /// The file watcher and the Kubernetes watcher, stopped after draining.
     background: Vec<JoinHandle<()>>,
@@ -379,7 +396,7 @@ async fn serve(
         Some(loaded) => {
             tracing::info!("waiting for the first full list of X402Route resources");
             tokio::select! {
-                result = loaded.ready() => match result {
+                result = loaded => match result {
                     Ok(()) => {
                         readiness.set_loaded();
                         tracing::info!("routes from Kubernetes loaded: serving");

@@ -5,12 +5,13 @@
 //! for routes, the route): a gateway never starts, and a reload never applies, a half-valid
 //! configuration.
 
+#[cfg(feature = "redis")]
+use std::time::Duration;
 use std::{
     fmt,
     net::SocketAddr,
     path::{Path, PathBuf},
     sync::Arc,
-    time::Duration,
 };
 
 use serde::Deserialize;
@@ -18,7 +19,7 @@ use x402_core::{
     RouteTable,
     facilitator::dev::DevFacilitator,
     gate::{Gate, RouteTableHandle, SettlementMode, UnmatchedPolicy},
-    replay::{RedisReplayGuard, ReplayGuard},
+    replay::ReplayGuard,
     spec::{IngressRef, PaymentDefaults, RouteRule, RouteSpec},
 };
 
@@ -211,6 +212,7 @@ pub enum RouteSource {
     /// The file's `routes`, reloaded when the file changes.
     File,
     /// `X402Route` resources (`routesFrom.kubernetes`); the file's `routes` must be empty.
+    #[cfg(feature = "kube")]
     Kubernetes(KubernetesRoutes),
 }
 
@@ -398,7 +400,7 @@ pub fn validate(path: &Path, config: GatewayConfig) -> Result<Loaded, ConfigErro
         .replay
         .as_ref()
         .and_then(|replay| match redis_guard(&replay.redis) {
-            Ok(guard) => Some(Arc::new(guard) as Arc<dyn ReplayGuard>),
+            Ok(guard) => Some(guard),
             Err(error) => {
                 errors.push(error);
                 None
@@ -429,7 +431,7 @@ pub fn validate(path: &Path, config: GatewayConfig) -> Result<Loaded, ConfigErro
                         .to_owned(),
                 );
             }
-            RouteSource::Kubernetes(kubernetes.clone())
+            kubernetes_source(kubernetes, &mut errors)
         }
     };
 
@@ -468,8 +470,40 @@ pub fn validate(path: &Path, config: GatewayConfig) -> Result<Loaded, ConfigErro
     }
 }
 
+/// The route source of `routesFrom.kubernetes`.
+#[cfg(feature = "kube")]
+fn kubernetes_source(kubernetes: &KubernetesRoutes, _: &mut [String]) -> RouteSource {
+    RouteSource::Kubernetes(kubernetes.clone())
+}
+
+/// Without the `kube` feature, `routesFrom.kubernetes` is refused.
+#[cfg(not(feature = "kube"))]
+fn kubernetes_source(_: &KubernetesRoutes, errors: &mut Vec<String>) -> RouteSource {
+    errors.push(NO_KUBE.to_owned());
+    RouteSource::File
+}
+
+/// Why `routesFrom.kubernetes` is refused by a gateway built without the `kube` feature.
+#[cfg(not(feature = "kube"))]
+pub const NO_KUBE: &str = "`routesFrom.kubernetes`: this gateway was built without the `kube` \
+     feature (build it with `--features kube`)";
+
+/// Why `replay.redis` is refused by a gateway built without the `redis` feature.
+#[cfg(not(feature = "redis"))]
+pub const NO_REDIS: &str = "`replay.redis`: this gateway was built without the `redis` \
+     feature (build it with `--features redis`)";
+
+/// Without the `redis` feature, `replay.redis` is refused.
+#[cfg(not(feature = "redis"))]
+fn redis_guard(_: &RedisReplayConfig) -> Result<Arc<dyn ReplayGuard>, String> {
+    Err(NO_REDIS.to_owned())
+}
+
 /// The guard of `replay.redis` (not connected yet), or the error naming the field.
-fn redis_guard(config: &RedisReplayConfig) -> Result<RedisReplayGuard, String> {
+#[cfg(feature = "redis")]
+fn redis_guard(config: &RedisReplayConfig) -> Result<Arc<dyn ReplayGuard>, String> {
+    use x402_core::replay::RedisReplayGuard;
+
     let mut guard =
         RedisReplayGuard::new(&config.url).map_err(|e| format!("`replay.redis.url`: {}", e.0))?;
     if let Some(timeout) = &config.timeout {
@@ -483,10 +517,11 @@ fn redis_guard(config: &RedisReplayConfig) -> Result<RedisReplayGuard, String> {
         }
         guard = guard.prefix(prefix.clone());
     }
-    Ok(guard)
+    Ok(Arc::new(guard))
 }
 
 /// `250ms`, `1s`, `2m`: a positive whole number and a unit.
+#[cfg(feature = "redis")]
 fn parse_duration(text: &str) -> Result<Duration, &'static str> {
     const EXPECTED: &str = "expected a positive whole number and a unit: `500ms`, `1s`, `1m`";
     let text = text.trim();
