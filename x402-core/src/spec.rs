@@ -255,11 +255,11 @@ pub struct Eip712Spec {
 #[non_exhaustive]
 pub enum SpecParseError {
     /// Invalid JSON, or JSON that is not a route spec.
-    #[error("invalid route spec (JSON): {0}")]
+    #[error("invalid route spec (JSON)")]
     Json(#[from] serde_json::Error),
     /// Invalid YAML, or YAML that is not a route spec.
     #[cfg(feature = "yaml")]
-    #[error("invalid route spec (YAML): {0}")]
+    #[error("invalid route spec (YAML)")]
     Yaml(#[from] serde_yaml_ng::Error),
 }
 

@@ -264,7 +264,8 @@ routes:
 fn unknown_fields_in_a_spec_are_rejected_with_their_name() {
     let error = RouteSpec::from_yaml("payment: {}\nroutes: [{ path: /a, pricee: '1' }]")
         .expect_err("typo must be refused");
-    assert!(error.to_string().contains("pricee"), "{error}");
+    let message = x402_core::ErrorChain(&error).to_string();
+    assert!(message.contains("pricee"), "{message}");
 }
 
 #[test]

@@ -29,7 +29,7 @@ pub struct SignedPayment {
 #[non_exhaustive]
 pub enum PaymentError {
     /// The requirement cannot be paid with EIP-3009.
-    #[error("cannot pay accepts[{index}]: {source}")]
+    #[error("cannot pay accepts[{index}]")]
     Requirement {
         /// The option's index.
         index: usize,
@@ -37,12 +37,12 @@ pub enum PaymentError {
         source: CheckError,
     },
     /// The signer failed.
-    #[error("the signer failed: {0}")]
+    #[error("the signer failed")]
     Signer(#[from] SignerError),
     /// The signer returned a signature that does not check against its own address: a
     /// misconfigured key, chain or token. Nothing was sent.
-    #[error("the signer's signature does not check, nothing was sent: {0}")]
-    BadSignature(CheckError),
+    #[error("the signer's signature does not check, nothing was sent")]
+    BadSignature(#[source] CheckError),
 }
 
 /// Signs the payment for `candidate` (chosen from `challenge`) at unix time `now`, as the

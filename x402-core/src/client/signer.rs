@@ -57,9 +57,9 @@ pub trait Signer: fmt::Debug + Send + Sync {
     fn sign_authorization<'a>(&'a self, request: AuthorizationToSign<'a>) -> SignFuture<'a>;
 }
 
-/// A signer failed; the message is the signer's.
+/// A signer failed; the message and the causes are the signer's.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
+#[error(transparent)]
 pub struct SignerError(Box<dyn StdError + Send + Sync>);
 
 impl SignerError {
