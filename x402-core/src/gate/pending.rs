@@ -147,7 +147,7 @@ impl PendingPayment {
                     503,
                     Outcome::FacilitatorError,
                     None,
-                    "replay_guard_unavailable",
+                    crate::labels::ErrorCode::ReplayGuardUnavailable,
                     "payment state is unavailable; try again later",
                     true,
                 );

@@ -8,7 +8,7 @@ use super::{Gate, headers};
 use crate::{
     codec,
     facilitator::FacilitatorError,
-    labels::{Outcome, Reason},
+    labels::{ErrorCode, Outcome, Reason},
     offer::Offer,
     paywall,
     table::Route,
@@ -137,7 +137,7 @@ impl Gate {
             error.status(),
             Outcome::FacilitatorError,
             None,
-            error.reason(),
+            error.code(),
             "the payment facilitator could not process this payment; try again later",
             error.is_retriable(),
         );
@@ -155,7 +155,7 @@ pub(super) fn json_reply(
     status: u16,
     outcome: Outcome,
     reason: Option<Reason>,
-    code: &str,
+    code: ErrorCode,
     message: &str,
     retriable: bool,
 ) -> Reply {
