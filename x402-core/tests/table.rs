@@ -46,6 +46,7 @@ fn route_name(m: RouteMatch<'_>) -> Option<String> {
     match m {
         RouteMatch::Unmatched => None,
         RouteMatch::Free(route) | RouteMatch::Priced(route, _) => Some(route.name().to_string()),
+        other => panic!("a match this test does not know: {other:?}"),
     }
 }
 

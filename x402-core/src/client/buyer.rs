@@ -465,6 +465,7 @@ impl PurchaseOutcome {
 /// A paid request, as the caller sees it (the tower layer puts it in the response
 /// extensions).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Purchase {
     /// The challenge paid.
     pub challenge: Challenge,

@@ -15,6 +15,7 @@ const V1_VALID_AFTER_LEEWAY_SECS: u64 = 600;
 
 /// A signed payment, ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SignedPayment {
     /// The payment, typed.
     pub payload: PaymentPayload,

@@ -14,6 +14,7 @@ use crate::{
 
 /// A token on a chain: spending limits are kept per asset, in its atomic units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+// Exhaustive on purpose: a key, exactly (chain, token), that users build.
 pub struct AssetKey {
     /// The EIP-155 chain id.
     pub chain_id: u64,
@@ -218,6 +219,7 @@ fn uses_permit2(extra: Option<&JsonObject>) -> bool {
 
 /// The payment option a policy chose.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Candidate<'c> {
     /// Its index in the challenge's `accepts`.
     pub index: usize,
@@ -292,6 +294,7 @@ pub enum Refusal {
 
 /// No payment option of a challenge can be paid under the policy.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub struct SelectError {
     /// Each option's index in `accepts` and why it was refused.
     pub refusals: Vec<(usize, Refusal)>,

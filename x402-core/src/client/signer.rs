@@ -16,6 +16,7 @@ pub type SignFuture<'a> = Pin<Box<dyn Future<Output = Result<Bytes, SignerError>
 /// that signs typed data (a hardware or browser wallet) rebuilds it from `domain` and
 /// `authorization`. Both give the same signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AuthorizationToSign<'a> {
     /// The token's EIP-712 domain.
     pub domain: Eip3009Domain<'a>,

@@ -139,6 +139,7 @@ impl DevNetwork {
 
 /// One payment the dev facilitator pretended to settle.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DevSettlement {
     /// `authorization.from`.
     pub payer: Address,

@@ -100,6 +100,7 @@ struct Condition {
 
 /// What a request matched.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub enum RouteMatch<'t> {
     /// No route applies: pass the request through untouched.
     Unmatched,
