@@ -60,39 +60,20 @@ impl Facilitator for InstantFacilitator {
         &'a self,
         _request: &'a FacilitatorRequest<'a>,
     ) -> BoxFuture<'a, Result<VerifyResponse, FacilitatorError>> {
-        Box::pin(ready(Ok(VerifyResponse {
-            is_valid: true,
-            invalid_reason: None,
-            invalid_message: None,
-            payer: None,
-            extensions: None,
-            extra: None,
-        })))
+        Box::pin(ready(Ok(VerifyResponse::valid(None))))
     }
 
     fn settle<'a>(
         &'a self,
         _request: &'a FacilitatorRequest<'a>,
     ) -> BoxFuture<'a, Result<SettleResponse, FacilitatorError>> {
-        Box::pin(ready(Ok(SettleResponse {
-            success: true,
-            error_reason: None,
-            error_message: None,
-            payer: Some(PAYER.to_owned()),
-            transaction: TX.to_owned(),
-            network: "eip155:84532".to_owned(),
-            amount: None,
-            extensions: None,
-            extra: None,
-        })))
+        let mut settled = SettleResponse::success(TX, "eip155:84532");
+        settled.payer = Some(PAYER.to_owned());
+        Box::pin(ready(Ok(settled)))
     }
 
     fn supported(&self) -> BoxFuture<'_, Result<Arc<SupportedResponse>, FacilitatorError>> {
-        Box::pin(ready(Ok(Arc::new(SupportedResponse {
-            kinds: Vec::new(),
-            extensions: Vec::new(),
-            signers: serde_json::Map::new(),
-        }))))
+        Box::pin(ready(Ok(Arc::new(SupportedResponse::new(Vec::new())))))
     }
 }
 

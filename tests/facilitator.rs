@@ -169,39 +169,24 @@ impl Facilitator for ScriptedFacilitator {
                 return Err(error);
             }
             let success = matches!(script, Script::Accept);
-            Ok(SettleResponse {
-                success,
-                error_reason: match script {
-                    Script::Refuse(reason) => Some(reason.to_owned()),
-                    _ => None,
-                },
-                error_message: None,
-                payer: None,
-                transaction: if success {
-                    TX.to_owned()
-                } else {
-                    String::new()
-                },
-                network: network_of(request),
-                amount: None,
-                extensions: None,
-                extra: None,
-            })
+            let mut settled =
+                SettleResponse::success(if success { TX } else { "" }, network_of(request));
+            settled.success = success;
+            settled.error_reason = match script {
+                Script::Refuse(reason) => Some(reason.to_owned()),
+                _ => None,
+            };
+            Ok(settled)
         })
     }
 
     fn supported(&self) -> BoxFuture<'_, Result<Arc<SupportedResponse>, FacilitatorError>> {
         Box::pin(async {
-            Ok(Arc::new(SupportedResponse {
-                kinds: vec![SupportedKind {
-                    x402_version: 2,
-                    scheme: "exact".into(),
-                    network: "eip155:84532".into(),
-                    extra: None,
-                }],
-                extensions: Vec::new(),
-                signers: Default::default(),
-            }))
+            Ok(Arc::new(SupportedResponse::new(vec![SupportedKind::new(
+                2,
+                "exact",
+                "eip155:84532",
+            )])))
         })
     }
 }

@@ -34,17 +34,8 @@
 //! assert!(matches!(err, DecodeError::VersionMismatch { header: PaymentHeader::XPayment, found: 2 }));
 //!
 //! // A settlement receipt for `PAYMENT-RESPONSE`, and back.
-//! let receipt = SettleResponse {
-//!     success: true,
-//!     error_reason: None,
-//!     error_message: None,
-//!     payer: Some("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266".to_owned()),
-//!     transaction: format!("0x{}", "ab".repeat(32)),
-//!     network: "eip155:84532".to_owned(),
-//!     amount: None,
-//!     extensions: None,
-//!     extra: None,
-//! };
+//! let mut receipt = SettleResponse::success(format!("0x{}", "ab".repeat(32)), "eip155:84532");
+//! receipt.payer = Some("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266".to_owned());
 //! let value = codec::encode_header(&receipt);
 //! let back = codec::decode_settle_response(value.as_bytes(), DEFAULT_MAX_HEADER_BYTES)?;
 //! assert_eq!(back, receipt);
@@ -87,6 +78,7 @@ const MAX_MESSAGE_CHARS: usize = 160;
 
 /// The header a payment arrived in; it fixes the protocol version the payment must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum PaymentHeader {
     /// `PAYMENT-SIGNATURE`: an `x402Version: 2` payment.
     PaymentSignature,

@@ -802,7 +802,7 @@ pub mod signer {
         #[error(transparent)]
         Requirement(#[from] CheckError),
         /// The signer failed.
-        #[error("signing the authorization failed: {0}")]
+        #[error("signing the authorization failed")]
         Signer(#[from] alloy_signer::Error),
     }
 

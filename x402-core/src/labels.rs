@@ -1,4 +1,5 @@
-//! Metric names, bounded label values, and the reasons a payment is refused.
+//! Metric names, bounded label values, the reasons a payment is refused, and the codes of the
+//! gate's other error bodies ([`ErrorCode`]).
 //!
 //! Every adapter records the same series with the same names and labels, so they live here.
 //! Labels are bounded by construction: `route` is a configured route name, `chain` the
@@ -163,6 +164,51 @@ label_enum! {
 }
 
 label_enum! {
+    /// The `reason` of every JSON error body the gate answers with (everything but a 402,
+    /// whose reasons are [`Reason`]s). Serialized as its [`as_str`](Self::as_str) text.
+    ///
+    /// | code | status | meaning |
+    /// |---|---|---|
+    /// | `no_route` | 403 | no route matches and unmatched requests are denied |
+    /// | `invalid_path` | 400 | the request path cannot be matched safely (bad escape, dot segment, …) |
+    /// | `replay_guard_unavailable` | 503 | the replay store cannot answer; retriable, with `Retry-After` |
+    /// | `facilitator_unavailable` | 503 | the facilitator cannot be reached, or every circuit breaker is open; retriable, with `Retry-After` |
+    /// | `facilitator_timeout` | 503 | the facilitator did not answer in time; retriable, with `Retry-After` |
+    /// | `facilitator_bad_response` | 502 | the facilitator answered something unusable |
+    /// | `settlement_unknown` | 503 | settlement may have landed but its outcome is unknown; not retriable |
+    ///
+    /// ```
+    /// use x402_core::labels::ErrorCode;
+    ///
+    /// assert_eq!(ErrorCode::NoRoute.as_str(), "no_route");
+    /// assert_eq!(serde_json::to_string(&ErrorCode::InvalidPath).unwrap(), r#""invalid_path""#);
+    /// ```
+    pub enum ErrorCode {
+        /// No route matches the request and the gate denies unmatched requests: 403.
+        NoRoute => "no_route",
+        /// The request path cannot be matched safely: 400.
+        InvalidPath => "invalid_path",
+        /// The replay store could not answer, so the payment is refused: 503.
+        ReplayGuardUnavailable => "replay_guard_unavailable",
+        /// The facilitator cannot be reached or answered a bare 5xx, or every circuit breaker is
+        /// open: 503.
+        FacilitatorUnavailable => "facilitator_unavailable",
+        /// The facilitator did not answer in time: 503.
+        FacilitatorTimeout => "facilitator_timeout",
+        /// The facilitator answered something that is not the expected JSON: 502.
+        FacilitatorBadResponse => "facilitator_bad_response",
+        /// Settlement may have reached the chain but its outcome is unknown: 503.
+        SettlementUnknown => "settlement_unknown",
+    }
+}
+
+impl serde::Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+label_enum! {
     /// A facilitator call.
     pub enum FacilitatorOperation {
         /// `POST /verify`.
@@ -237,7 +283,8 @@ mod tests {
         let all = Outcome::ALL
             .iter()
             .map(|o| o.as_str())
-            .chain(Reason::ALL.iter().map(|r| r.as_str()));
+            .chain(Reason::ALL.iter().map(|r| r.as_str()))
+            .chain(ErrorCode::ALL.iter().map(|c| c.as_str()));
         for text in all {
             assert!(seen.insert(text), "{text} appears twice");
             assert!(
@@ -245,6 +292,14 @@ mod tests {
                     .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()),
                 "{text} is not snake_case"
             );
+        }
+    }
+
+    #[test]
+    fn error_codes_serialize_as_their_text() {
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_string(code).unwrap();
+            assert_eq!(json, format!("\"{code}\""));
         }
     }
 }

@@ -57,8 +57,8 @@
 //!
 //! Every error type here follows one rule: its `Display` prints only its own level (what failed
 //! and where), and the cause, if any, comes from [`std::error::Error::source`], never both. To
-//! print the whole chain, walk `source()` (as `anyhow`'s `{:#}` does); a `transparent` variant
-//! forwards both to the error it wraps.
+//! print the whole chain, walk `source()` (as `anyhow`'s `{:#}` does; [`ErrorChain`] does it for
+//! one error); a `transparent` variant forwards both to the error it wraps.
 //!
 //! # Feature flags
 //!
@@ -83,6 +83,7 @@ struct ReadmeDoctests;
 pub mod client;
 pub mod clock;
 pub mod codec;
+mod error;
 #[cfg(feature = "evm")]
 pub mod evm;
 pub mod facilitator;
@@ -102,6 +103,7 @@ pub mod table;
 mod telemetry;
 pub mod wire;
 
+pub use error::ErrorChain;
 pub use table::RouteTable;
 
 /// A boxed, `Send` future, as returned by the [`facilitator::Facilitator`] and

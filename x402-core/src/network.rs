@@ -297,6 +297,7 @@ fn parse_chain_id(reference: &str) -> Result<u64, &'static str> {
 /// requirement, and half of the inputs of the domain separator (the other half is the chain id
 /// and the token address, see [`Eip712Domain::separator`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+// Exhaustive on purpose: the two EIP-712 fields a token fixes; users write it.
 pub struct Eip712Domain {
     /// The domain `name`, e.g. `"USD Coin"`. Must match the contract byte for byte.
     pub name: Cow<'static, str>,
@@ -343,6 +344,7 @@ impl Eip712Domain {
 
 /// A token that payments are made in.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+// Exhaustive on purpose: users describe custom tokens as a literal.
 pub struct Asset {
     /// The token contract (the requirement's `asset`; written EIP-55 checksummed).
     pub address: Address,

@@ -53,6 +53,7 @@ use crate::path::{
 /// Whether a pattern's literal text is compared case-sensitively (the default) or with ASCII
 /// case folding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+// Exhaustive on purpose: a configuration choice with two sides.
 pub enum MatchCase {
     /// `/Health` does not match `/health`.
     #[default]

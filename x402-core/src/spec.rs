@@ -40,6 +40,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+// Exhaustive on purpose: written as a struct literal; a new field is a breaking change.
 pub struct RouteSpec {
     /// The Ingress the operator patches. Accepted for compatibility with operator manifests
     /// and ignored by this library.
@@ -57,6 +58,7 @@ pub struct RouteSpec {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+// Exhaustive on purpose: written as a struct literal; a new field is a breaking change.
 pub struct IngressRef {
     /// The Ingress name.
     pub name: String,
@@ -69,6 +71,7 @@ pub struct IngressRef {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+// Exhaustive on purpose: written as a struct literal; a new field is a breaking change.
 pub struct PaymentDefaults {
     /// The default recipient (`payTo`) address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -103,6 +106,7 @@ pub struct PaymentDefaults {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+// Exhaustive on purpose: written as a struct literal; a new field is a breaking change.
 pub struct RouteRule {
     /// The path pattern: `*` is one segment, `**` any number of segments, `*` inside a segment
     /// globs within it; everything else is literal.
@@ -166,6 +170,7 @@ pub struct RouteRule {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
+// Exhaustive on purpose: written as a struct literal; a new field is a breaking change.
 pub enum RouteMode {
     /// Every matched request pays.
     #[default]
@@ -178,6 +183,7 @@ pub enum RouteMode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+// Exhaustive on purpose: written as a struct literal; a new field is a breaking change.
 pub struct ConditionSpec {
     /// The header name (case-insensitive; the first value is tested).
     pub header: String,
@@ -191,6 +197,7 @@ pub struct ConditionSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
+// Exhaustive on purpose: written as a struct literal; a new field is a breaking change.
 pub enum ConditionAction {
     /// The request must pay.
     Pay,
@@ -202,6 +209,7 @@ pub enum ConditionAction {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+// Exhaustive on purpose: written as a struct literal; a new field is a breaking change.
 pub struct AcceptSpec {
     /// The scheme; only `exact` is supported (the default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -230,6 +238,7 @@ pub struct AcceptSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+// Exhaustive on purpose: written as a struct literal; a new field is a breaking change.
 pub struct AssetSpec {
     /// The token contract address.
     pub address: String,
@@ -243,6 +252,7 @@ pub struct AssetSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
+// Exhaustive on purpose: written as a struct literal; a new field is a breaking change.
 pub struct Eip712Spec {
     /// The domain name, e.g. `"USD Coin"`.
     pub name: String,
@@ -255,11 +265,11 @@ pub struct Eip712Spec {
 #[non_exhaustive]
 pub enum SpecParseError {
     /// Invalid JSON, or JSON that is not a route spec.
-    #[error("invalid route spec (JSON): {0}")]
+    #[error("invalid route spec (JSON)")]
     Json(#[from] serde_json::Error),
     /// Invalid YAML, or YAML that is not a route spec.
     #[cfg(feature = "yaml")]
-    #[error("invalid route spec (YAML): {0}")]
+    #[error("invalid route spec (YAML)")]
     Yaml(#[from] serde_yaml_ng::Error),
 }
 

@@ -251,16 +251,16 @@ fn settle_response() -> impl Strategy<Value = SettleResponse> {
                 (success, error_reason, error_message),
                 (payer, transaction, network, amount),
                 (extensions, extra),
-            )| SettleResponse {
-                success,
-                error_reason,
-                error_message,
-                payer,
-                transaction,
-                network,
-                amount,
-                extensions,
-                extra,
+            )| {
+                let mut response = SettleResponse::success(transaction, network);
+                response.success = success;
+                response.error_reason = error_reason;
+                response.error_message = error_message;
+                response.payer = payer;
+                response.amount = amount;
+                response.extensions = extensions;
+                response.extra = extra;
+                response
             },
         )
 }

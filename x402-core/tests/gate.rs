@@ -54,13 +54,7 @@ impl Facilitator for Accepting {
     }
 
     fn supported(&self) -> BoxFuture<'_, Result<Arc<SupportedResponse>, FacilitatorError>> {
-        Box::pin(async {
-            Ok(Arc::new(SupportedResponse {
-                kinds: Vec::new(),
-                extensions: Vec::new(),
-                signers: Default::default(),
-            }))
-        })
+        Box::pin(async { Ok(Arc::new(SupportedResponse::new(Vec::new()))) })
     }
 }
 

@@ -31,7 +31,7 @@ use k8s_openapi::{
 };
 use kube::api::DynamicObject;
 use serde::Deserialize;
-use x402_core::{RouteTable, spec::RouteSpec};
+use x402_core::{ErrorChain, RouteTable, spec::RouteSpec};
 
 use crate::crd::X402RouteStatus;
 
@@ -77,7 +77,8 @@ pub fn compile(object: &DynamicObject) -> Compiled {
             errors
                 .errors()
                 .iter()
-                .map(ToString::to_string)
+                // With its causes: a bad regex's own message says where it is wrong.
+                .map(|error| ErrorChain(error).to_string())
                 .collect::<Vec<_>>()
                 .join("\n"),
         ),
@@ -255,6 +256,19 @@ mod tests {
             panic!("must fail")
         };
         assert!(why.contains("prize"), "{why}");
+    }
+
+    #[test]
+    fn a_bad_condition_regex_fails_with_the_parser_message() {
+        let Compiled::Failed(why) = compile(&object(&json!({
+            "payment": { "wallet": WALLET, "network": "base-sepolia", "defaultPrice": "0.01" },
+            "routes": [ { "path": "/a", "mode": "conditional", "conditions": [
+                { "header": "X-Tier", "pattern": "(", "action": "pay" } ] } ],
+        }))) else {
+            panic!("must fail")
+        };
+        assert!(why.contains("invalid regular expression"), "{why}");
+        assert!(why.contains("unclosed group"), "{why}");
     }
 
     #[test]

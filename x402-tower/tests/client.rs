@@ -15,7 +15,7 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use tower::{Service, ServiceExt as _, service_fn, util::BoxCloneSyncService};
 use tower_layer::Layer as _;
 use x402_core::{
-    RouteTable,
+    ErrorChain, RouteTable,
     client::{
         AssetKey, Budget, BuyError, Buyer, Cap, ChallengeError, Limits, PaymentPolicy, Purchase,
         PurchaseOutcome,
@@ -214,7 +214,10 @@ async fn the_total_cap_refuses_the_next_payment_before_signing() {
     };
     assert_eq!(&**upstream, "weather");
     assert_eq!(source.cap, Cap::MaxTotal);
-    assert!(error.to_string().contains("maxTotal"), "{error}");
+    assert!(
+        ErrorChain(&error).to_string().contains("maxTotal"),
+        "{error}"
+    );
     assert_eq!(seen.payments(), 2, "the third payment was never sent");
 }
 
@@ -234,7 +237,10 @@ async fn the_per_request_cap_refuses_a_dearer_price() {
         matches!(error, PayError::Buy(BuyError::NoPayableOption { .. })),
         "{error}"
     );
-    assert!(error.to_string().contains("maxPerRequest"), "{error}");
+    assert!(
+        ErrorChain(&error).to_string().contains("maxPerRequest"),
+        "{error}"
+    );
     assert_eq!(seen.payments(), 0);
 }
 
@@ -318,7 +324,10 @@ async fn a_tampered_402_is_a_clear_error_and_nothing_is_paid() {
         panic!("expected a challenge error, got {error}")
     };
     assert!(matches!(source, ChallengeError::Header(_)), "{source}");
-    assert!(error.to_string().contains("PAYMENT-REQUIRED"), "{error}");
+    assert!(
+        ErrorChain(&error).to_string().contains("PAYMENT-REQUIRED"),
+        "{error}"
+    );
     assert_eq!(seen.requests(), 1);
 }
 
@@ -364,7 +373,9 @@ async fn a_402_on_a_network_not_allowed_is_unpayable() {
         "{error}"
     );
     assert!(
-        error.to_string().contains("eip155:84532 is not allowed"),
+        ErrorChain(&error)
+            .to_string()
+            .contains("eip155:84532 is not allowed"),
         "{error}"
     );
     assert_eq!(seen.payments(), 0);
@@ -392,7 +403,12 @@ async fn a_streamed_body_meeting_a_402_is_refused_not_sent_without_its_body() {
         matches!(error, PayError::Buy(BuyError::BodyNotReplayable { .. })),
         "{error}"
     );
-    assert!(error.to_string().contains("cannot be replayed"), "{error}");
+    assert!(
+        ErrorChain(&error)
+            .to_string()
+            .contains("cannot be replayed"),
+        "{error}"
+    );
     assert_eq!(
         *requests.lock().unwrap(),
         1,

@@ -25,6 +25,7 @@ const SECS_PER_DAY: u64 = 86_400;
 
 /// The caps of one asset. `None` is no cap.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+// Exhaustive on purpose: built as `Limits { max_total, .. }`; both caps are the whole of it.
 pub struct Limits {
     /// `maxTotal`: the most this budget ever spends.
     pub max_total: Option<U256>,
@@ -64,6 +65,7 @@ impl fmt::Display for Cap {
 
 /// A payment would go over a cap; nothing was reserved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 #[error(
     "paying {amount} would exceed the {cap} cap of {limit} atomic units of {asset} \
      ({used} already spent or in flight)"

@@ -154,7 +154,7 @@ impl BuyerBuilder {
 #[non_exhaustive]
 pub enum BuyError {
     /// The 402 is not a readable challenge (tampered, truncated, not x402).
-    #[error("upstream {upstream}: {source}")]
+    #[error("upstream {upstream}: the 402 is not a readable challenge")]
     Challenge {
         /// The upstream name.
         upstream: Arc<str>,
@@ -163,7 +163,7 @@ pub enum BuyError {
     },
     /// No option of the challenge is payable under the policy; the message lists each
     /// option's reason (`maxPerRequest` among them).
-    #[error("upstream {upstream}: {source}")]
+    #[error("upstream {upstream}: no option of the 402 is payable under the policy")]
     NoPayableOption {
         /// The upstream name.
         upstream: Arc<str>,
@@ -171,7 +171,7 @@ pub enum BuyError {
         source: SelectError,
     },
     /// A cap (`maxTotal`, `maxSpendPerDay`) refuses the payment.
-    #[error("upstream {upstream}: {source}")]
+    #[error("upstream {upstream}: a spending cap refuses the payment")]
     Cap {
         /// The upstream name.
         upstream: Arc<str>,
@@ -179,7 +179,7 @@ pub enum BuyError {
         source: CapError,
     },
     /// Signing failed.
-    #[error("upstream {upstream}: {source}")]
+    #[error("upstream {upstream}: the payment could not be built")]
     Payment {
         /// The upstream name.
         upstream: Arc<str>,
@@ -465,6 +465,7 @@ impl PurchaseOutcome {
 /// A paid request, as the caller sees it (the tower layer puts it in the response
 /// extensions).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Purchase {
     /// The challenge paid.
     pub challenge: Challenge,

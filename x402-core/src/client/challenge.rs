@@ -32,7 +32,7 @@ pub enum Challenge {
 #[non_exhaustive]
 pub enum ChallengeError {
     /// The `PAYMENT-REQUIRED` header does not decode to a v2 challenge.
-    #[error("the 402's PAYMENT-REQUIRED header is not a v2 challenge: {0}")]
+    #[error("the 402's PAYMENT-REQUIRED header is not a v2 challenge")]
     Header(#[source] DecodeError),
     /// There is no `PAYMENT-REQUIRED` header and the body is not a v1 challenge.
     #[error("the 402 has no PAYMENT-REQUIRED header and its body is not a v1 challenge: {problem}")]

@@ -16,6 +16,7 @@ const V1_VALID_AFTER_LEEWAY_SECS: u64 = 600;
 
 /// A signed payment, ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SignedPayment {
     /// The payment, typed.
     pub payload: PaymentPayload,
@@ -30,7 +31,7 @@ pub struct SignedPayment {
 #[non_exhaustive]
 pub enum PaymentError {
     /// The requirement cannot be paid with EIP-3009.
-    #[error("cannot pay accepts[{index}]: {source}")]
+    #[error("cannot pay accepts[{index}]")]
     Requirement {
         /// The option's index.
         index: usize,
@@ -38,12 +39,12 @@ pub enum PaymentError {
         source: CheckError,
     },
     /// The signer failed.
-    #[error("the signer failed: {0}")]
+    #[error("the signer failed")]
     Signer(#[from] SignerError),
     /// The signer returned a signature that does not check against its own address: a
     /// misconfigured key, chain or token. Nothing was sent.
-    #[error("the signer's signature does not check, nothing was sent: {0}")]
-    BadSignature(CheckError),
+    #[error("the signer's signature does not check, nothing was sent")]
+    BadSignature(#[source] CheckError),
 }
 
 /// Signs the payment for `candidate` (chosen from `challenge`) at unix time `now`, as the

@@ -14,6 +14,7 @@ use crate::{
 
 /// A token on a chain: spending limits are kept per asset, in its atomic units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+// Exhaustive on purpose: a key, exactly (chain, token), that users build.
 pub struct AssetKey {
     /// The EIP-155 chain id.
     pub chain_id: u64,
@@ -217,6 +218,7 @@ impl PaymentPolicy {
 /// library does not build.
 /// The payment option a policy chose.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Candidate<'c> {
     /// Its index in the challenge's `accepts`.
     pub index: usize,
@@ -293,6 +295,7 @@ pub enum Refusal {
 
 /// No payment option of a challenge can be paid under the policy.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub struct SelectError {
     /// Each option's index in `accepts` and why it was refused.
     pub refusals: Vec<(usize, Refusal)>,

@@ -16,6 +16,7 @@ pub type SignFuture<'a> = Pin<Box<dyn Future<Output = Result<Bytes, SignerError>
 /// that signs typed data (a hardware or browser wallet) rebuilds it from `domain` and
 /// `authorization`. Both give the same signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AuthorizationToSign<'a> {
     /// The token's EIP-712 domain.
     pub domain: Eip3009Domain<'a>,
@@ -57,9 +58,9 @@ pub trait Signer: fmt::Debug + Send + Sync {
     fn sign_authorization<'a>(&'a self, request: AuthorizationToSign<'a>) -> SignFuture<'a>;
 }
 
-/// A signer failed; the message is the signer's.
+/// A signer failed; the message and the causes are the signer's.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
+#[error(transparent)]
 pub struct SignerError(Box<dyn StdError + Send + Sync>);
 
 impl SignerError {

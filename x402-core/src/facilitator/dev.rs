@@ -139,6 +139,7 @@ impl DevNetwork {
 
 /// One payment the dev facilitator pretended to settle.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DevSettlement {
     /// `authorization.from`.
     pub payer: Address,
@@ -160,15 +161,13 @@ pub struct DevSettlement {
 #[non_exhaustive]
 pub enum DevError {
     /// The body is not `{x402Version, paymentPayload, paymentRequirements}` JSON.
-    #[error(
-        "the request body is not {{x402Version, paymentPayload, paymentRequirements}} JSON: {0}"
-    )]
+    #[error("the request body is not {{x402Version, paymentPayload, paymentRequirements}} JSON")]
     InvalidBody(#[source] serde_json::Error),
     /// `x402Version` is neither 1 nor 2.
     #[error("x402Version {0} is not supported (1 or 2)")]
     UnsupportedVersion(u64),
     /// `paymentPayload` or `paymentRequirements` is not valid for the body's `x402Version`.
-    #[error("{field} is not a valid x402Version {version} object: {source}")]
+    #[error("{field} is not a valid x402Version {version} object")]
     InvalidField {
         /// `"paymentPayload"` or `"paymentRequirements"`.
         field: &'static str,

@@ -42,7 +42,7 @@ use std::{fmt, sync::Arc, time::Duration};
 use bytes::Bytes;
 
 use crate::{
-    labels::{FacilitatorOperation, FacilitatorOutcome},
+    labels::{ErrorCode, FacilitatorOperation, FacilitatorOutcome},
     wire::PaymentPayload,
     wire::{SettleResponse, SupportedResponse, VerifyResponse},
 };
@@ -261,14 +261,19 @@ impl FacilitatorError {
         )
     }
 
-    /// A machine-readable reason for response bodies.
-    pub fn reason(&self) -> &'static str {
+    /// The machine-readable `reason` of the response body.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Unavailable { .. } | Self::AllCircuitsOpen => "facilitator_unavailable",
-            Self::Timeout { .. } => "facilitator_timeout",
-            Self::Malformed { .. } => "facilitator_bad_response",
-            Self::SettleUnknown { .. } => "settlement_unknown",
+            Self::Unavailable { .. } | Self::AllCircuitsOpen => ErrorCode::FacilitatorUnavailable,
+            Self::Timeout { .. } => ErrorCode::FacilitatorTimeout,
+            Self::Malformed { .. } => ErrorCode::FacilitatorBadResponse,
+            Self::SettleUnknown { .. } => ErrorCode::SettlementUnknown,
         }
+    }
+
+    /// [`code`](Self::code) as text (e.g. a failure receipt's `errorReason`).
+    pub fn reason(&self) -> &'static str {
+        self.code().as_str()
     }
 
     /// The facilitator outcome label for metrics.

@@ -41,7 +41,7 @@ impl Gate {
                         403,
                         Outcome::BadRequest,
                         None,
-                        "no_route",
+                        crate::labels::ErrorCode::NoRoute,
                         "no route is configured for this path",
                         false,
                     )),
@@ -57,7 +57,7 @@ impl Gate {
                     400,
                     Outcome::BadRequest,
                     None,
-                    "invalid_path",
+                    crate::labels::ErrorCode::InvalidPath,
                     &error.to_string(),
                     false,
                 ));

@@ -76,6 +76,7 @@ pub const RETRY_AFTER: &str = "Retry-After";
 
 /// How an adapter adds one of the gate's headers to a response.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Exhaustive on purpose: adapters must handle every merge; a new one should break them.
 pub enum HeaderMerge {
     /// Set the header, replacing any value.
     Set,

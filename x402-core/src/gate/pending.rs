@@ -170,7 +170,7 @@ impl AdmittedPayment {
                     503,
                     Outcome::FacilitatorError,
                     None,
-                    "replay_guard_unavailable",
+                    crate::labels::ErrorCode::ReplayGuardUnavailable,
                     "payment state is unavailable; try again later",
                     true,
                 );

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::{
     facilitator::FacilitatorError,
-    labels::{Outcome, Reason},
+    labels::{ErrorCode, Outcome, Reason},
     offer::Offer,
     paywall,
     table::Route,
@@ -142,7 +142,7 @@ impl Gate {
             error.status(),
             Outcome::FacilitatorError,
             None,
-            error.reason(),
+            error.code(),
             "the payment facilitator could not process this payment; try again later",
             error.is_retriable(),
         );
@@ -160,7 +160,7 @@ pub(super) fn json_reply(
     status: u16,
     outcome: Outcome,
     reason: Option<Reason>,
-    code: &str,
+    code: ErrorCode,
     message: &str,
     retriable: bool,
 ) -> Reply {

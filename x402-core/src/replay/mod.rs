@@ -74,8 +74,16 @@ impl ReplayKey {
 /// The replay store could not answer (a shared store that is down). The adapters fail closed:
 /// 503, never a silent pass.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 #[error("replay guard unavailable: {0}")]
 pub struct ReplayError(pub String);
+
+impl ReplayError {
+    /// The store could not answer; `detail` says which store and what failed.
+    pub fn new(detail: impl Into<String>) -> Self {
+        Self(detail.into())
+    }
+}
 
 /// Tracks payment authorizations in flight and settled.
 pub trait ReplayGuard: fmt::Debug + Send + Sync + 'static {

@@ -55,6 +55,7 @@ impl RouteTableHandle {
 
 /// What a [`RouteTableHandle::replace`] changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TableSwap {
     /// Routes in the new table.
     pub routes: usize,

@@ -39,11 +39,12 @@ mod handle;
 use self::compile::{SpecCompiler, shadowed};
 pub use self::handle::{RouteTableHandle, TableSwap};
 
-use std::{collections::BTreeSet, fmt, sync::Arc};
+use std::{collections::BTreeSet, error::Error as StdError, fmt, sync::Arc};
 
 use regex::Regex;
 
 use crate::{
+    ErrorChain,
     labels::RouteLabels,
     matcher::PathMatcher,
     money::MoneyError,
@@ -101,6 +102,7 @@ struct Condition {
 
 /// What a request matched.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub enum RouteMatch<'t> {
     /// No route applies: pass the request through untouched.
     Unmatched,
@@ -424,22 +426,42 @@ impl fmt::Display for BuildErrors {
             "{n} error{} in the route configuration:",
             if n == 1 { "" } else { "s" }
         )?;
+        // Each line is one error with its causes (a regex's own message, for one).
         for error in &self.errors {
-            write!(f, "\n  - {error}")?;
+            write!(f, "\n  - {}", ErrorChain(error))?;
         }
         Ok(())
     }
 }
 
 /// One configuration error: where (spec, route, field), the value, and what is wrong.
-#[derive(Debug, thiserror::Error)]
-#[error("{location}`{field}` = {value:?}: {kind}")]
+///
+/// The [`kind`](Self::kind) is this error's own level (what is wrong), so `Display` prints it
+/// and [`source`](StdError::source) is the kind's cause (e.g. the regex parser's error).
+#[derive(Debug)]
 pub struct ConfigError {
     location: Location,
     field: String,
     value: String,
-    #[source]
     kind: ConfigErrorKind,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            location,
+            field,
+            value,
+            kind,
+        } = self;
+        write!(f, "{location}`{field}` = {value:?}: {kind}")
+    }
+}
+
+impl StdError for ConfigError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.kind.source()
+    }
 }
 
 impl ConfigError {
@@ -540,7 +562,7 @@ pub enum ConfigErrorKind {
     #[error("not a valid header name")]
     HeaderName,
     /// An invalid condition regex.
-    #[error("invalid regular expression: {0}")]
+    #[error("invalid regular expression")]
     Regex(#[from] regex::Error),
     /// An unsupported payment scheme.
     #[error("unsupported scheme; only `exact` is supported")]

@@ -55,6 +55,7 @@ pub use version::{V1, V2};
 
 /// The requirement a payment is checked against: the server's own copy, never the client's.
 #[derive(Debug, Clone, Copy)]
+// Exhaustive on purpose: one variant per protocol version; a new one should break matches.
 pub enum Requirements<'a> {
     /// A v2 requirement.
     V2(&'a v2::PaymentRequirements),
@@ -77,6 +78,7 @@ pub type JsonObject = Map<String, Value>;
     clippy::large_enum_variant,
     reason = "v2 is the common case; boxing it would add an allocation to every paid request"
 )]
+// Exhaustive on purpose: one variant per protocol version; a new one should break matches.
 pub enum PaymentPayload {
     /// An `x402Version: 1` payment (`X-PAYMENT`).
     V1(v1::PaymentPayload),
@@ -147,6 +149,7 @@ impl<'de> Deserialize<'de> for PaymentPayload {
 
 /// The answer of a facilitator's `POST /verify`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyResponse {
     /// Whether the payment is valid.
@@ -171,6 +174,7 @@ pub struct VerifyResponse {
 /// The answer of a facilitator's `POST /settle`; also the receipt sent to the client in
 /// `PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 #[serde(rename_all = "camelCase")]
 pub struct SettleResponse {
     /// Whether the payment settled.
@@ -252,6 +256,7 @@ impl SettleResponse {
 
 /// The answer of a facilitator's `GET /supported`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 #[serde(rename_all = "camelCase")]
 pub struct SupportedResponse {
     /// The `(x402Version, scheme, network)` combinations the facilitator handles.
@@ -264,8 +269,20 @@ pub struct SupportedResponse {
     pub signers: Map<String, Value>,
 }
 
+impl SupportedResponse {
+    /// A facilitator that handles `kinds`, with no extensions and no signers.
+    pub fn new(kinds: Vec<SupportedKind>) -> Self {
+        Self {
+            kinds,
+            extensions: Vec::new(),
+            signers: Map::new(),
+        }
+    }
+}
+
 /// One entry of [`SupportedResponse::kinds`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 #[serde(rename_all = "camelCase")]
 pub struct SupportedKind {
     /// `1` or `2`.
@@ -279,9 +296,22 @@ pub struct SupportedKind {
     pub extra: Option<JsonObject>,
 }
 
+impl SupportedKind {
+    /// `scheme` on `network` for `x402_version` payments, with no `extra`.
+    pub fn new(x402_version: u8, scheme: impl Into<String>, network: impl Into<String>) -> Self {
+        Self {
+            x402_version,
+            scheme: scheme.into(),
+            network: network.into(),
+            extra: None,
+        }
+    }
+}
+
 /// The resource a payment is for (v2 `resource`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+// Exhaustive on purpose: a protocol schema, built as a literal; it changes with the protocol.
 pub struct ResourceInfo {
     /// The absolute URL of the resource.
     pub url: String,

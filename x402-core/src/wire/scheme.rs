@@ -24,6 +24,7 @@ use super::{Excerpt, JsonObject, decimal_u256};
 /// case, and drops ignored keys. To forward a client's payment to a facilitator verbatim, keep
 /// its JSON text (see [`crate::codec::DecodedPayment`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 #[serde(untagged)]
 pub enum SchemePayload {
     /// `{ signature, authorization }`: an EIP-3009 `transferWithAuthorization`.
@@ -261,6 +262,7 @@ fn json_kind(value: &Value) -> &'static str {
 
 /// The EVM `exact` payload: a signed EIP-3009 `TransferWithAuthorization`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+// Exhaustive on purpose: a protocol schema, built as a literal; it changes with the protocol.
 pub struct ExactEvmPayload {
     /// The signature: 65 bytes `r‖s‖v` for an EOA, longer for smart wallets (ERC-1271/6492).
     /// `0x`-prefixed hex on the wire.
@@ -276,6 +278,7 @@ pub struct ExactEvmPayload {
 /// EIP-55 checksum) and written checksummed, as the official clients write them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+// Exhaustive on purpose: a protocol schema, built as a literal; it changes with the protocol.
 pub struct Eip3009Authorization {
     /// The payer.
     #[serde(with = "hex_address")]

@@ -7,6 +7,7 @@ use super::{JsonObject, SchemePayload, V1};
 /// The 402 response body a v1 client reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+// Exhaustive on purpose: a protocol schema, built as a literal; it changes with the protocol.
 pub struct PaymentRequired {
     /// Always `1`.
     pub x402_version: V1,
@@ -25,6 +26,7 @@ pub struct PaymentRequired {
 /// known v1 name, `maxAmountRequired` an integer string, `resource` a URL and `mimeType` present.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+// Exhaustive on purpose: a protocol schema, built as a literal; it changes with the protocol.
 pub struct PaymentRequirements {
     /// The scheme, `"exact"`.
     pub scheme: String,
@@ -57,6 +59,7 @@ pub struct PaymentRequirements {
 /// A v1 payment, sent base64-encoded in the `X-PAYMENT` header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+// Exhaustive on purpose: a protocol schema, built as a literal; it changes with the protocol.
 pub struct PaymentPayload {
     /// Always `1`.
     pub x402_version: V1,

@@ -7,6 +7,7 @@ use super::{JsonObject, ResourceInfo, SchemePayload, V2};
 /// The 402 challenge, sent base64-encoded in the `PAYMENT-REQUIRED` header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+// Exhaustive on purpose: a protocol schema, built as a literal; it changes with the protocol.
 pub struct PaymentRequired {
     /// Always `2`.
     pub x402_version: V2,
@@ -25,6 +26,7 @@ pub struct PaymentRequired {
 /// One payment option of a v2 challenge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+// Exhaustive on purpose: a protocol schema, built as a literal; it changes with the protocol.
 pub struct PaymentRequirements {
     /// The scheme, e.g. `"exact"`.
     pub scheme: String,
@@ -46,6 +48,7 @@ pub struct PaymentRequirements {
 /// A payment, sent base64-encoded in the `PAYMENT-SIGNATURE` header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+// Exhaustive on purpose: a protocol schema, built as a literal; it changes with the protocol.
 pub struct PaymentPayload {
     /// Always `2`.
     pub x402_version: V2,

@@ -110,7 +110,6 @@
 
 use std::{
     error::Error as StdError,
-    fmt::Write as _,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -634,13 +633,7 @@ type Interpret<T> = fn(&Arc<str>, u16, &Bytes) -> Result<T, FacilitatorError>;
 
 /// An error and its sources, `: `-joined (reqwest's own message says little).
 fn error_chain(error: &dyn StdError) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let _ = write!(out, ": {cause}");
-        source = cause.source();
-    }
-    out
+    crate::ErrorChain(error).to_string()
 }
 
 #[cfg(test)]
