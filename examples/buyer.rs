@@ -20,6 +20,7 @@ use std::{io::Write as _, process::ExitCode, sync::Arc};
 use alloy_primitives::U256;
 use serde_json::json;
 use x402_core::{
+    ErrorChain,
     client::{AssetKey, Budget, Buyer, Challenge, Limits, PaymentPolicy, Purchase},
     evm::signer::PrivateKeySigner,
     money::parse_atomic,
@@ -100,8 +101,13 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>, String
         *slot = Some(args.next().ok_or_else(|| format!("{arg} needs a value"))?);
     }
     let atomic = |name: &str, text: Option<String>| -> Result<Option<U256>, String> {
-        text.map(|text| parse_atomic(&text).map_err(|error| format!("{name} {text:?}: {error}")))
-            .transpose()
+        text.map(|text| {
+            parse_atomic(&text).map_err(|error| {
+                let error = ErrorChain(&error);
+                format!("{name} {text:?}: {error}")
+            })
+        })
+        .transpose()
     };
     Ok(Some(Args {
         url: url.ok_or("the URL to buy is missing")?,
@@ -123,11 +129,14 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Args>, String
 
 async fn run(args: Args) -> Result<bool, String> {
     let key = env("X402_BUYER_KEY").ok_or("set X402_BUYER_KEY to the buyer's private key (hex)")?;
-    let signer: PrivateKeySigner = key
-        .trim()
-        .parse()
-        .map_err(|error| format!("X402_BUYER_KEY is not a private key: {error}"))?;
-    let network = Network::parse(&args.network).map_err(|error| format!("--network: {error}"))?;
+    let signer: PrivateKeySigner = key.trim().parse().map_err(|error| {
+        let error = ErrorChain(&error);
+        format!("X402_BUYER_KEY is not a private key: {error}")
+    })?;
+    let network = Network::parse(&args.network).map_err(|error| {
+        let error = ErrorChain(&error);
+        format!("--network: {error}")
+    })?;
     let usdc = AssetKey::default_for(&network)
         .ok_or_else(|| format!("{} has no default USDC to pay in", network.caip2()))?;
     let buyer = Buyer::builder(Arc::new(signer))
@@ -145,16 +154,16 @@ async fn run(args: Args) -> Result<bool, String> {
             },
         )]))
         .build()
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| ErrorChain(&error).to_string())?;
     let client = examples::paying_client(buyer);
 
     let mut all_paid = true;
     for i in 1..=args.repeat {
         let purchase = examples::buy(&client, &args.url).await.map_err(|error| {
             if args.repeat > 1 {
-                format!("request {i} of {}: {error}", args.repeat)
+                format!("request {i} of {}: {}", args.repeat, ErrorChain(&error))
             } else {
-                error.to_string()
+                ErrorChain(&error).to_string()
             }
         })?;
         let mut report = String::new();
@@ -185,7 +194,7 @@ fn describe(purchase: &examples::Purchase, report: &mut String) -> Result<bool, 
         }
         Some(paid) => {
             let json = serde_json::to_string_pretty(&purchase_json(paid))
-                .map_err(|error| error.to_string())?;
+                .map_err(|error| ErrorChain(&error).to_string())?;
             report.push_str(&format!("purchase:\n{json}\n"));
             paid.is_paid()
         }

@@ -201,7 +201,7 @@ pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
 #[non_exhaustive]
 pub enum BuyError {
     /// The request failed (connection refused, reset, ...).
-    #[error("GET {url} failed: {source}")]
+    #[error("GET {url} failed")]
     Http {
         /// The URL.
         url: String,
@@ -227,7 +227,7 @@ pub enum BuyError {
         header: &'static str,
     },
     /// An x402 header does not decode.
-    #[error("the {header} header does not decode: {source}")]
+    #[error("the {header} header does not decode")]
     BadHeader {
         /// The header.
         header: &'static str,
@@ -238,7 +238,7 @@ pub enum BuyError {
     #[error("the 402 challenge has no payment options (`accepts` is empty)")]
     NoPaymentOption,
     /// The first payment option cannot be signed with an EIP-3009 authorization.
-    #[error("cannot pay the first payment option: {0}")]
+    #[error("cannot pay the first payment option")]
     Sign(#[from] SignError),
 }
 
@@ -311,7 +311,7 @@ pub fn paying_client(buyer: Buyer) -> PayingClient {
 #[non_exhaustive]
 pub enum PurchaseError {
     /// The URL is not an `http://` URL hyper can request.
-    #[error("{url:?} is not a URL to request: {source}")]
+    #[error("{url:?} is not a URL to request")]
     Url {
         /// The URL.
         url: String,
@@ -320,7 +320,7 @@ pub enum PurchaseError {
     },
     /// The request failed, or the 402 could not be paid (the message names the cap, option or
     /// field at fault).
-    #[error("GET {url}: {source}")]
+    #[error("GET {url} failed")]
     Pay {
         /// The URL.
         url: String,
@@ -328,7 +328,7 @@ pub enum PurchaseError {
         source: PayError<hyper_util::client::legacy::Error>,
     },
     /// The answer's body could not be read.
-    #[error("GET {url}: reading the body failed: {source}")]
+    #[error("GET {url}: reading the body failed")]
     Body {
         /// The URL.
         url: String,

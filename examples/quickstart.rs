@@ -28,6 +28,7 @@ use alloy_primitives::U256;
 use examples::{BUYER_KEY, DEMO_PAY_TO, PaidResponse};
 use serde::Serialize;
 use x402_core::{
+    ErrorChain,
     client::{AssetKey, Budget, Buyer, Challenge, Limits, PaymentPolicy},
     evm::signer::PrivateKeySigner,
     facilitator::{
@@ -109,8 +110,11 @@ async fn run(mode: Mode) -> Result<ExitCode, String> {
     let (facilitator, facilitator_note) = facilitator().await?;
     let gate =
         examples::weather_gate(&pay_to, facilitator).map_err(|error| match env("X402_PAY_TO") {
-            Some(_) => format!("X402_PAY_TO is the route's `payment.wallet`: {error}"),
-            None => format!("the route configuration is invalid: {error}"),
+            Some(_) => format!(
+                "X402_PAY_TO is the route's `payment.wallet`: {}",
+                ErrorChain(&error)
+            ),
+            None => format!("the route configuration is invalid: {}", ErrorChain(&error)),
         })?;
     let (listener, address) = examples::listen_on_loopback(DEFAULT_PORT, "quickstart").await?;
     let base = format!("http://{address}");
@@ -179,7 +183,10 @@ async fn facilitator() -> Result<(Arc<dyn Facilitator>, String), String> {
     };
     let facilitator = HttpFacilitator::builder(url.as_str())
         .build()
-        .map_err(|error| format!("X402_FACILITATOR_URL={url:?}: {error}"))?;
+        .map_err(|error| {
+            let error = ErrorChain(&error);
+            format!("X402_FACILITATOR_URL={url:?}: {error}")
+        })?;
     // Ask it what it supports: a wrong URL shows up now rather than as a 503 later.
     let note = match facilitator.supported().await {
         Ok(supported) => {
@@ -237,10 +244,12 @@ const MAX_PER_DAY: u64 = 100_000;
 /// Buys `url` through `X402PayLayer`, then prints each step; true if it ended in 200 with a
 /// receipt saying `success: true`.
 async fn buyer(url: &str) -> Result<bool, String> {
-    let signer: PrivateKeySigner = BUYER_KEY
-        .parse()
-        .map_err(|error| format!("buyer key: {error}"))?;
-    let base_sepolia = Network::parse("base-sepolia").map_err(|error| error.to_string())?;
+    let signer: PrivateKeySigner = BUYER_KEY.parse().map_err(|error| {
+        let error = ErrorChain(&error);
+        format!("buyer key: {error}")
+    })?;
+    let base_sepolia =
+        Network::parse("base-sepolia").map_err(|error| ErrorChain(&error).to_string())?;
     let usdc = AssetKey::default_for(&base_sepolia).ok_or("Base Sepolia has no default asset")?;
     let payer = signer.address();
     let buyer = Buyer::builder(Arc::new(signer))
@@ -258,7 +267,7 @@ async fn buyer(url: &str) -> Result<bool, String> {
             },
         )]))
         .build()
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| ErrorChain(&error).to_string())?;
     let client = examples::paying_client(buyer);
 
     section("The buyer");
@@ -276,7 +285,7 @@ async fn buyer(url: &str) -> Result<bool, String> {
     );
     let purchase = examples::buy(&client, url)
         .await
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| ErrorChain(&error).to_string())?;
     let Some(paid) = &purchase.paid else {
         section("The answer");
         println!("No 402: nothing to pay.");

@@ -176,6 +176,8 @@ label_enum! {
     /// | `facilitator_timeout` | 503 | the facilitator did not answer in time; retriable, with `Retry-After` |
     /// | `facilitator_bad_response` | 502 | the facilitator answered something unusable |
     /// | `settlement_unknown` | 503 | settlement may have landed but its outcome is unknown; not retriable |
+    /// | `invalid_request_target` | 400 | (the gateway's proxy) the request cannot be forwarded as received |
+    /// | `upstream_unavailable` | 502 | (the gateway's proxy) the upstream service could not be reached |
     ///
     /// ```
     /// use x402_core::labels::ErrorCode;
@@ -199,6 +201,10 @@ label_enum! {
         FacilitatorBadResponse => "facilitator_bad_response",
         /// Settlement may have reached the chain but its outcome is unknown: 503.
         SettlementUnknown => "settlement_unknown",
+        /// The gateway's proxy cannot forward the request as received: 400.
+        InvalidRequestTarget => "invalid_request_target",
+        /// The gateway's proxy could not reach the upstream service: 502.
+        UpstreamUnavailable => "upstream_unavailable",
     }
 }
 

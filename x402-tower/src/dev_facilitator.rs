@@ -55,7 +55,7 @@ async fn supported(State(dev): State<Arc<DevFacilitator>>) -> Response {
         Ok(answer) => Json(&*answer).into_response(),
         Err(error) => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            Json(serde_json::json!({ "error": error.to_string() })),
+            Json(serde_json::json!({ "error": x402_core::ErrorChain(&error).to_string() })),
         )
             .into_response(),
     }
@@ -64,7 +64,7 @@ async fn supported(State(dev): State<Arc<DevFacilitator>>) -> Response {
 fn bad_request(error: &dyn std::error::Error) -> Response {
     (
         StatusCode::BAD_REQUEST,
-        Json(serde_json::json!({ "error": error.to_string() })),
+        Json(serde_json::json!({ "error": x402_core::ErrorChain(error).to_string() })),
     )
         .into_response()
 }

@@ -95,7 +95,7 @@ pub enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// A listener could not be bound.
-    #[error("cannot listen on {address}: {source}")]
+    #[error("cannot listen on {address}")]
     Bind {
         /// The address.
         address: SocketAddr,
@@ -103,14 +103,14 @@ pub enum StartError {
         source: io::Error,
     },
     /// The facilitator client could not be built.
-    #[error("facilitator: {0}")]
+    #[error("invalid facilitator settings")]
     Facilitator(#[from] HttpFacilitatorConfigError),
     /// The gate settings are invalid.
     #[error(transparent)]
     Gate(#[from] GateConfigError),
     /// `routesFrom.kubernetes` is set and no Kubernetes client could be configured.
     #[cfg(feature = "kube")]
-    #[error("routesFrom.kubernetes: no Kubernetes client: {0}")]
+    #[error("routesFrom.kubernetes: no Kubernetes client")]
     Kube(#[from] kube::Error),
 }
 

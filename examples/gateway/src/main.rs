@@ -12,6 +12,7 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use tracing_subscriber::EnvFilter;
+use x402_core::ErrorChain;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -30,14 +31,14 @@ async fn main() -> ExitCode {
         Ok(running) => running,
         Err(error) => {
             // Every configuration error, each with its route and field.
-            tracing::error!("the gateway did not start: {error}");
+            tracing::error!("the gateway did not start: {}", ErrorChain(&error));
             return ExitCode::from(1);
         }
     };
     match running.wait().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(%error, "the gateway failed");
+            tracing::error!(error = %ErrorChain(&error), "the gateway failed");
             ExitCode::FAILURE
         }
     }

@@ -35,7 +35,7 @@ use hyper_util::{
     rt::TokioExecutor,
 };
 use tower::Service;
-use x402_core::gate::Payment;
+use x402_core::{ErrorChain, gate::Payment, labels::ErrorCode};
 
 use super::config::Upstream;
 
@@ -173,7 +173,8 @@ impl Service<Request<Body>> for ReverseProxy {
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
         let Some(request) = self.prepare(request) else {
-            let response = error_response(StatusCode::BAD_REQUEST, "invalid_request_target");
+            let code = ErrorCode::InvalidRequestTarget;
+            let response = error_response(StatusCode::BAD_REQUEST, code);
             return Box::pin(async move { Ok(response) });
         };
         let client = self.client.clone();
@@ -185,10 +186,10 @@ impl Service<Request<Body>> for ReverseProxy {
                     Ok(response)
                 }
                 Err(error) => {
-                    tracing::warn!(error = %error_chain(&error), "upstream unavailable");
+                    tracing::warn!(error = %ErrorChain(&error), "upstream unavailable");
                     Ok(error_response(
                         StatusCode::BAD_GATEWAY,
-                        "upstream_unavailable",
+                        ErrorCode::UpstreamUnavailable,
                     ))
                 }
             }
@@ -214,7 +215,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// A small JSON error response (`{"error", "reason"}`), as the gate's own.
-pub fn error_response(status: StatusCode, reason: &str) -> Response<Body> {
+pub fn error_response(status: StatusCode, reason: ErrorCode) -> Response<Body> {
     let message = match status {
         StatusCode::BAD_GATEWAY => "the upstream service is unavailable",
         _ => "the request cannot be forwarded",
@@ -227,15 +228,4 @@ pub fn error_response(status: StatusCode, reason: &str) -> Response<Body> {
         HeaderValue::from_static("application/json"),
     );
     response
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
