@@ -161,9 +161,11 @@ pub struct RouteRule {
     /// is present and matches decides; none matching means pay.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<ConditionSpec>,
-    /// Extension: match the path ASCII case-insensitively.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub case_insensitive: bool,
+    /// Extension: match the path ASCII case-insensitively (`true`) or exactly (`false`). Unset:
+    /// the table's default — exact in the embedded layers, case-insensitive in the gateway's
+    /// proxy and ForwardAuth modes, whose upstream may route case-insensitively.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_insensitive: Option<bool>,
 }
 
 /// How a route decides whether to charge.

@@ -97,6 +97,7 @@ pub struct RouteWatcher {
     labels: Option<String>,
     field_manager: String,
     write_status: bool,
+    case_insensitive: bool,
     on_swap: Option<SwapHook>,
     ready: signal::Sender<bool>,
 }
@@ -108,6 +109,7 @@ impl fmt::Debug for RouteWatcher {
             .field("labels", &self.labels)
             .field("field_manager", &self.field_manager)
             .field("write_status", &self.write_status)
+            .field("case_insensitive", &self.case_insensitive)
             .field("on_swap", &self.on_swap.is_some())
             .finish_non_exhaustive()
     }
@@ -124,6 +126,7 @@ impl RouteWatcher {
             labels: None,
             field_manager: DEFAULT_FIELD_MANAGER.to_owned(),
             write_status: true,
+            case_insensitive: false,
             on_swap: None,
             ready: signal::Sender::new(false),
         }
@@ -169,6 +172,15 @@ impl RouteWatcher {
     #[must_use]
     pub fn write_status(mut self, on: bool) -> Self {
         self.write_status = on;
+        self
+    }
+
+    /// Whether routes that do not set `caseInsensitive` match case-insensitively (default off;
+    /// a gateway in front of an arbitrary upstream turns it on, see
+    /// [`x402_core::path::gateway`]).
+    #[must_use]
+    pub fn case_insensitive_by_default(mut self, on: bool) -> Self {
+        self.case_insensitive = on;
         self
     }
 
@@ -226,7 +238,7 @@ impl RouteWatcher {
             return;
         }
         if table_changed || !state.published {
-            match state.table() {
+            match state.table(self.case_insensitive) {
                 Ok(table) => {
                     self.swap(table);
                     state.published = true;
@@ -454,7 +466,7 @@ impl State {
     }
 
     /// The table of every good spec, in `(namespace, name)` order.
-    fn table(&self) -> Result<RouteTable, x402_core::table::BuildErrors> {
+    fn table(&self, case_insensitive: bool) -> Result<RouteTable, x402_core::table::BuildErrors> {
         let sources: Vec<(String, &RouteSpec)> = self
             .entries
             .iter()
@@ -462,9 +474,10 @@ impl State {
             .collect();
         sources
             .iter()
-            .fold(RouteTable::builder(), |builder, (source, spec)| {
-                builder.named_spec(source, spec)
-            })
+            .fold(
+                RouteTable::builder().case_insensitive_by_default(case_insensitive),
+                |builder, (source, spec)| builder.named_spec(source, spec),
+            )
             .build()
     }
 }

@@ -10,7 +10,7 @@
 //!   settled here, the receipt headers;
 //! - `402` with the challenge (or a re-challenge naming why a payment was refused), which the
 //!   proxy returns to the client as is;
-//! - `403` without `X-Forwarded-Uri` or for an unmatched path (unless the gate allows
+//! - `403` without `X-Forwarded-Uri` (or `X-Original-URI`) or for an unmatched path (unless the gate allows
 //!   unmatched requests), `400` for an `X-Forwarded-Uri` not starting with `/` or a path that
 //!   cannot be matched safely, `502`/`503` for facilitator trouble.
 //!
@@ -44,6 +44,9 @@ use crate::{
 pub const PAYER_HEADER: HeaderName = HeaderName::from_static("x-payment-payer");
 
 const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
+/// nginx's customary name for the original request URI (`proxy_set_header X-Original-URI
+/// $request_uri`), read when `X-Forwarded-Uri` is absent.
+const X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
 const X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
@@ -59,7 +62,7 @@ pub type ForwardAuthBody = ResponseBody<Empty<Bytes>>;
 ///   settled here, the receipt headers; a [`PaymentOutcome`](x402_core::gate::PaymentOutcome) in the extensions when paid;
 /// - `402` with the challenge (or a re-challenge naming why a payment was refused), which the
 ///   proxy returns to the client as is;
-/// - `403` without `X-Forwarded-Uri` or for an unmatched path (unless the gate allows
+/// - `403` without `X-Forwarded-Uri` (or `X-Original-URI`) or for an unmatched path (unless the gate allows
 ///   unmatched requests), `400` for an `X-Forwarded-Uri` not starting with `/` or a path that
 ///   cannot be matched safely, `502`/`503` for facilitator trouble.
 ///
@@ -116,7 +119,9 @@ impl<B> Service<Request<B>> for ForwardAuth {
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let headers = request.headers();
-        let Some(uri) = forwarded(headers, &X_FORWARDED_URI) else {
+        let Some(uri) =
+            forwarded(headers, &X_FORWARDED_URI).or_else(|| forwarded(headers, &X_ORIGINAL_URI))
+        else {
             return ForwardAuthFuture::ready(plain(
                 StatusCode::FORBIDDEN,
                 "forbidden: missing forwarded URI",

@@ -437,7 +437,12 @@ pub fn validate(path: &Path, config: GatewayConfig) -> Result<Loaded, ConfigErro
 
     let source = path.display().to_string();
     let spec = config.spec();
-    let table = match RouteTable::builder().named_spec(&source, &spec).build() {
+    // Gateway modes match case-insensitively unless a route says otherwise: the upstream may.
+    let table = match RouteTable::builder()
+        .case_insensitive_by_default(true)
+        .named_spec(&source, &spec)
+        .build()
+    {
         Ok(table) => {
             warnings.extend(table.warnings().iter().map(ToString::to_string));
             Some(table)

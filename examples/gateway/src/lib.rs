@@ -71,7 +71,7 @@ use x402_core::{
         Facilitator, HttpFacilitator, HttpFacilitatorConfigError,
         dev::{DevFacilitator, DevNetwork},
     },
-    gate::{Gate, GateConfigError, RouteTableHandle, TableSwap},
+    gate::{Gate, GateConfigError, PathRule, RouteTableHandle, TableSwap},
     labels::{ReloadResult, RouteLabels, keys, names},
     network::Network,
 };
@@ -238,7 +238,9 @@ async fn start_inner(
     };
     #[cfg(not(feature = "kube"))]
     let _ = client;
+    // The upstream may be any server: refuse what servers read differently (x402_core::path::gateway).
     let mut builder = Gate::builder(routes, facilitator)
+        .path_rule(PathRule::Gateway)
         .settlement(settlement)
         .unmatched(unmatched)
         .trust_forwarded_headers(config.trust_forwarded_headers);
@@ -325,6 +327,7 @@ pub fn route_watcher(
     let mut watcher = RouteWatcher::new(client, routes)
         .namespaces(selection.namespaces.iter().cloned())
         .write_status(selection.write_status)
+        .case_insensitive_by_default(true)
         .on_swap(move |swap| label_gc(metrics, swap));
     if let Some(selector) = &selection.label_selector {
         watcher = watcher.labels(selector.clone());

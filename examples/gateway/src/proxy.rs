@@ -35,7 +35,7 @@ use hyper_util::{
     rt::TokioExecutor,
 };
 use tower::Service;
-use x402_core::{ErrorChain, gate::Payment, labels::ErrorCode};
+use x402_core::{ErrorChain, gate::Payment, labels::ErrorCode, path::gateway::canonical_target};
 
 use super::config::Upstream;
 
@@ -105,7 +105,9 @@ impl ReverseProxy {
         }
         self.set_forwarded(headers, peer, original_host);
 
-        let path = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        // The path that was priced, not the client's spelling of it (x402_core::path::gateway).
+        let raw = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        let path = canonical_target(raw).ok()?;
         let uri = Uri::builder()
             .scheme(self.upstream.scheme.clone())
             .authority(self.upstream.authority.clone())

@@ -1602,3 +1602,113 @@ async fn facilitator_faults_get_their_documented_status_and_never_serve_paid_con
     }
     resetter.abort();
 }
+
+// ---------------------------------------------------------------------------------------------
+// The gateway's path rule (x402_core::path::gateway): refuse what servers read differently,
+// match case-insensitively, forward the canonical path.
+
+#[tokio::test]
+async fn proxy_forwards_the_canonical_path_it_matched() {
+    let setup = proxy_setup().await;
+
+    for (sent, forwarded) in [
+        ("/health//?q=a;b", "/health?q=a;b"),
+        ("//%68ealth/", "/health"),
+        ("/HEALTH", "/HEALTH"),
+    ] {
+        let response = client()
+            .get(setup.gateway.url(sent))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(response.status(), StatusCode::OK, "{sent}");
+        assert_eq!(echoed(response).await["path"], forwarded, "{sent}");
+    }
+    setup.gateway.stop().await;
+}
+
+#[tokio::test]
+async fn proxy_refuses_spellings_servers_read_differently_before_the_upstream() {
+    let setup = proxy_setup().await;
+
+    for target in [
+        "/health/..%2Fweather",
+        "/health%2fweather",
+        "/weather;jsessionid=1",
+        "/health%5C..%5Cweather",
+        "/health/%252e%252e/weather",
+        "/health%3F",
+    ] {
+        let response = client()
+            .get(setup.gateway.url(target))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{target}");
+        let body = json(response).await;
+        assert_eq!(body["reason"], "invalid_path", "{target}");
+        assert!(
+            body.get("headers").is_none(),
+            "the upstream answered {target}"
+        );
+    }
+    setup.gateway.stop().await;
+}
+
+#[tokio::test]
+async fn proxy_prices_routes_case_insensitively_unless_a_route_opts_out() {
+    let upstream = upstream().await;
+    let facilitator = facilitator().await;
+    let routes =
+        format!("{PROXY_ROUTES}  - {{ path: /Exact, name: exact, caseInsensitive: false }}\n");
+    let gateway = Gateway::start(&proxy_config(
+        &upstream.address,
+        &facilitator.url,
+        "",
+        &routes,
+    ))
+    .await;
+
+    for (target, status) in [
+        ("/WEATHER", StatusCode::PAYMENT_REQUIRED),
+        ("/Weather/", StatusCode::PAYMENT_REQUIRED),
+        ("/Exact", StatusCode::PAYMENT_REQUIRED),
+        // Opted out: another spelling is another path, unmatched and refused by default.
+        ("/exact", StatusCode::FORBIDDEN),
+    ] {
+        let response = client()
+            .get(gateway.url(target))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(response.status(), status, "{target}");
+    }
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn forward_auth_applies_the_gateway_path_rule_to_the_forwarded_uri() {
+    let gateway = Gateway::start(&forward_auth_config("")).await;
+
+    for (uri, status) in [
+        ("/RPC/call", StatusCode::PAYMENT_REQUIRED),
+        ("/health/..%2Frpc/call", StatusCode::BAD_REQUEST),
+        ("/rpc;x=1/call", StatusCode::BAD_REQUEST),
+        ("/health/#/../../rpc/call", StatusCode::BAD_REQUEST),
+    ] {
+        let response = auth_request(&gateway, Some(uri))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(response.status(), status, "{uri}");
+    }
+    // nginx's customary header, when X-Forwarded-Uri is absent.
+    let response = client()
+        .get(gateway.url("/verify"))
+        .header("X-Original-URI", "/rpc/call")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), StatusCode::PAYMENT_REQUIRED);
+    gateway.stop().await;
+}

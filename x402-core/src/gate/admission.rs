@@ -3,12 +3,15 @@
 
 use std::sync::OnceLock;
 
-use super::{AdmittedPayment, Gate, PAYMENT_REQUIRED_TEXT, Reply, UnmatchedPolicy, json_reply};
+use super::{
+    AdmittedPayment, Gate, PAYMENT_REQUIRED_TEXT, PathRule, Reply, UnmatchedPolicy, json_reply,
+};
 use crate::{
     codec::{self, DecodeError, DecodedPayment, PaymentHeader},
     labels::{Outcome, Reason},
     mechanism::Checked,
     offer::Accept,
+    path::{self, PathError},
     replay::ReplayKey,
     table::{HeaderLookup, RequestParts, RouteMatch},
     telemetry,
@@ -32,6 +35,11 @@ impl Gate {
     /// Decides what to do with a request, without I/O. One table load; no allocation when the
     /// request is not priced.
     pub fn admit<H: HeaderLookup + ?Sized>(&self, request: &RequestParts<'_, H>) -> Admission {
+        if self.config.path_rule == PathRule::Gateway
+            && let Err(error) = path::gateway::check_unambiguous(request.path_and_query)
+        {
+            return Admission::Reply(invalid_path(&error));
+        }
         let table = self.config.routes.guard();
         let (route, offer) = match table.match_request(request) {
             Ok(RouteMatch::Unmatched) => {
@@ -52,16 +60,7 @@ impl Gate {
                 return Admission::Pass;
             }
             Ok(RouteMatch::Priced(route, offer)) => (route, offer),
-            Err(error) => {
-                return Admission::Reply(json_reply(
-                    400,
-                    Outcome::BadRequest,
-                    None,
-                    crate::labels::ErrorCode::InvalidPath,
-                    &error.to_string(),
-                    false,
-                ));
-            }
+            Err(error) => return Admission::Reply(invalid_path(&error)),
         };
 
         let Some((header, value)) = self.payment_header(request.headers) else {
@@ -252,6 +251,18 @@ fn replay_key(accept: &Accept, decoded: &DecodedPayment) -> ReplayKey {
         Some(id) => ReplayKey::from_bytes(id.as_bytes()),
         None => ReplayKey::from_bytes(decoded.json_text().as_bytes()),
     }
+}
+
+/// `400 invalid_path`, naming what is wrong with the path (never the path itself).
+fn invalid_path(error: &PathError) -> Reply {
+    json_reply(
+        400,
+        Outcome::BadRequest,
+        None,
+        crate::labels::ErrorCode::InvalidPath,
+        &error.to_string(),
+        false,
+    )
 }
 
 fn is_browser<H: HeaderLookup + ?Sized>(headers: &H) -> bool {

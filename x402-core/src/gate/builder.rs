@@ -34,6 +34,20 @@ pub enum UnmatchedPolicy {
     Deny,
 }
 
+/// Which spellings of a request path the gate accepts (see [`crate::path::gateway`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PathRule {
+    /// [`NormalizedPath::parse`](crate::path::NormalizedPath::parse)'s rules: safe in front of
+    /// an axum or actix router, which matches the raw path and decodes nothing.
+    #[default]
+    Embedded,
+    /// Also refuse, with `400 invalid_path`, every spelling common servers read differently
+    /// ([`check_unambiguous`](crate::path::gateway::check_unambiguous)): for a proxy or a
+    /// ForwardAuth server, whose upstream may be any server.
+    Gateway,
+}
+
 /// The configuration of a [`Gate`], set through [`GateBuilder`].
 #[derive(Debug)]
 pub(super) struct Config {
@@ -43,6 +57,7 @@ pub(super) struct Config {
     pub(super) clock: Arc<dyn Clock>,
     pub(super) settlement: SettlementMode,
     pub(super) unmatched: UnmatchedPolicy,
+    pub(super) path_rule: PathRule,
     pub(super) v1: bool,
     pub(super) local_checks: bool,
     pub(super) paywall: bool,
@@ -77,6 +92,15 @@ impl GateBuilder {
     /// What to do with requests no route matches (default: let them through).
     pub fn unmatched(mut self, policy: UnmatchedPolicy) -> Self {
         self.config.unmatched = policy;
+        self
+    }
+
+    /// Which path spellings are accepted (default: [`PathRule::Embedded`]). A gateway in front
+    /// of an arbitrary upstream uses [`PathRule::Gateway`], builds its tables
+    /// [case-insensitive by default](crate::table::RouteTableBuilder::case_insensitive_by_default)
+    /// and forwards [`canonical_target`](crate::path::gateway::canonical_target).
+    pub fn path_rule(mut self, rule: PathRule) -> Self {
+        self.config.path_rule = rule;
         self
     }
 
@@ -171,6 +195,7 @@ impl Gate {
                 clock: Arc::new(SystemClock),
                 settlement: SettlementMode::default(),
                 unmatched: UnmatchedPolicy::default(),
+                path_rule: PathRule::default(),
                 v1: true,
                 local_checks: true,
                 paywall: true,

@@ -37,7 +37,7 @@ use std::sync::Arc;
 
 pub use self::{
     admission::Admission,
-    builder::{GateBuilder, GateConfigError, SettlementMode, UnmatchedPolicy},
+    builder::{GateBuilder, GateConfigError, PathRule, SettlementMode, UnmatchedPolicy},
     pending::{AdmittedPayment, AuthorizedPayment, Payment},
     reply::{PAYMENT_REQUIRED_TEXT, Reply},
     settlement::{PaymentOutcome, ResponseHeaders, Settlement},

@@ -29,6 +29,8 @@ pub(super) struct SpecCompiler<'e> {
     pub(super) errors: &'e mut Vec<ConfigError>,
     /// The facilitator's `/supported` answer, when the builder was given one.
     pub(super) supported: Option<&'e SupportedResponse>,
+    /// How a route without `caseInsensitive` matches.
+    pub(super) default_case: MatchCase,
 }
 
 /// A spec's `payment` block, validated.
@@ -149,10 +151,10 @@ impl SpecCompiler<'_> {
         let at = Some((i, &*name));
         let errors_before = self.errors.len();
 
-        let case = if rule.case_insensitive {
-            MatchCase::Insensitive
-        } else {
-            MatchCase::Sensitive
+        let case = match rule.case_insensitive {
+            Some(true) => MatchCase::Insensitive,
+            Some(false) => MatchCase::Sensitive,
+            None => self.default_case,
         };
         let pattern = PathPattern::parse(&rule.path, case)
             .map_err(|e| self.error(at, format!("routes[{i}].path"), &rule.path, e))

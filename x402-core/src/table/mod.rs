@@ -51,7 +51,7 @@ use crate::{
     network::NetworkError,
     offer::Offer,
     path::{NormalizedPath, PathError},
-    pattern::PatternError,
+    pattern::{MatchCase, PatternError},
     spec::{ConditionAction, RouteSpec},
     telemetry::RouteSeries,
     wire::SupportedResponse,
@@ -204,6 +204,7 @@ impl RouteTable {
         RouteTableBuilder {
             specs: Vec::new(),
             supported: None,
+            default_case: MatchCase::Sensitive,
         }
     }
 
@@ -353,6 +354,7 @@ fn conditions_say_free<H: HeaderLookup + ?Sized>(conditions: &[Condition], heade
 pub struct RouteTableBuilder<'s> {
     specs: Vec<(Option<&'s str>, &'s RouteSpec)>,
     supported: Option<&'s SupportedResponse>,
+    default_case: MatchCase,
 }
 
 impl<'s> RouteTableBuilder<'s> {
@@ -376,6 +378,17 @@ impl<'s> RouteTableBuilder<'s> {
         self
     }
 
+    /// Matches routes that do not set `caseInsensitive` ASCII case-insensitively (the gateway's
+    /// rule, see [`crate::path::gateway`]); by default they match exactly.
+    pub fn case_insensitive_by_default(mut self, insensitive: bool) -> Self {
+        self.default_case = if insensitive {
+            MatchCase::Insensitive
+        } else {
+            MatchCase::Sensitive
+        };
+        self
+    }
+
     /// Compiles every spec, returning every error at once.
     pub fn build(self) -> Result<RouteTable, BuildErrors> {
         let mut errors = Vec::new();
@@ -387,6 +400,7 @@ impl<'s> RouteTableBuilder<'s> {
                 source: source.map(Arc::from),
                 errors: &mut errors,
                 supported: self.supported,
+                default_case: self.default_case,
             };
             cx.compile(spec, &mut routes, &mut patterns, &mut warnings);
         }

@@ -35,6 +35,10 @@
 //! The canonical form is a fixed point: parsing it again yields it unchanged. Every failure is
 //! a [`PathError`]; request-derived input never panics.
 //!
+//! These rules are the embedded layer's, safe in front of an axum or actix router. A gateway,
+//! whose upstream may be any server, adds [`gateway`]'s: it refuses what servers disagree on,
+//! matches case-insensitively and forwards the canonical path.
+//!
 //! # Allocation
 //!
 //! When the path needs no rewriting (no `%`, no `//`, at most a trailing slash or a query to cut
@@ -59,6 +63,8 @@
 //!     Err(PathError::DotSegment { offset: 6 })
 //! ));
 //! ```
+
+pub mod gateway;
 
 use std::{borrow::Cow, fmt, iter::FusedIterator};
 
@@ -119,6 +125,17 @@ pub enum PathError {
     TooManySegments {
         /// The limit, [`MAX_SEGMENTS`].
         max: usize,
+    },
+    /// (The gateway's rule, [`gateway::check_unambiguous`].) A spelling common servers read
+    /// differently: an encoded `/`, a `;` parameter, a backslash, …
+    #[error(
+        "{what} at byte {offset} of the request path means different paths to different servers"
+    )]
+    Ambiguous {
+        /// Byte offset of the construct.
+        offset: usize,
+        /// What was found, e.g. `"an encoded '/'"`.
+        what: &'static str,
     },
 }
 
