@@ -143,6 +143,8 @@ def main() -> int:
     parser.add_argument("--upstreams", default=",".join(UPSTREAMS), help="comma-separated subset")
     parser.add_argument("--fuzz", type=int, default=0, metavar="N", help="N random mutations instead of the corpus")
     parser.add_argument("--seed", type=int, default=None, help="the fuzz seed (default: random, printed)")
+    parser.add_argument("--target", action="append", default=[], metavar="T",
+                        help="probe these targets instead of the corpus (repeatable); prints every answer")
     parser.add_argument("--no-deny", action="store_true", help="skip the `unmatched: deny` gateways")
     parser.add_argument("--no-setup", action="store_true", help="install nothing")
     parser.add_argument("--workers", type=int, default=24)
@@ -173,6 +175,7 @@ def main() -> int:
             log(f"FAIL: the run took longer than --timeout {args.timeout} s")
             log("0 passed, 1 failed")
             return 1
+        log(f"stopped by signal {e.code - 128 if isinstance(e.code, int) else e.code}; stopping the servers")
         raise
     finally:
         signal.alarm(0)
@@ -215,7 +218,10 @@ def run(args, wanted: list[str], procs: servers.Procs, tmp: Path) -> int:
         return 1
     failures.clear()
 
-    if args.fuzz:
+    if args.target:
+        targets = list(dict.fromkeys(args.target))
+        log(f"corpus: {len(targets)} targets (--target)")
+    elif args.fuzz:
         seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
         targets = corpus.fuzz_corpus(args.fuzz, seed)
         log(f"corpus: {len(targets)} fuzzed targets, seed {seed} (reproduce: --fuzz {args.fuzz} --seed {seed})")
@@ -277,6 +283,14 @@ def run(args, wanted: list[str], procs: servers.Procs, tmp: Path) -> int:
     results = run_checks(endpoints, targets, args.workers)
     elapsed = time.monotonic() - t_run
     log(f"sent {len(results)} requests in {elapsed:.1f} s ({len(results) / max(elapsed, 0.001):.0f}/s)")
+
+    if args.target:
+        for u, chains in endpoints.items():
+            for t in targets:
+                for chain in chains:
+                    status, body = results[(u, chain, t)]
+                    log(f"  {u:8} {chain:14} {t!r:40} {status} {'MARKER ' if has_marker(body) else ''}"
+                        f"{body[:60]!r}")
 
     rows = []
     bypass_lists = {}
