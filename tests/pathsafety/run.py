@@ -170,6 +170,10 @@ def main() -> int:
     os.chmod(tmp, 0o755)
     try:
         return run(args, wanted, procs, tmp)
+    except servers.StartError as e:
+        log(f"FAIL: {e}")
+        log("0 passed, 1 failed")
+        return 1
     except SystemExit as e:
         if e.code == 128 + signal.SIGALRM:
             log(f"FAIL: the run took longer than --timeout {args.timeout} s")
@@ -211,8 +215,10 @@ def run(args, wanted: list[str], procs: servers.Procs, tmp: Path) -> int:
             log(f"{'FAIL' if CI else 'SKIP'}: {u}: its dependency is missing")
             continue
         usable.append(u)
-    if not have("nginx"):
-        failures.append("nginx (the ForwardAuth front) missing")
+    if not have("nginx"):  # the ForwardAuth front: needed whatever the upstreams
+        log("FAIL: nginx (the ForwardAuth front) is missing")
+        log("0 passed, 1 failed")
+        return 1
     if CI and failures:
         log(f"0 passed, {len(failures)} failed")
         return 1
