@@ -145,6 +145,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=None, help="the fuzz seed (default: random, printed)")
     parser.add_argument("--target", action="append", default=[], metavar="T",
                         help="probe these targets instead of the corpus (repeatable); prints every answer")
+    parser.add_argument("--strict-status", action="store_true",
+                        help="also fail a target the upstream serves as priced that a chain answers "
+                             "with neither 402, 400 nor 403 (the `other` column), leaked or not")
     parser.add_argument("--no-deny", action="store_true", help="skip the `unmatched: deny` gateways")
     parser.add_argument("--no-setup", action="store_true", help="install nothing")
     parser.add_argument("--workers", type=int, default=24)
@@ -315,6 +318,9 @@ def run(args, wanted: list[str], procs: servers.Procs, tmp: Path) -> int:
                     counts["bypass"] += 1
                     bypass_lists.setdefault(u, []).append((t, chain, status, direct[t][0]))
                     failures.append(f"bypass {u} {chain} {t!r}: {status}")
+                elif cat == "other" and t in reaching and args.strict_status:
+                    counts["other"] += 1
+                    failures.append(f"status {u} {chain} {t!r}: {status}, expected 402, 400 or 403")
                 else:
                     passed += 1
                     if t in reaching:
@@ -344,7 +350,7 @@ def run(args, wanted: list[str], procs: servers.Procs, tmp: Path) -> int:
         for chain, chain_items in by_chain.items():
             for t, _, status, dstatus in chain_items[:each]:
                 log(f"  {t!r:58} {chain:14} {status} (direct {dstatus})")
-    other_failures = [f for f in failures if not f.startswith("bypass ")]
+    other_failures = [f for f in failures if not f.startswith("bypass ")][:50]
     if other_failures:
         log("")
         for f in other_failures:
