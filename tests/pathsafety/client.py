@@ -56,3 +56,20 @@ def get(port: int, target: str, headers: tuple[tuple[str, str], ...] = ()) -> tu
         if name.strip().lower() == b"transfer-encoding" and b"chunked" in value.lower():
             body = _dechunk(body)
     return status, body
+
+
+def head(port: int, target: str) -> bytes:
+    """The raw header block of `GET target` to 127.0.0.1:port (empty if there is none)."""
+    request = f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode("latin-1")
+    chunks = []
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
+            s.sendall(request)
+            while b"\r\n\r\n" not in b"".join(chunks):
+                data = s.recv(65536)
+                if not data:
+                    break
+                chunks.append(data)
+    except OSError:
+        pass
+    return b"".join(chunks).partition(b"\r\n\r\n")[0]

@@ -277,6 +277,8 @@ def run(args, wanted: list[str], procs: servers.Procs, tmp: Path) -> int:
                 status, body = client.get(port, path)
                 if status != 402:
                     failures.append(f"{u} {chain} {path}: {status}, expected 402")
+                elif b"\npayment-required:" not in client.head(port, path).lower():
+                    failures.append(f"{u} {chain} {path}: 402 without the PAYMENT-REQUIRED challenge")
                 else:
                     passed += 1
         for path in ("/free/info", "/"):

@@ -274,7 +274,8 @@ def start_nginx_front(procs: Procs, tmp: Path, gateway_port: int,
     """One nginx, one server block per upstream: `auth_request` to the ForwardAuth gateway with
     the raw `$request_uri`, then `proxy_pass` without a URI part (the request URI goes on as
     the client sent it). A 402 or 400 from the gateway, which auth_request would turn into a
-    500, is passed through by status; 403 auth_request passes itself."""
+    500, is passed through by status, the 402 with the gateway's `PAYMENT-REQUIRED` challenge;
+    403 auth_request passes itself. The README's nginx example is this configuration."""
     ports = {name: free_port() for name in upstreams}
     blocks = []
     for name, up in upstreams.items():
@@ -284,6 +285,7 @@ def start_nginx_front(procs: Procs, tmp: Path, gateway_port: int,
         location / {{
             auth_request /_x402_auth;
             auth_request_set $x402_status $upstream_status;
+            auth_request_set $x402_challenge $upstream_http_payment_required;
             error_page 500 = @x402_refused;
             proxy_pass http://127.0.0.1:{up};
             proxy_set_header Host $http_host;
@@ -300,6 +302,7 @@ def start_nginx_front(procs: Procs, tmp: Path, gateway_port: int,
             proxy_set_header X-Forwarded-Proto $scheme;
         }}
         location @x402_refused {{
+            add_header PAYMENT-REQUIRED $x402_challenge always;
             if ($x402_status = 402) {{ return 402 "payment required (x402 gateway)\\n"; }}
             if ($x402_status = 400) {{ return 400 "bad request (x402 gateway)\\n"; }}
             return 500 "auth error\\n";
