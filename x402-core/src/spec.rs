@@ -166,6 +166,15 @@ pub struct RouteRule {
     /// proxy and ForwardAuth modes, whose upstream may route case-insensitively.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub case_insensitive: Option<bool>,
+    /// Extension, gateway modes only: accept on this *priced* route the spellings common servers
+    /// read differently (an encoded `/`, a `;` parameter, …; see `x402_core::path::gateway`)
+    /// instead of refusing them with 400. They are charged as any other request to the route,
+    /// and forwarded as the client sent them — so only set it where no spelling can escape the
+    /// route on the upstream (an upstream that decodes and resolves one may serve another
+    /// resource at this route's price). Refused on a free route: there it would let any
+    /// spelling through unpaid.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_ambiguous_path: bool,
 }
 
 /// How a route decides whether to charge.

@@ -13,8 +13,8 @@ use x402_core::{
     evm::{FixedClock, RequirementView, signer::PrivateKeySigner, signer::sign_payment},
     facilitator::{BoxFuture, Facilitator, FacilitatorError, FacilitatorRequest},
     gate::{
-        Admission, Gate, GateBuilder, GateConfigError, RequestParts, RouteTableHandle, Settlement,
-        UnmatchedPolicy,
+        Admission, Gate, GateBuilder, GateConfigError, PathRule, RequestParts, RouteTableHandle,
+        Settlement, UnmatchedPolicy,
     },
     spec::RouteSpec,
     wire::{SettleResponse, SupportedResponse, VerifyResponse, v2},
@@ -458,4 +458,53 @@ routes:
             .iter()
             .any(|n| n.starts_with("forecast"))
     );
+}
+
+#[test]
+fn the_gateway_path_rule_refuses_ambiguous_spellings_unless_a_priced_route_allows_them() {
+    let spec = RouteSpec::from_yaml(
+        r#"
+payment: { wallet: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", network: base-sepolia, defaultPrice: "$0.001" }
+routes:
+  - { path: /files/**, allowAmbiguousPath: true }
+  - path: /maybe/**
+    allowAmbiguousPath: true
+    mode: conditional
+    conditions: [ { header: x-tier, pattern: "^gold$", action: free } ]
+  - { path: /free/**, free: true }
+"#,
+    )
+    .unwrap();
+    let table = RouteTable::from_spec(&spec).unwrap();
+    let gate = |rule| {
+        Gate::builder(RouteTableHandle::new(table.clone()), Arc::new(Accepting))
+            .path_rule(rule)
+            .build()
+            .unwrap()
+    };
+    let status = |admission: Admission| match admission {
+        Admission::Reply(reply) => reply.status(),
+        Admission::Pass => 200,
+        Admission::Pay(_) => 0,
+    };
+    let (embedded, gateway) = (gate(PathRule::Embedded), gate(PathRule::Gateway));
+    for (path, headers, in_gateway) in [
+        // Refused: the free route would pass it, and nginx reads it as /paid.
+        ("/free/..%2Fpaid", &[][..], 400),
+        ("/free;x/../paid", &[][..], 400),
+        // Priced and allowed: charged.
+        ("/files/a%2Fb;v=1", &[][..], 402),
+        ("/maybe/a%2Fb", &[][..], 402),
+        // The conditional route resolves free for this request: refused, not passed.
+        ("/maybe/a%2Fb", &[("x-tier", "gold")][..], 400),
+        ("/maybe/plain", &[("x-tier", "gold")][..], 200),
+    ] {
+        assert_eq!(
+            status(admit(&gateway, path, headers)),
+            in_gateway,
+            "{path} {headers:?}"
+        );
+    }
+    // The embedded rule is unchanged: an encoded slash stays inside its segment.
+    assert_eq!(status(admit(&embedded, "/free/..%2Fpaid", &[])), 200);
 }

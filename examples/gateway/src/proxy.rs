@@ -87,10 +87,9 @@ impl ReverseProxy {
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(address)| address.ip());
-        let payer = request
-            .extensions()
-            .get::<Payment>()
-            .and_then(|payment| payment.payer);
+        let payment = request.extensions().get::<Payment>();
+        let paid = payment.is_some();
+        let payer = payment.and_then(|payment| payment.payer);
         let original_host = request.headers().get(header::HOST).cloned();
 
         let headers = request.headers_mut();
@@ -105,9 +104,15 @@ impl ReverseProxy {
         }
         self.set_forwarded(headers, peer, original_host);
 
-        // The path that was priced, not the client's spelling of it (x402_core::path::gateway).
+        // The path that was priced, not the client's spelling of it (x402_core::path::gateway);
+        // a spelling without one canonical form reaches here only paid, on a route that allows
+        // it (`allowAmbiguousPath`), and goes on as the client sent it.
         let raw = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
-        let path = canonical_target(raw).ok()?;
+        let path = match canonical_target(raw) {
+            Ok(path) => path,
+            Err(_) if paid => raw.to_owned(),
+            Err(_) => return None,
+        };
         let uri = Uri::builder()
             .scheme(self.upstream.scheme.clone())
             .authority(self.upstream.authority.clone())

@@ -1712,3 +1712,58 @@ async fn forward_auth_applies_the_gateway_path_rule_to_the_forwarded_uri() {
     assert_eq!(response.status(), StatusCode::PAYMENT_REQUIRED);
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn a_priced_route_may_allow_ambiguous_spellings_which_are_charged_and_forwarded_as_sent() {
+    let upstream = upstream().await;
+    let facilitator = facilitator().await;
+    let routes =
+        format!("{PROXY_ROUTES}  - {{ path: /files/**, name: files, allowAmbiguousPath: true }}\n");
+    let gateway = Gateway::start(&proxy_config(
+        &upstream.address,
+        &facilitator.url,
+        "",
+        &routes,
+    ))
+    .await;
+
+    // Elsewhere still refused; on the route that allows it, priced.
+    let refused = client()
+        .get(gateway.url("/weather;x=1"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let url = gateway.url("/files/a%2Fb;v=2");
+    let unpaid = client().get(&url).send().await.expect("answered");
+    assert_eq!(unpaid.status(), StatusCode::PAYMENT_REQUIRED);
+
+    let payment = payment_for(&url).await;
+    let paid = client()
+        .get(&url)
+        .header(codec::PAYMENT_SIGNATURE, &payment)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(paid.status(), StatusCode::OK);
+    assert_eq!(echoed(paid).await["path"], "/files/a%2Fb;v=2");
+    assert_eq!(facilitator.dev.settlements().len(), 1);
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn allowing_ambiguous_spellings_on_a_free_route_refuses_to_start() {
+    let config = proxy_config(
+        "127.0.0.1:9",
+        "http://127.0.0.1:9",
+        "",
+        "  - { path: /files/**, free: true, allowAmbiguousPath: true }\n",
+    );
+    let error = Gateway::try_start(&config).await.err().expect("refused");
+    let text = error.to_string();
+    assert!(text.contains("routes[0].allowAmbiguousPath"), "{text}");
+    assert!(
+        text.contains("only a priced route may allow ambiguous paths"),
+        "{text}"
+    );
+}

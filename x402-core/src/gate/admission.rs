@@ -35,13 +35,20 @@ impl Gate {
     /// Decides what to do with a request, without I/O. One table load; no allocation when the
     /// request is not priced.
     pub fn admit<H: HeaderLookup + ?Sized>(&self, request: &RequestParts<'_, H>) -> Admission {
-        if self.config.path_rule == PathRule::Gateway
-            && let Err(error) = path::gateway::check_unambiguous(request.path_and_query)
-        {
-            return Admission::Reply(invalid_path(&error));
-        }
+        // The gateway's rule: a spelling servers read differently is refused, unless it reaches a
+        // priced route that accepts it (`allowAmbiguousPath`) and is charged there.
+        let ambiguous = match self.config.path_rule {
+            PathRule::Gateway => path::gateway::check_unambiguous(request.path_and_query).err(),
+            PathRule::Embedded => None,
+        };
         let table = self.config.routes.guard();
-        let (route, offer) = match table.match_request(request) {
+        let matched = table.match_request(request);
+        if let Some(error) = &ambiguous
+            && !matches!(&matched, Ok(RouteMatch::Priced(route, _)) if route.allows_ambiguous_path())
+        {
+            return Admission::Reply(invalid_path(error));
+        }
+        let (route, offer) = match matched {
             Ok(RouteMatch::Unmatched) => {
                 return match self.config.unmatched {
                     UnmatchedPolicy::Allow => Admission::Pass,

@@ -175,6 +175,14 @@ impl SpecCompiler<'_> {
             }
         }
 
+        if rule.allow_ambiguous_path && rule.free {
+            self.error(
+                at,
+                format!("routes[{i}].allowAmbiguousPath"),
+                "true",
+                ConfigErrorKind::AmbiguousPathOnFreeRoute,
+            );
+        }
         let conditional = rule.mode == Some(RouteMode::Conditional);
         let mut warning = None;
         let kind = if rule.free {
@@ -212,6 +220,7 @@ impl SpecCompiler<'_> {
             hosts: hosts?,
             kind: kind?,
             facilitator_url: defaults.facilitator_url.clone(),
+            allow_ambiguous_path: rule.allow_ambiguous_path,
         };
         Some((route, pattern?, warning))
     }

@@ -82,6 +82,7 @@ pub struct Route {
     kind: RouteKind,
     facilitator_url: Option<Arc<str>>,
     free_series: RouteSeries,
+    allow_ambiguous_path: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -312,6 +313,12 @@ impl Route {
             RouteKind::Free => None,
             RouteKind::Priced { offer, .. } => Some(offer),
         }
+    }
+
+    /// Whether the route accepts, in gateway modes, spellings servers read differently
+    /// (`allowAmbiguousPath`; only ever set on a priced route).
+    pub fn allows_ambiguous_path(&self) -> bool {
+        self.allow_ambiguous_path
     }
 
     /// The facilitator URL the spec names (`payment.facilitatorURL`), if any.
@@ -593,6 +600,9 @@ pub enum ConfigErrorKind {
     /// An EIP-712 name or version that is empty.
     #[error("must not be empty")]
     Empty,
+    /// `allowAmbiguousPath` on a free route, which would let any spelling through unpaid.
+    #[error("only a priced route may allow ambiguous paths: on a free one any spelling would pass")]
+    AmbiguousPathOnFreeRoute,
 }
 
 /// Something building accepted but that probably is not what was meant.
