@@ -43,6 +43,17 @@ fn evm(c: &mut Criterion) {
     group.bench_function("RequirementView::from_v2", |b| {
         b.iter(|| RequirementView::from_v2(black_box(&requirement)));
     });
+    // A forged payment: well-formed, right terms, signed by someone else. Refusing it costs one
+    // recovery: what an attacker can make us spend per request.
+    let forged: ExactEvmPayload = serde_json::from_str(&PAYLOAD.replace(
+        "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+        "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+    ))
+    .expect("payload parses");
+    assert!(check_exact_evm(&forged, &view, NOW, &options).is_err());
+    group.bench_function("check_exact_evm rejecting a forged signature", |b| {
+        b.iter(|| check_exact_evm(black_box(&forged), &view, black_box(NOW), &options));
+    });
     group.bench_function(
         "check_exact_evm rejecting a wrong amount (no signature work)",
         |b| {
