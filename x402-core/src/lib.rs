@@ -65,7 +65,7 @@
 //! | Feature | Default | What it enables |
 //! |---|---|---|
 //! | `yaml` | yes | `RouteSpec::from_yaml` |
-//! | `evm` | yes | local checks of EVM `exact` (EIP-3009) payments (`evm`) |
+//! | `evm` | yes | local checks of EVM `exact` (EIP-3009) payments (`evm`); recovery on libsecp256k1 (C, built by `cc`) |
 //! | `http-client` | yes | `facilitator::HttpFacilitator`: reqwest over rustls (`ring`), tokio timers |
 //! | `evm-signer` | no | sign EIP-3009 authorizations with a local key (`evm::signer`) |
 //! | `client` | no | the buyer side (`client`) |
