@@ -385,13 +385,18 @@ struct ProxySetup {
 }
 
 async fn proxy_setup() -> ProxySetup {
+    proxy_setup_with(PROXY_ROUTES).await
+}
+
+/// [`proxy_setup`] with these routes.
+async fn proxy_setup_with(routes: &str) -> ProxySetup {
     let upstream = upstream().await;
     let facilitator = facilitator().await;
     let gateway = Gateway::start(&proxy_config(
         &upstream.address,
         &facilitator.url,
         "",
-        PROXY_ROUTES,
+        routes,
     ))
     .await;
     ProxySetup {
@@ -1657,17 +1662,9 @@ async fn proxy_refuses_spellings_servers_read_differently_before_the_upstream() 
 
 #[tokio::test]
 async fn proxy_prices_routes_case_insensitively_unless_a_route_opts_out() {
-    let upstream = upstream().await;
-    let facilitator = facilitator().await;
     let routes =
         format!("{PROXY_ROUTES}  - {{ path: /Exact, name: exact, caseInsensitive: false }}\n");
-    let gateway = Gateway::start(&proxy_config(
-        &upstream.address,
-        &facilitator.url,
-        "",
-        &routes,
-    ))
-    .await;
+    let setup = proxy_setup_with(&routes).await;
 
     for (target, status) in [
         ("/WEATHER", StatusCode::PAYMENT_REQUIRED),
@@ -1677,13 +1674,13 @@ async fn proxy_prices_routes_case_insensitively_unless_a_route_opts_out() {
         ("/exact", StatusCode::FORBIDDEN),
     ] {
         let response = client()
-            .get(gateway.url(target))
+            .get(setup.gateway.url(target))
             .send()
             .await
             .expect("answered");
         assert_eq!(response.status(), status, "{target}");
     }
-    gateway.stop().await;
+    setup.gateway.stop().await;
 }
 
 #[tokio::test]
@@ -1715,26 +1712,18 @@ async fn forward_auth_applies_the_gateway_path_rule_to_the_forwarded_uri() {
 
 #[tokio::test]
 async fn a_priced_route_may_allow_ambiguous_spellings_which_are_charged_and_forwarded_as_sent() {
-    let upstream = upstream().await;
-    let facilitator = facilitator().await;
     let routes =
         format!("{PROXY_ROUTES}  - {{ path: /files/**, name: files, allowAmbiguousPath: true }}\n");
-    let gateway = Gateway::start(&proxy_config(
-        &upstream.address,
-        &facilitator.url,
-        "",
-        &routes,
-    ))
-    .await;
+    let setup = proxy_setup_with(&routes).await;
 
     // Elsewhere still refused; on the route that allows it, priced.
     let refused = client()
-        .get(gateway.url("/weather;x=1"))
+        .get(setup.gateway.url("/weather;x=1"))
         .send()
         .await
         .expect("answered");
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
-    let url = gateway.url("/files/a%2Fb;v=2");
+    let url = setup.gateway.url("/files/a%2Fb;v=2");
     let unpaid = client().get(&url).send().await.expect("answered");
     assert_eq!(unpaid.status(), StatusCode::PAYMENT_REQUIRED);
 
@@ -1747,8 +1736,8 @@ async fn a_priced_route_may_allow_ambiguous_spellings_which_are_charged_and_forw
         .expect("answered");
     assert_eq!(paid.status(), StatusCode::OK);
     assert_eq!(echoed(paid).await["path"], "/files/a%2Fb;v=2");
-    assert_eq!(facilitator.dev.settlements().len(), 1);
-    gateway.stop().await;
+    assert_eq!(setup.facilitator.dev.settlements().len(), 1);
+    setup.gateway.stop().await;
 }
 
 #[tokio::test]
