@@ -3,7 +3,8 @@
 //!
 //! [`crate::hardening_suite!`] expands them into tests, as [`crate::conformance_suite!`] does.
 //! The Redis cases need a server: they read [`REDIS_URL_VAR`] and are skipped, saying so on
-//! stderr, when it is unset (`.ci/run` starts one and sets it).
+//! stderr, when it is unset — except under `CI=true`, where they fail (`.ci/run` starts one
+//! and sets it).
 
 use std::{
     sync::{
@@ -70,6 +71,11 @@ macro_rules! hardening_suite {
 pub fn redis_url(case: &str) -> Option<String> {
     let url = std::env::var(REDIS_URL_VAR).ok().filter(|u| !u.is_empty());
     if url.is_none() {
+        // Under CI the server is part of the run: its absence is a failure, not a skip.
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{case}: CI=true but {REDIS_URL_VAR} is unset (.ci/run starts redis-server and sets it)"
+        );
         eprintln!("SKIPPED {case}: set {REDIS_URL_VAR}=redis://127.0.0.1:PORT/ to run it");
     }
     url
