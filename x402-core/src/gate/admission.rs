@@ -38,7 +38,8 @@ impl Gate {
         // The gateway's rule: a spelling servers read differently is refused, unless it reaches a
         // priced route that accepts it (`allowAmbiguousPath`) and is charged there.
         let ambiguous = match self.config.path_rule {
-            PathRule::Gateway => path::gateway::check_unambiguous(request.path_and_query).err(),
+            // The byte scan only: the table match below parses (and refuses) the rest.
+            PathRule::Gateway => path::gateway::scan_ambiguous(request.path_and_query).err(),
             PathRule::Embedded => None,
         };
         let table = self.config.routes.guard();

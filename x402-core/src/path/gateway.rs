@@ -44,6 +44,14 @@ use super::{NormalizedPath, PathError};
 /// [`PathError::Ambiguous`] naming the construct and its byte offset, or what
 /// [`NormalizedPath::parse`] refuses.
 pub fn check_unambiguous(path_and_query: &str) -> Result<(), PathError> {
+    scan_ambiguous(path_and_query)?;
+    NormalizedPath::parse(path_and_query).map(drop)
+}
+
+/// The byte scan of [`check_unambiguous`] alone, without [`NormalizedPath::parse`]'s checks:
+/// for a caller that parses the path anyway (the gate, whose table match parses it), so the
+/// request path is parsed once.
+pub(crate) fn scan_ambiguous(path_and_query: &str) -> Result<(), PathError> {
     let path = path_and_query
         .split_once('?')
         .map_or(path_and_query, |(path, _)| path);
@@ -70,7 +78,7 @@ pub fn check_unambiguous(path_and_query: &str) -> Result<(), PathError> {
         };
         return Err(PathError::Ambiguous { offset, what });
     }
-    NormalizedPath::parse(path_and_query).map(drop)
+    Ok(())
 }
 
 /// The request target to forward upstream: the canonical path (see [`NormalizedPath`]),
@@ -81,7 +89,7 @@ pub fn check_unambiguous(path_and_query: &str) -> Result<(), PathError> {
 ///
 /// What [`check_unambiguous`] refuses.
 pub fn canonical_target(path_and_query: &str) -> Result<String, PathError> {
-    check_unambiguous(path_and_query)?;
+    scan_ambiguous(path_and_query)?;
     let path = NormalizedPath::parse(path_and_query)?;
     let query = path_and_query.split_once('?').map(|(_, query)| query);
     let mut target = String::with_capacity(path.as_str().len() + query.map_or(0, |q| q.len() + 1));
