@@ -371,18 +371,7 @@ impl Accept {
     /// (nothing is parsed per request).
     #[cfg(feature = "evm")]
     pub fn requirement_view(&self) -> crate::evm::RequirementView<'_> {
-        let domain = self.asset.eip712.as_ref();
-        crate::evm::RequirementView {
-            scheme: &self.requirements.scheme,
-            network: &self.requirements.network,
-            chain_id: self.network.chain_id(),
-            asset: self.asset.address,
-            pay_to: self.pay_to,
-            amount: self.amount,
-            max_timeout_seconds: self.requirements.max_timeout_seconds,
-            eip712_name: domain.map(|d| d.name.as_ref()),
-            eip712_version: domain.map(|d| d.version.as_ref()),
-        }
+        crate::mechanism::exact_eip3009::requirement_view(&self.terms())
     }
 
     /// The metric labels of this option (`route`, resolved `chain`).

@@ -91,12 +91,12 @@ impl Mechanism for ExactEip3009 {
     }
 }
 
-/// The checks of [`crate::evm::check_exact_evm`] against our terms.
+/// Our terms as [`crate::evm`]'s checks read them, from the values typed at build time
+/// (nothing is parsed per request).
 #[cfg(feature = "evm")]
-fn local_check(terms: &Terms<'_>, payload: &ExactEvmPayload, now: u64) -> Result<(), Reason> {
-    use crate::evm::{CheckOptions, RequirementView, check_exact_evm};
+pub(crate) fn requirement_view<'a>(terms: &Terms<'a>) -> crate::evm::RequirementView<'a> {
     let domain = terms.asset.eip712.as_ref();
-    let view = RequirementView {
+    crate::evm::RequirementView {
         scheme: EXACT,
         network: terms.network.caip2(),
         chain_id: terms.network.chain_id(),
@@ -106,10 +106,21 @@ fn local_check(terms: &Terms<'_>, payload: &ExactEvmPayload, now: u64) -> Result
         max_timeout_seconds: terms.max_timeout_seconds,
         eip712_name: domain.map(|d| d.name.as_ref()),
         eip712_version: domain.map(|d| d.version.as_ref()),
-    };
-    check_exact_evm(payload, &view, now, &CheckOptions::default())
-        .map(|_| ())
-        .map_err(|e| e.reason())
+    }
+}
+
+/// The checks of [`crate::evm::check_exact_evm`] against our terms.
+#[cfg(feature = "evm")]
+fn local_check(terms: &Terms<'_>, payload: &ExactEvmPayload, now: u64) -> Result<(), Reason> {
+    use crate::evm::{CheckOptions, check_exact_evm};
+    check_exact_evm(
+        payload,
+        &requirement_view(terms),
+        now,
+        &CheckOptions::default(),
+    )
+    .map(|_| ())
+    .map_err(|e| e.reason())
 }
 
 /// Without the `evm` feature the signature cannot be checked here (the facilitator still

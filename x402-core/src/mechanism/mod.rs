@@ -35,7 +35,7 @@
 //! 6. Prove it: a row in `tests/interop` where the official client pays our server and ours
 //!    pays the official server, and the conformance cases for its local checks.
 
-mod exact_eip3009;
+pub(crate) mod exact_eip3009;
 
 use std::fmt;
 
