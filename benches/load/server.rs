@@ -5,6 +5,8 @@
 //! ```text
 //! load-server serve [--local-checks on|off]   # prints "bare <port>", "x402 <port>", "x402-axum <port>"
 //! load-server sign <ours|x402-axum> <count>   # one PAYMENT-SIGNATURE value per line
+//! load-server probe <count> [--local-checks on|off]  # the paid path's tail, in process
+//! load-server sweep <count>                    # the replay guard's claims, timed one by one
 //! ```
 //!
 //! `serve` listens on three ephemeral ports of 127.0.0.1: the bare axum app (`GET /weather`,
@@ -20,6 +22,12 @@
 //! guard, so a paid run needs one per request), signed for our offer or for the one
 //! `x402-axum` advertises. The `x402-axum` server and payments need the `incumbent` feature
 //! (`run.sh` builds with it); without it, `serve` prints the first two ports only.
+//!
+//! `probe` is for finding what stalls the paid path: it signs `count` distinct payments, then
+//! serves them one at a time to our layered app in process (no socket, no runtime: see
+//! `benches::axum_app::serve`), timing each call, and prints the distribution of the call times
+//! and the slowest calls with their index (a stall at the same index in every run points at
+//! the replay guard's growth or its sweep; anywhere at random, at something else).
 
 // A command-line tool: its output is its interface.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -32,7 +40,7 @@ use benches::{
 };
 use tokio::net::TcpListener;
 
-const USAGE: &str = "usage: load-server serve [--local-checks on|off]\n       load-server sign <ours|x402-axum> <count>";
+const USAGE: &str = "usage: load-server serve [--local-checks on|off]\n       load-server sign <ours|x402-axum> <count>\n       load-server probe <count> [--local-checks on|off]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -41,6 +49,18 @@ fn main() -> ExitCode {
         ["serve"] => serve(true),
         ["serve", "--local-checks", "on"] => serve(true),
         ["serve", "--local-checks", "off"] => serve(false),
+        ["probe", count, rest @ ..] => match (count.parse(), rest) {
+            (Ok(count), []) | (Ok(count), ["--local-checks", "on"]) => probe(count, true),
+            (Ok(count), ["--local-checks", "off"]) => probe(count, false),
+            _ => Err(USAGE.to_owned()),
+        },
+        ["sweep", count] => match count.parse() {
+            Ok(count) => {
+                sweep(count);
+                Ok(())
+            }
+            Err(_) => Err(format!("count: not a number: {count}")),
+        },
         ["sign", target, count] => match count.parse() {
             Ok(count) => sign(target, count),
             Err(_) => Err(format!("count: not a number: {count}")),
@@ -101,19 +121,94 @@ fn port(listener: &TcpListener) -> Result<u16, String> {
         .map_err(|e| format!("local address: {e}"))
 }
 
-fn sign(target: &str, count: usize) -> Result<(), String> {
-    let requirement = match target {
-        "ours" => requirement(&table(SPEC), "weather"),
-        #[cfg(feature = "incumbent")]
-        "x402-axum" => benches::incumbent::offered_requirement(),
-        _ => return Err(USAGE.to_owned()),
-    };
+fn probe(count: usize, local_checks: bool) -> Result<(), String> {
+    use std::time::Instant;
+
+    use axum::http::HeaderValue;
+    use benches::axum_app::{request, serve};
+
+    eprintln!("signing {count} payments");
+    let payments: Vec<HeaderValue> = sign_pool(&requirement(&table(SPEC), "weather"), count)
+        .into_iter()
+        .map(|p| HeaderValue::try_from(p).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    let app = layered(gate(table(SPEC), local_checks));
+    eprintln!("serving them one at a time");
+    let started = Instant::now();
+    let mut times: Vec<(u64, usize)> = Vec::with_capacity(count);
+    for (index, payment) in payments.iter().enumerate() {
+        let t0 = Instant::now();
+        let answer = serve(&app, request("/weather", Some(payment)));
+        let ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        if answer.status != 200 {
+            return Err(format!("payment {index}: status {}", answer.status));
+        }
+        times.push((ns, index));
+    }
+    let total = started.elapsed();
+    let mut sorted: Vec<u64> = times.iter().map(|&(ns, _)| ns).collect();
+    sorted.sort_unstable();
+    let at = |q: f64| sorted[((q * sorted.len() as f64) as usize).min(sorted.len() - 1)];
+    println!(
+        "{count} paid calls in {:.2} s, local checks {}: p50 {} ns, p99 {} ns, p99.9 {} ns, p99.99 {} ns, max {} ns",
+        total.as_secs_f64(),
+        if local_checks { "on" } else { "off" },
+        at(0.5),
+        at(0.99),
+        at(0.999),
+        at(0.9999),
+        sorted[sorted.len() - 1],
+    );
+    times.sort_unstable_by(|a, b| b.cmp(a));
+    println!("slowest calls (ns at index):");
+    for (ns, index) in times.iter().take(12) {
+        println!("  {ns:>12} at {index}");
+    }
+    Ok(())
+}
+
+/// Claims and confirms (settles) `count` distinct keys on a fresh in-memory replay guard, then
+/// `count` more after every other one of the first has expired, timing each claim and confirm;
+/// prints the slowest of each pass (the expiry sweep runs inside one claim now and then).
+fn sweep(count: usize) {
+    use std::time::Instant;
+
+    use benches::fixture::poll_once;
+    use x402_core::replay::{InMemoryReplayGuard, ReplayGuard as _, ReplayKey};
+
+    let guard = InMemoryReplayGuard::new();
+    let key = |i: usize| ReplayKey::from_bytes(&(i as u64).to_be_bytes());
+    for (pass, now) in [(0, 1_u64), (1, 2_000)] {
+        let mut slowest: Vec<(u64, usize)> = Vec::new();
+        let started = Instant::now();
+        for i in pass * count..(pass + 1) * count {
+            // Even keys expire at 1 000, odd ones much later.
+            let expires_at = if i % 2 == 0 { 1_000 } else { 1_000_000_000 };
+            let t0 = Instant::now();
+            let claimed = poll_once(guard.claim(key(i), expires_at, now)).unwrap_or(false);
+            poll_once(guard.confirm(key(i), expires_at));
+            let ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            assert!(claimed, "key {i} claimed");
+            slowest.push((ns, i));
+        }
+        let elapsed = started.elapsed();
+        slowest.sort_unstable_by(|a, b| b.cmp(a));
+        println!(
+            "pass {pass}: {count} claims at now={now} in {:.3} s, {} entries after; slowest (ns at index): {:?}",
+            elapsed.as_secs_f64(),
+            guard.len(),
+            &slowest[..6.min(slowest.len())]
+        );
+    }
+}
+
+/// `count` payments for `requirement`, signed on every CPU.
+fn sign_pool(requirement: &x402_core::wire::v2::PaymentRequirements, count: usize) -> Vec<String> {
     // Signing takes tens of µs each: split the work over the CPUs.
     let threads = thread::available_parallelism().map_or(1, usize::from);
-    let payments: Vec<String> = thread::scope(|scope| {
+    thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let requirement = &requirement;
                 scope.spawn(move || {
                     signed_payments_in(requirement, count * t / threads..count * (t + 1) / threads)
                 })
@@ -123,7 +218,17 @@ fn sign(target: &str, count: usize) -> Result<(), String> {
             .into_iter()
             .flat_map(|h| h.join().expect("signing thread"))
             .collect()
-    });
+    })
+}
+
+fn sign(target: &str, count: usize) -> Result<(), String> {
+    let requirement = match target {
+        "ours" => requirement(&table(SPEC), "weather"),
+        #[cfg(feature = "incumbent")]
+        "x402-axum" => benches::incumbent::offered_requirement(),
+        _ => return Err(USAGE.to_owned()),
+    };
+    let payments = sign_pool(&requirement, count);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for payment in payments {
         writeln!(out, "{payment}").map_err(|e| e.to_string())?;

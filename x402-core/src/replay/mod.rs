@@ -125,24 +125,37 @@ impl Entry {
     }
 }
 
-/// Sweep expired entries at most once per this many claims, and never more often than once per
-/// `len()` claims, so that a sweep costs at most about one visited entry per claim.
-const SWEEP_EVERY: usize = 1024;
+/// The in-memory guard's map is split into this many shards (a power of two), so that one
+/// sweep visits one shard: a bounded slice of the entries, never the whole map at once.
+const SHARDS: usize = 128;
 
-/// A process-local [`ReplayGuard`] on a lock-free concurrent map ([`papaya::HashMap`]).
+/// A shard is swept at most once per this many claims (more often only while few entries are
+/// remembered: see [`InMemoryReplayGuard`]).
+const MIN_SWEEP_EVERY: usize = 128;
+
+/// A process-local [`ReplayGuard`] on lock-free concurrent maps ([`papaya::HashMap`]).
 ///
 /// A claim is one atomic compare-and-swap on the key's entry (refuse, or insert "in flight"),
 /// a release removes the entry only while it is still in flight, a confirm replaces it with
 /// "settled". No operation takes a lock or waits for another request: concurrent claims of one
-/// key are decided by the map's compare-and-swap, exactly one wins. (The map takes an internal
-/// lock only to allocate a bigger table while it grows, a handful of times over its life.)
+/// key are decided by the map's compare-and-swap, exactly one wins. (A map takes an internal
+/// lock only to allocate a bigger table while it grows, and then copies incrementally.)
 ///
-/// Expired settled entries are swept by the claim that crosses the sweep threshold (every
-/// 1024 claims, or every `len()` claims when more entries are remembered): the sweep visits the
-/// map without holding anything exclusive, while other requests go on claiming and releasing.
+/// Expired settled entries are swept a shard at a time: the entries are spread over 128 maps
+/// by their key, and every `max(128, remembered / 128)` claims the claim that crosses that
+/// count sweeps the next shard in turn, without holding anything exclusive. So a sweep visits
+/// about 1/128 of the entries (about 8 000 at a million remembered), the visits cost at most
+/// about one entry per claim, and every expired entry is forgotten within one round of the
+/// shards (about as many claims as there are entries), so memory follows the payments still
+/// valid, whatever the traffic.
 pub struct InMemoryReplayGuard {
-    map: papaya::HashMap<ReplayKey, Entry>,
+    shards: Box<[papaya::HashMap<ReplayKey, Entry>]>,
+    /// Claims since the last sweep.
     since_sweep: AtomicUsize,
+    /// Claims between two sweeps, set by each sweep from the entries then remembered.
+    sweep_every: AtomicUsize,
+    /// The shard the next sweep visits (taken modulo [`SHARDS`]).
+    next_shard: AtomicUsize,
 }
 
 impl fmt::Debug for InMemoryReplayGuard {
@@ -163,37 +176,54 @@ impl InMemoryReplayGuard {
     /// An empty guard.
     pub fn new() -> Self {
         Self {
-            map: papaya::HashMap::new(),
+            shards: (0..SHARDS).map(|_| papaya::HashMap::new()).collect(),
             since_sweep: AtomicUsize::new(0),
+            sweep_every: AtomicUsize::new(MIN_SWEEP_EVERY),
+            next_shard: AtomicUsize::new(0),
         }
     }
 
     /// The number of remembered authorizations (in flight or settled).
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.shards.iter().map(papaya::HashMap::len).sum()
     }
 
     /// Whether nothing is remembered.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.shards.iter().all(papaya::HashMap::is_empty)
+    }
+
+    /// The shard holding `key` (its SHA-256 bytes are uniform).
+    fn shard(&self, key: &ReplayKey) -> &papaya::HashMap<ReplayKey, Entry> {
+        &self.shards[usize::from(key.0.0[0]) % SHARDS]
+    }
+
+    /// Forgets the expired settled entries of the next shard in turn, and sets the claims until
+    /// the next sweep from what is remembered now.
+    fn sweep_next_shard(&self, now: u64) {
+        let shard = self.next_shard.fetch_add(1, Ordering::Relaxed) % SHARDS;
+        // Removes each expired entry by compare-and-swap on that very entry: one claimed or
+        // confirmed meanwhile is left alone.
+        self.shards[shard]
+            .pin()
+            .retain(|_, entry| entry.refuses(now));
+        let every = (self.len() / SHARDS).max(MIN_SWEEP_EVERY);
+        self.sweep_every.store(every, Ordering::Relaxed);
     }
 
     fn claim_now(&self, key: ReplayKey, expires_at: u64, now: u64) -> bool {
-        let map = self.map.pin();
         let since = self.since_sweep.fetch_add(1, Ordering::Relaxed) + 1;
         // Only the claim whose compare-and-swap resets the count sweeps; the others go on.
-        if since >= SWEEP_EVERY
-            && since >= map.len()
+        if since >= self.sweep_every.load(Ordering::Relaxed)
             && self
                 .since_sweep
                 .compare_exchange(since, 0, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
         {
-            // Removes each expired entry by compare-and-swap on that very entry: one claimed or
-            // confirmed meanwhile is left alone.
-            map.retain(|_, entry| entry.refuses(now));
+            self.sweep_next_shard(now);
         }
-        let claimed = map.compute(key, |current| match current {
+        let shard = self.shard(&key).pin();
+        let claimed = shard.compute(key, |current| match current {
             Some((_, entry)) if entry.refuses(now) => papaya::Operation::Abort(()),
             _ => papaya::Operation::Insert(Entry {
                 state: State::InFlight,
@@ -216,7 +246,7 @@ impl ReplayGuard for InMemoryReplayGuard {
     }
 
     fn confirm(&self, key: ReplayKey, expires_at: u64) -> BoxFuture<'_, ()> {
-        self.map.pin().insert(
+        self.shard(&key).pin().insert(
             key,
             Entry {
                 state: State::Settled,
@@ -229,7 +259,7 @@ impl ReplayGuard for InMemoryReplayGuard {
     fn release(&self, key: ReplayKey) {
         // Only an entry still in flight: a settled payment stays refused.
         let _ = self
-            .map
+            .shard(&key)
             .pin()
             .remove_if(&key, |_, entry| entry.state == State::InFlight);
     }
@@ -278,6 +308,25 @@ mod tests {
         assert!(!claim(&guard, key, 2_000, 1_000), "settled stays refused");
     }
 
+    /// Claims and settles `count` fresh keys (`first..first + count`), each valid for
+    /// `lifetime` seconds, one second of clock per `per_second` claims from `start`.
+    fn settle_many(
+        guard: &InMemoryReplayGuard,
+        keys: std::ops::Range<u64>,
+        start: u64,
+        per_second: u64,
+        lifetime: u64,
+    ) -> u64 {
+        let mut now = start;
+        for n in keys.clone() {
+            now = start + (n - keys.start) / per_second;
+            let key = ReplayKey::from_bytes(&n.to_be_bytes());
+            assert!(claim(guard, key, now + lifetime, now));
+            drop(guard.confirm(key, now + lifetime));
+        }
+        now
+    }
+
     #[test]
     fn sweep_forgets_expired_payments_and_keeps_claims_in_flight() {
         let guard = InMemoryReplayGuard::new();
@@ -286,20 +335,36 @@ mod tests {
         assert!(claim(&guard, settled, 10, 1));
         drop(guard.confirm(settled, 10));
         assert!(claim(&guard, in_flight, 10, 1));
-        // Enough claims of other keys, long after both expired, to cross the sweep threshold.
-        for n in 0..SWEEP_EVERY as u64 {
-            assert!(claim(
-                &guard,
-                ReplayKey::from_bytes(&n.to_be_bytes()),
-                5_000,
-                100
-            ));
-        }
-        let map = guard.map.pin();
-        assert!(map.get(&settled).is_none(), "expired settled entry swept");
+        // Long after both expired: payments that each expire after a second, enough claims for
+        // every shard to be swept twice.
+        let rounds = (2 * SHARDS * MIN_SWEEP_EVERY) as u64;
+        settle_many(&guard, 0..rounds, 100, 100, 1);
         assert!(
-            map.get(&in_flight).is_some(),
+            guard.shard(&settled).pin().get(&settled).is_none(),
+            "expired settled entry swept"
+        );
+        assert!(
+            guard.shard(&in_flight).pin().get(&in_flight).is_some(),
             "a claim in flight is never swept"
+        );
+    }
+
+    #[test]
+    fn memory_follows_the_payments_still_valid() {
+        // Steady traffic: 1 000 payments a second, each valid for 60 s, so about 60 000 are
+        // valid at any time. Whatever was remembered before, the guard must not keep growing
+        // (it once stopped sweeping as soon as a sweep left entries behind).
+        let guard = InMemoryReplayGuard::new();
+        let now = settle_many(&guard, 0..600_000, 1_000, 1_000, 60);
+        let valid = 60_000;
+        let remembered = guard.len();
+        assert!(
+            remembered >= valid,
+            "{remembered} remembered, fewer than the {valid} still valid"
+        );
+        assert!(
+            remembered <= 2 * valid + SHARDS * MIN_SWEEP_EVERY,
+            "{remembered} remembered after 600 000 payments with {valid} valid at {now}: expired ones are not swept"
         );
     }
 }
