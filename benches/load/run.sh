@@ -3,16 +3,20 @@
 #
 #   benches/load/run.sh            # every path, ROUNDS rounds of DURATION each
 #   DURATION=10s ROUNDS=7 benches/load/run.sh
+#   LOAD_SERVER_SERVICE_TIMES=1 benches/load/run.sh   # servers also log their own service times
 #
 # What it does:
 #   1. installs wrk (Debian package) if it is missing, builds `load-server` with `--features incumbent` (the bench profile: release with debug info, so it shares the
 #      benchmarks' build);
-#   2. signs PAYMENTS payments for our offer and for x402-axum's (`load-server sign`);
+#   2. signs PAYMENTS payments for our offer and for x402-axum's (`load-server sign`), and gives
+#      each round its own slice of PAYMENTS / ROUNDS of them, so no payment is sent twice over
+#      the run (default 200 000 per round: enough for 40 k paid requests/s over 5 s);
 #   3. for each round and each path, starts a fresh `load-server serve` pinned to SERVER_CPU
 #      (a fresh process = a fresh replay guard, since each payment is accepted once), runs
 #      `wrk -t2 -c$CONNECTIONS -d$DURATION --latency` pinned to CLIENT_CPU, and stops it;
 #   4. prints, per path, the median over the rounds of requests/s, its ratio to the bare
-#      request the path replaces, and the p50/p90/p99 latencies of that median round.
+#      request the path replaces, and the p50/p90/p99 latencies of that median round; then the
+#      p99 of every round of the paid paths against x402-axum's paid p99 in the same round.
 #
 # Paths: bare GET /health and /weather; our layer (Router::layer) on the free /health, the 402
 # of /weather, paid /weather with the local signature check on and off; x402-axum on /health
@@ -31,7 +35,8 @@ CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
-PAYMENTS=${PAYMENTS:-400000}
+PAYMENTS=${PAYMENTS:-$((ROUNDS * 200000))}
+SERVICE_LOG=${LOAD_SERVER_SERVICE_TIMES:+1}
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 here="$root/benches/load"
@@ -58,7 +63,11 @@ echo "signing $PAYMENTS payments for each server" >&2
 
 # start_server <local-checks on|off>: starts a pinned server, sets $server_pid and the ports.
 start_server() {
-  taskset -c "$SERVER_CPU" "$server" serve --local-checks "$1" >"$work/ports" &
+  if [[ -n $SERVICE_LOG ]]; then
+    taskset -c "$SERVER_CPU" "$server" serve --local-checks "$1" >"$work/ports" 2>>"$work/service.log" &
+  else
+    taskset -c "$SERVER_CPU" "$server" serve --local-checks "$1" >"$work/ports" &
+  fi
   server_pid=$!
   for _ in $(seq 100); do
     [[ $(wc -l <"$work/ports") -ge 3 ]] && break
@@ -100,14 +109,14 @@ for round in $(seq "$ROUNDS"); do
       x402) port=$port_x402 ;;
       x402-axum) port=$port_x402_axum ;;
     esac
-    script=()
-    if [[ $payments != - ]]; then
-      script=(-s "$here/paid.lua")
-    fi
     url="http://127.0.0.1:$port$path"
+    [[ -z $SERVICE_LOG ]] || echo "round $round: $name" >>"$work/service.log"
     if [[ $payments != - ]]; then
+      # This round's own slice of the pool.
+      per_round=$((PAYMENTS / ROUNDS))
+      sed -n "$(((round - 1) * per_round + 1)),$((round * per_round))p" "$work/$payments.txt" >"$work/slice.txt"
       out=$(taskset -c "$CLIENT_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
-        "${script[@]}" "$url" -- "$work/$payments.txt" "$THREADS")
+        -s "$here/paid.lua" "$url" -- "$work/slice.txt" "$THREADS")
     else
       out=$(taskset -c "$CLIENT_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url")
     fi
@@ -118,7 +127,7 @@ for round in $(seq "$ROUNDS"); do
     p99=$(awk '$1 == "99%" { print $2 }' <<<"$out")
     non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $5 }' <<<"$out")
     total=$(awk '/requests in/ { print $1 }' <<<"$out")
-    echo "$name $rps $p50 $p90 $p99 ${non2xx:-0} $total" >>"$work/results"
+    echo "$name $rps $p50 $p90 $p99 ${non2xx:-0} $total $round" >>"$work/results"
     echo "round $round: $name $rps req/s (p50 $p50, p99 $p99; non-2xx ${non2xx:-0} of $total)" >&2
   done
 done
@@ -132,7 +141,7 @@ for spec in "${paths[@]}"; do
   # The median round by req/s (for an even ROUNDS, the upper middle).
   line=$(awk -v n="$name" '$1 == n' "$work/results" | sort -k2,2 -g | awk -v r="$ROUNDS" 'NR == int(r / 2) + 1')
   base=$(awk -v n="$baseline" '$1 == n' "$work/results" | sort -k2,2 -g | awk -v r="$ROUNDS" 'NR == int(r / 2) + 1 { print $2 }')
-  read -r _ rps p50 p90 p99 non2xx total <<<"$line"
+  read -r _ rps p50 p90 p99 non2xx total _ <<<"$line"
   ratio=$(awk -v a="$rps" -v b="$base" 'BEGIN { printf "%.2f", a / b }')
   if [[ $status == 200 ]]; then
     answers="all 2xx"
@@ -142,3 +151,29 @@ for spec in "${paths[@]}"; do
   fi
   printf '| %-24s | %9.0f | %6s× %-6s | %9s | %9s | %9s | %s\n' "$name" "$rps" "$ratio" "${baseline#bare/}" "$p50" "$p90" "$p99" "$answers"
 done
+
+# p99 in every round: ours paid against x402-axum's paid of the same round (wrk prints
+# latencies with a unit: us, ms or s).
+to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /[0-9]s$/ && v !~ /ms$/) n *= 1000; printf "%.2f", n }'; }
+echo
+echo "p99 per round (ms), and its ratio to x402-axum/paid's p99 in the same round"
+printf '| %-24s |' path
+for round in $(seq "$ROUNDS"); do printf ' %13s |' "round $round"; done
+printf ' %s\n' worst
+for name in x402/paid/signature_off x402/paid/signature_on x402-axum/paid; do
+  printf '| %-24s |' "$name"
+  worst=0
+  for round in $(seq "$ROUNDS"); do
+    p99=$(to_ms "$(awk -v n="$name" -v r="$round" '$1 == n && $8 == r { print $5 }' "$work/results")")
+    ref=$(to_ms "$(awk -v r="$round" '$1 == "x402-axum/paid" && $8 == r { print $5 }' "$work/results")")
+    ratio=$(awk -v a="$p99" -v b="$ref" 'BEGIN { printf "%.2f", a / b }')
+    worst=$(awk -v a="$ratio" -v w="$worst" 'BEGIN { print (a > w) ? a : w }')
+    printf ' %6s %5s× |' "$p99" "$ratio"
+  done
+  printf ' %s×\n' "$worst"
+done
+if [[ -n $SERVICE_LOG ]]; then
+  echo
+  echo "the servers' own service times (LOAD_SERVER_SERVICE_TIMES):"
+  cat "$work/service.log"
+fi

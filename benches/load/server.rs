@@ -23,6 +23,9 @@
 //! `x402-axum` advertises. The `x402-axum` server and payments need the `incumbent` feature
 //! (`run.sh` builds with it); without it, `serve` prints the first two ports only.
 //!
+//! `LOAD_SERVER_SERVICE_TIMES=1 load-server serve …` also prints, once a second, how many
+//! requests the server served and the slowest service time (see `service_times`).
+//!
 //! `probe` is for finding what stalls the paid path: it signs `count` distinct payments, then
 //! serves them one at a time to our layered app in process (no socket, no runtime: see
 //! `benches::axum_app::serve`), timing each call, and prints the distribution of the call times
@@ -90,6 +93,17 @@ fn serve(local_checks: bool) -> Result<(), String> {
             #[cfg(feature = "incumbent")]
             ("x402-axum", benches::incumbent::app()),
         ];
+        let timed = std::env::var_os("LOAD_SERVER_SERVICE_TIMES").is_some();
+        if timed {
+            tokio::spawn(service_times::report());
+        }
+        let apps = apps.map(|(name, app)| {
+            if timed {
+                (name, app.layer(axum::middleware::from_fn(service_times::timed)))
+            } else {
+                (name, app)
+            }
+        });
         let mut tasks = Vec::new();
         for (name, app) in apps {
             let listener = bind().await?;
@@ -106,6 +120,55 @@ fn serve(local_checks: bool) -> Result<(), String> {
         }
         Ok(())
     })
+}
+
+/// With `LOAD_SERVER_SERVICE_TIMES` set, `serve` times every request inside the server (from
+/// the router's call to its response, our layer and the handler included) and prints once a
+/// second to stderr how many were served and the slowest: a long stall seen by `wrk` but not
+/// here was spent outside the service (scheduling, the socket, the client).
+mod service_times {
+    use std::{
+        sync::atomic::{AtomicU64, Ordering},
+        time::{Duration, Instant},
+    };
+
+    use axum::{extract::Request, middleware::Next, response::Response};
+
+    static SERVED: AtomicU64 = AtomicU64::new(0);
+    static OVER_1MS: AtomicU64 = AtomicU64::new(0);
+    static MAX_NS: AtomicU64 = AtomicU64::new(0);
+
+    pub(super) async fn timed(request: Request, next: Next) -> Response {
+        let t0 = Instant::now();
+        let response = next.run(request).await;
+        let ns = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        SERVED.fetch_add(1, Ordering::Relaxed);
+        if ns > 1_000_000 {
+            OVER_1MS.fetch_add(1, Ordering::Relaxed);
+        }
+        MAX_NS.fetch_max(ns, Ordering::Relaxed);
+        response
+    }
+
+    pub(super) async fn report() {
+        let started = Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.tick().await;
+        loop {
+            let t0 = Instant::now();
+            tick.tick().await;
+            // How late the timer fired: the worker was busy (or descheduled) that long.
+            let late = t0.elapsed().saturating_sub(Duration::from_secs(1));
+            eprintln!(
+                "service t={:>3} s served={} over_1ms={} max={} us timer_late={} us",
+                started.elapsed().as_secs(),
+                SERVED.swap(0, Ordering::Relaxed),
+                OVER_1MS.swap(0, Ordering::Relaxed),
+                MAX_NS.swap(0, Ordering::Relaxed) / 1000,
+                late.as_micros(),
+            );
+        }
+    }
 }
 
 async fn bind() -> Result<TcpListener, String> {

@@ -15,12 +15,16 @@ import { HTTPFacilitatorClient, x402ResourceServer } from "@x402/core/server";
 import { ExactEvmScheme } from "@x402/evm/exact/server";
 import { paymentMiddleware } from "@x402/express";
 
+import { streamChunks } from "./lib/forward-proxy.mjs";
 import { listen } from "./lib/procs.mjs";
 
 /**
  * Starts the reference server on 127.0.0.1 (port 0 unless `port` is given). `route` is
  * "METHOD /path"; its handler answers JSON like our weather example. `failingRoute` is priced
- * the same but its handler answers 500, as our servers' `/broken`. Resolves to `{ url, close }`.
+ * the same but its handler answers 500, as our servers' `/broken`. `streamRoute` is priced the
+ * same and streams a chunk every 50 ms for 2 s (`streamChunks`), as our `/stream`; the
+ * middleware holds the body back until the handler ends, then settles and sends it. Resolves to
+ * `{ url, close }`.
  */
 export async function startReferenceServer({
   facilitatorUrl,
@@ -31,6 +35,7 @@ export async function startReferenceServer({
   description = "Weather data",
   mimeType = "application/json",
   failingRoute = "GET /broken",
+  streamRoute = "GET /stream",
   port = 0,
 }) {
   const server = new x402ResourceServer(
@@ -40,6 +45,7 @@ export async function startReferenceServer({
   const routes = {
     [route]: { accepts, description, mimeType },
     [failingRoute]: { accepts, description: "Always fails with 500" },
+    [streamRoute]: { accepts, description: "A streamed completion", mimeType: "text/plain" },
   };
   const handle = (methodAndPath, handler) => {
     const [method, path] = methodAndPath.split(" ");
@@ -49,6 +55,7 @@ export async function startReferenceServer({
   app.use(paymentMiddleware(routes, server));
   handle(route, (_req, res) => res.json({ weather: "sunny", temperatureC: 21 }));
   handle(failingRoute, (_req, res) => res.status(500).send("the handler failed"));
+  handle(streamRoute, (_req, res) => streamChunks(res));
   app.get("/health", (_req, res) => res.send("ok"));
   return listen(app, port);
 }

@@ -60,7 +60,14 @@ async function main() {
     // reference implementation, so a failure on our servers is ours. It speaks v2 only (its 402
     // body is `{}`), so the v1 client cannot pay it; our servers also answer v1 clients.
     const targets = [
-      { name: "official express (control)", url: reference.url, settles: true, v1: false, official: true },
+      {
+        name: "official express (control)",
+        url: reference.url,
+        settles: true,
+        v1: false,
+        official: true,
+        streamUrl: `${reference.url}/stream`,
+      },
       ...servers.targets,
     ];
     const ctx = { ...env, reference };

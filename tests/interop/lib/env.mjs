@@ -20,8 +20,9 @@ const freshAccount = () => {
 
 /**
  * Starts the chain and the facilitator and funds the payer. Resolves to
- * `{ chain, rpcUrl, chainId, network, usdc, facilitatorUrl, payer, brokePayer, payee,
- *    balanceOf, balances, stop }`; `payer`/`brokePayer` are `{ key, account, address }`.
+ * `{ chain, rpcUrl, chainId, network, usdc, facilitatorUrl, facilitatorTimings, payer,
+ *    brokePayer, payee, balanceOf, balances, stop }` (`facilitatorTimings`: see
+ * `startFacilitator`); `payer`/`brokePayer` are `{ key, account, address }`.
  */
 export async function startEnvironment() {
   const chain = await startChain();
@@ -39,6 +40,7 @@ export async function startEnvironment() {
       network: `eip155:${chain.chain.id}`,
       usdc: USDC,
       facilitatorUrl: facilitator.url,
+      facilitatorTimings: facilitator.timings,
       payer,
       brokePayer,
       payee,

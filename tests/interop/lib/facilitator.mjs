@@ -12,7 +12,11 @@ import { registerExactEvmScheme } from "@x402/evm/exact/facilitator";
 import { devAccount } from "./chain.mjs";
 import { listen } from "./procs.mjs";
 
-/** Starts the facilitator for `chain` on 127.0.0.1:0; resolves to `{ url, close }`. */
+/**
+ * Starts the facilitator for `chain` on 127.0.0.1:0; resolves to `{ url, close, timings }`.
+ * `timings` is an array the facilitator appends `{ operation, ms }` to as each `/verify` and
+ * `/settle` answers (the latency report reads it; clear it with `timings.length = 0`).
+ */
 export async function startFacilitator(chain) {
   const account = devAccount(1);
   const wallet = createWalletClient({
@@ -35,7 +39,10 @@ export async function startFacilitator(chain) {
 
   const app = express();
   app.use(express.json({ limit: "1mb" }));
+  const timings = [];
   const route = (operation) => async (req, res) => {
+    const t0 = performance.now();
+    res.once("finish", () => timings.push({ operation, ms: performance.now() - t0 }));
     const { paymentPayload, paymentRequirements } = req.body ?? {};
     if (!paymentPayload || !paymentRequirements) {
       res.status(400).json({ error: "paymentPayload and paymentRequirements are required" });
@@ -50,5 +57,5 @@ export async function startFacilitator(chain) {
   app.post("/verify", route("verify"));
   app.post("/settle", route("settle"));
   app.get("/supported", (_req, res) => res.json(facilitator.getSupported()));
-  return listen(app);
+  return { ...(await listen(app)), timings };
 }

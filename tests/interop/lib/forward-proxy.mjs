@@ -70,12 +70,15 @@ export function startForwardProxy({ gateway, upstream }) {
 
 /**
  * The upstream behind the gateway: `GET /weather` 200 JSON naming the payer the gateway
- * asserted, `GET /broken` 500, `GET /health` 200.
+ * asserted, `GET /stream` 200 with a chunk every 50 ms for 2 s (see `streamChunks`),
+ * `GET /broken` 500, `GET /health` 200.
  */
 export function startUpstream() {
   return listen((req, res) => {
     const path = new URL(req.url, "http://upstream").pathname;
-    if (path === "/weather") {
+    if (path === "/stream") {
+      streamChunks(res);
+    } else if (path === "/weather") {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ weather: "sunny", paidBy: req.headers["x-payment-payer"] ?? null }));
     } else if (path === "/broken") {
@@ -88,4 +91,27 @@ export function startUpstream() {
       res.end();
     }
   });
+}
+
+/** How the streamed routes answer: `token 1\n` … `token 40\n`, one chunk every 50 ms. */
+export const STREAM = { chunks: 40, everyMs: 50 };
+
+/**
+ * Answers an LLM-style stream on `res`: status and headers at once, then one chunk every
+ * `STREAM.everyMs` ms, `STREAM.chunks` of them (the upstream's and the official server's
+ * `/stream`, and what our `streaming` example sends).
+ */
+export function streamChunks(res) {
+  res.writeHead(200, { "content-type": "text/plain; charset=utf-8" });
+  res.flushHeaders();
+  let n = 0;
+  const timer = setInterval(() => {
+    n += 1;
+    res.write(`token ${n}\n`);
+    if (n === STREAM.chunks) {
+      clearInterval(timer);
+      res.end();
+    }
+  }, STREAM.everyMs);
+  res.on("close", () => clearInterval(timer));
 }

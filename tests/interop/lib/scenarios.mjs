@@ -2,7 +2,8 @@
 // `check`) on the first failed assertion and returns a one-line detail on success. `ctx` is the
 // environment plus `reference` (the official @x402/express server for the same route). A
 // target is `{ name, url, settles, failedHandlerCharged?, v1? }` and serves `GET /weather`
-// (paid), `GET /broken` (paid, answers 500) and `GET /health` (free).
+// (paid), `GET /broken` (paid, answers 500) and `GET /health` (free); a target with `streamUrl`
+// also has a paid route there streaming `STREAM.chunks` chunks, one every `STREAM.everyMs` ms.
 //
 // Adding one: write `{ name, applies, run }` below (or in a file of your own) and add it to
 // SCENARIOS; it runs against every target it applies to and gets a row in the table.
@@ -11,6 +12,7 @@ import { getAddress, parseEventLogs } from "viem";
 import { authorizationTypes } from "@x402/evm";
 
 import { erc20Abi, USDC } from "./chain.mjs";
+import { STREAM } from "./forward-proxy.mjs";
 import {
   decodePaymentRequiredHeader,
   decodePaymentResponseHeader,
@@ -66,7 +68,7 @@ export async function moves(ctx, expected, action) {
 }
 
 /** The settlement transaction is mined, succeeded, and moved PRICE from payer to payee. */
-async function checkMined(ctx, hash, payer) {
+export async function checkMined(ctx, hash, payer) {
   check(/^0x[0-9a-f]{64}$/i.test(hash ?? ""), `receipt transaction ${hash} is not a tx hash`);
   const receipt = await ctx.chain.publicClient.getTransactionReceipt({ hash });
   check(receipt.status === "success", `tx ${hash} reverted`);
@@ -98,7 +100,7 @@ async function v2Purchase(ctx, url) {
 }
 
 /** A payload from the official v2 client for `url`'s challenge, for the tampering scenarios. */
-async function officialPayload(ctx, url) {
+export async function officialPayload(ctx, url) {
   const required = await challenge(url);
   return v2Core(ctx.payer.account, ctx.network).createPaymentPayload(required);
 }
@@ -144,6 +146,42 @@ function checkRustRefused(run, cap) {
   check(run.code === 1, `buyer exit ${run.code}, expected 1 (stderr: ${run.stderr.trim()})`);
   check(new RegExp(`\\b${cap}\\b`).test(run.stderr), `the error does not name ${cap}: ${run.stderr.trim()}`);
   return run.stderr.trim().replace(/^error: /, "");
+}
+
+/**
+ * Pays `url` (a streamed route) with a payment signed beforehand by the official client, and
+ * times the paid request alone: `{ headersMs, firstByteMs, totalMs, chunks, receipt, mined }`,
+ * from sending the request to its response headers, to the first body byte, to the last.
+ */
+async function timedStream(ctx, url) {
+  const payload = await officialPayload(ctx, url);
+  const headers = { "PAYMENT-SIGNATURE": encodePaymentSignatureHeader(payload) };
+  const t0 = performance.now();
+  const response = await fetch(url, { headers });
+  const headersMs = performance.now() - t0;
+  if (response.status !== 200) {
+    check(false, `paid GET: ${response.status}, expected 200: ${(await response.text()).slice(0, 200)}`);
+  }
+  const reader = response.body.getReader();
+  let firstByteMs;
+  let text = "";
+  const decoder = new TextDecoder();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (firstByteMs === undefined && value.length > 0) firstByteMs = performance.now() - t0;
+    text += decoder.decode(value, { stream: true });
+  }
+  const totalMs = performance.now() - t0;
+  const chunks = text.split("\n").filter(Boolean);
+  check(chunks.length === STREAM.chunks, `${chunks.length} chunks, expected ${STREAM.chunks}`);
+  check(chunks.at(-1) === `token ${STREAM.chunks}`, `last chunk "${chunks.at(-1)}"`);
+  const header = response.headers.get("payment-response");
+  check(header, "200 without PAYMENT-RESPONSE");
+  const receipt = decodePaymentResponseHeader(header);
+  check(receipt.success === true, `PAYMENT-RESPONSE success=${receipt.success}`);
+  const mined = await checkMined(ctx, receipt.transaction, ctx.payer.address);
+  return { headersMs, firstByteMs, totalMs, chunks: chunks.length, receipt, mined };
 }
 
 export const SCENARIOS = [
@@ -345,6 +383,25 @@ export const SCENARIOS = [
         check(response.status === 500, `${response.status}, expected the upstream's 500`);
         return "upstream 500, charged as documented for settling at the auth hop";
       });
+    },
+  },
+  {
+    name: "streamed response: first byte",
+    applies: (target) => target.streamUrl !== undefined,
+    async run(ctx, target) {
+      // The handler streams for STREAM.chunks * STREAM.everyMs (2 s). Settled before the
+      // body starts, the first byte follows settlement; a server that holds the body back to
+      // settle at its end (the official middleware does) sends it after the last chunk.
+      const streamMs = STREAM.chunks * STREAM.everyMs;
+      const t = await moves(ctx, { payer: -PRICE, payee: PRICE }, () => timedStream(ctx, target.streamUrl));
+      const figures = `TTFB ${t.firstByteMs.toFixed(0)} ms (headers ${t.headersMs.toFixed(0)} ms), total ${t.totalMs.toFixed(0)} ms`;
+      if (!target.official) {
+        check(
+          t.firstByteMs < streamMs / 2,
+          `first byte after ${t.firstByteMs.toFixed(0)} ms of a ${streamMs} ms stream: the body was held back (${figures})`,
+        );
+      }
+      return `${figures}, ${t.chunks} chunks, tx ${t.receipt.transaction.slice(0, 10)}…, payee +${PRICE}`;
     },
   },
   {

@@ -1,6 +1,6 @@
 // Our servers, built by cargo (`cargo build -p examples --examples`), started on free loopback
 // ports and pointed at the official facilitator on network base-sepolia. Each becomes a target
-// of the scenarios: `{ name, url, settles, failedHandlerCharged }`.
+// of the scenarios: `{ name, url, settles, failedHandlerCharged, streamUrl }`.
 
 import { access, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -107,8 +107,9 @@ export async function startOurServers(env) {
       closers.push(proxy.close);
       return proxy.url;
     };
-    const [axum, actix, proxy, faSettle, faVerify] = await Promise.all([
+    const [axum, streaming, actix, proxy, faSettle, faVerify] = await Promise.all([
       startExample("axum (quickstart)", "quickstart", ["--serve-only"], env),
+      startExample("axum (streaming)", "streaming", [], env),
       startExample("actix", "actix", [], env),
       startGateway(
         "gateway proxy",
@@ -120,9 +121,11 @@ export async function startOurServers(env) {
       forwardAuth("gateway forward-auth verify-only", "verify-only"),
     ]);
     const targets = [
-      { name: "axum (quickstart)", url: axum, settles: true },
+      // `streamUrl`: a paid route streaming a chunk every 50 ms for 2 s (the streaming
+      // example for our tower layer; the upstream's /stream through the gateway).
+      { name: "axum (quickstart)", url: axum, settles: true, streamUrl: `${streaming}/stream` },
       { name: "actix", url: actix, settles: true },
-      { name: "gateway proxy", url: proxy, settles: true },
+      { name: "gateway proxy", url: proxy, settles: true, streamUrl: `${proxy}/stream` },
       // Settling at the auth hop: the hop cannot see the upstream's status, so a failing
       // upstream is charged. The gateway warns about it at startup; verify-only is the default.
       { name: "gateway fwd-auth (before)", url: faSettle, settles: true, failedHandlerCharged: true },
