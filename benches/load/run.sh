@@ -69,7 +69,7 @@ start_server() {
     taskset -c "$SERVER_CPU" "$server" serve --local-checks "$1" >"$work/ports" &
   fi
   server_pid=$!
-  for _ in $(seq 100); do
+  for _ in $(seq 400); do
     [[ $(wc -l <"$work/ports") -ge 3 ]] && break
     sleep 0.05
   done
