@@ -87,6 +87,17 @@ pub fn gate(table: RouteTable, local_checks: bool) -> Gate {
         .expect("gate builds")
 }
 
+/// [`gate`] with local checks on and v1 off: its 402 carries the v2 `PAYMENT-REQUIRED` header
+/// and a `{}` body, as the official v2 server's does (the default also writes the v1 body for
+/// v1 clients).
+pub fn gate_v2_only(table: RouteTable) -> Gate {
+    Gate::builder(RouteTableHandle::new(table), Arc::new(InstantFacilitator))
+        .clock(Arc::new(FixedClock::new(NOW)))
+        .v1(false)
+        .build()
+        .expect("gate builds")
+}
+
 /// The v2 requirement `table`'s route `name` advertises first.
 pub fn requirement(table: &RouteTable, name: &str) -> v2::PaymentRequirements {
     let route = table

@@ -19,7 +19,8 @@
 #      p99 of every round of the paid paths against x402-axum's paid p99 in the same round.
 #
 # Paths: bare GET /health and /weather; our layer (Router::layer) on the free /health, the 402
-# of /weather, paid /weather with the local signature check on and off; x402-axum on /health
+# of /weather (and the same with v1 off: `{}` body, as the official v2 server), paid /weather
+# with the local signature check on and off; x402-axum on /health
 # (no layer on that route), its 402 and paid /weather. Paid runs send a distinct pre-signed
 # payment per request (paid.lua); the server's facilitator is the benchmarks' in-process
 # instant one (it accepts what passes our checks and settles nothing), so the paid figures are
@@ -70,13 +71,14 @@ start_server() {
   fi
   server_pid=$!
   for _ in $(seq 400); do
-    [[ $(wc -l <"$work/ports") -ge 3 ]] && break
+    [[ $(wc -l <"$work/ports") -ge 4 ]] && break
     sleep 0.05
   done
   port_bare=$(awk '$1 == "bare" { print $2 }' "$work/ports")
   port_x402=$(awk '$1 == "x402" { print $2 }' "$work/ports")
+  port_x402_v2=$(awk '$1 == "x402-v2-only" { print $2 }' "$work/ports")
   port_x402_axum=$(awk '$1 == "x402-axum" { print $2 }' "$work/ports")
-  [[ -n $port_bare && -n $port_x402 && -n $port_x402_axum ]] || { echo "server did not start" >&2; exit 1; }
+  [[ -n $port_bare && -n $port_x402 && -n $port_x402_v2 && -n $port_x402_axum ]] || { echo "server did not start" >&2; exit 1; }
 }
 
 stop_server() {
@@ -91,6 +93,7 @@ paths=(
   "bare/weather|bare|on|/weather|-|bare/weather|200"
   "x402/free_route|x402|on|/health|-|bare/health|200"
   "x402/402|x402|on|/weather|-|bare/weather|402"
+  "x402/402/v2_only|x402-v2|on|/weather|-|bare/weather|402"
   "x402/paid/signature_off|x402|off|/weather|ours|bare/weather|200"
   "x402/paid/signature_on|x402|on|/weather|ours|bare/weather|200"
   "x402-axum/unpriced|x402-axum|on|/health|-|bare/health|200"
@@ -107,6 +110,7 @@ for round in $(seq "$ROUNDS"); do
     case $which in
       bare) port=$port_bare ;;
       x402) port=$port_x402 ;;
+      x402-v2) port=$port_x402_v2 ;;
       x402-axum) port=$port_x402_axum ;;
     esac
     url="http://127.0.0.1:$port$path"

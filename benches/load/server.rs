@@ -3,7 +3,7 @@
 //! the paid runs send.
 //!
 //! ```text
-//! load-server serve [--local-checks on|off]   # prints "bare <port>", "x402 <port>", "x402-axum <port>"
+//! load-server serve [--local-checks on|off]   # prints "bare <port>", "x402 <port>", "x402-v2-only <port>", "x402-axum <port>"
 //! load-server sign <ours|x402-axum> <count>   # one PAYMENT-SIGNATURE value per line
 //! load-server probe <count> [--local-checks on|off]  # the paid path's tail, in process
 //! load-server sweep <count>                    # the replay guard's claims, timed one by one
@@ -14,14 +14,15 @@
 //! with the in-process instant facilitator of the benchmarks (it answers at once and settles
 //! nothing: the load test measures the server, not a chain), the default in-memory replay
 //! guard, a clock fixed at the payments' signing time and the local EVM checks (signature
-//! recovery included) on or off; and the app with `x402-axum` and its equivalent instant
-//! facilitator. **This is a benchmark server, not a deployment**: its facilitator accepts
+//! recovery included) on or off; the same with v1 off (`x402-v2-only`: its 402 body is `{}`, as
+//! the official v2 server's, which shows what the v1 body costs on the wire); and the app with
+//! `x402-axum` and its equivalent instant facilitator. **This is a benchmark server, not a deployment**: its facilitator accepts
 //! every payment that passes our own checks.
 //!
 //! `sign` writes `count` payments with distinct nonces (each is accepted once by our replay
 //! guard, so a paid run needs one per request), signed for our offer or for the one
 //! `x402-axum` advertises. The `x402-axum` server and payments need the `incumbent` feature
-//! (`run.sh` builds with it); without it, `serve` prints the first two ports only.
+//! (`run.sh` builds with it); without it, `serve` prints the first three ports only.
 //!
 //! `LOAD_SERVER_SERVICE_TIMES=1 load-server serve …` also prints, once a second, how many
 //! requests the server served and the slowest service time (see `service_times`).
@@ -39,7 +40,7 @@ use std::{io::Write, process::ExitCode, thread};
 
 use benches::{
     axum_app::{bare, layered},
-    fixture::{SPEC, gate, requirement, signed_payments_in, table},
+    fixture::{SPEC, gate, gate_v2_only, requirement, signed_payments_in, table},
 };
 use tokio::net::TcpListener;
 
@@ -90,6 +91,7 @@ fn serve(local_checks: bool) -> Result<(), String> {
         let apps = [
             ("bare", bare()),
             ("x402", layered(gate(table(SPEC), local_checks))),
+            ("x402-v2-only", layered(gate_v2_only(table(SPEC)))),
             #[cfg(feature = "incumbent")]
             ("x402-axum", benches::incumbent::app()),
         ];
