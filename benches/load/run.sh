@@ -4,6 +4,7 @@
 #   benches/load/run.sh            # every path, ROUNDS rounds of DURATION each
 #   DURATION=10s ROUNDS=7 benches/load/run.sh
 #   LOAD_SERVER_SERVICE_TIMES=1 benches/load/run.sh   # servers also log their own service times
+#   PAYMENTS_CACHE=/tmp/pools benches/load/run.sh      # keep the signed payments for the next run
 #
 # What it does:
 #   1. installs wrk (Debian package) if it is missing, builds `load-server` with `--features incumbent` (the bench profile: release with debug info, so it shares the
@@ -58,9 +59,17 @@ echo "building load-server (release)" >&2
 cargo build --profile bench --quiet -p benches --features incumbent --example load-server --manifest-path "$root/Cargo.toml"
 server="$root/target/release/examples/load-server"
 
-echo "signing $PAYMENTS payments for each server" >&2
-"$server" sign ours "$PAYMENTS" >"$work/ours.txt"
-"$server" sign x402-axum "$PAYMENTS" >"$work/x402-axum.txt"
+# PAYMENTS_CACHE=DIR keeps the signed pools there and reuses them while they are big enough.
+pools=${PAYMENTS_CACHE:-$work}
+mkdir -p "$pools"
+for target in ours x402-axum; do
+  if [[ -f $pools/$target.txt && $(wc -l <"$pools/$target.txt") -ge $PAYMENTS ]]; then
+    echo "reusing $pools/$target.txt" >&2
+  else
+    echo "signing $PAYMENTS payments for $target" >&2
+    "$server" sign "$target" "$PAYMENTS" >"$pools/$target.txt"
+  fi
+done
 
 # start_server <local-checks on|off>: starts a pinned server, sets $server_pid and the ports.
 start_server() {
@@ -118,7 +127,7 @@ for round in $(seq "$ROUNDS"); do
     if [[ $payments != - ]]; then
       # This round's own slice of the pool.
       per_round=$((PAYMENTS / ROUNDS))
-      sed -n "$(((round - 1) * per_round + 1)),$((round * per_round))p" "$work/$payments.txt" >"$work/slice.txt"
+      sed -n "$(((round - 1) * per_round + 1)),$((round * per_round))p" "$pools/$payments.txt" >"$work/slice.txt"
       out=$(taskset -c "$CLIENT_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
         -s "$here/paid.lua" "$url" -- "$work/slice.txt" "$THREADS")
     else
