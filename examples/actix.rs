@@ -18,18 +18,11 @@
 
 #![allow(clippy::print_stdout, reason = "an example prints its banner")]
 
-use std::{error::Error, sync::Arc};
+use std::error::Error;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use x402_actix::{Gate, Paid, RouteTableHandle, X402};
-use x402_core::{
-    RouteTable,
-    facilitator::{
-        Facilitator, HttpFacilitator,
-        dev::{DevFacilitator, DevNetwork},
-    },
-    spec::RouteSpec,
-};
+use x402_core::{RouteTable, spec::RouteSpec};
 
 /// The address paid when `X402_PAY_TO` is not set (a demo address; no key is known for it here).
 const DEMO_PAY_TO: &str = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
@@ -78,17 +71,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     spec.payment.wallet = Some(pay_to.clone());
     let routes = RouteTableHandle::new(RouteTable::from_spec(&spec)?);
 
-    let (facilitator, facilitator_name): (Arc<dyn Facilitator>, String) =
-        match std::env::var("X402_FACILITATOR_URL") {
-            Ok(url) => (
-                Arc::new(HttpFacilitator::builder(url.as_str()).build()?),
-                url,
-            ),
-            Err(_) => (
-                Arc::new(DevFacilitator::new([DevNetwork::base_sepolia()])),
-                "dev facilitator (settles nothing on chain; set X402_FACILITATOR_URL)".to_owned(),
-            ),
-        };
+    let (facilitator, facilitator_name) = examples::facilitator_from_env()?;
     let gate = Gate::builder(routes, facilitator).build()?;
 
     let base = format!("http://127.0.0.1:{port}");

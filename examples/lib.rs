@@ -156,6 +156,27 @@ async fn weather(Paid(payment): Paid) -> Json<serde_json::Value> {
     }))
 }
 
+/// The facilitator an example server uses: the one at `X402_FACILITATOR_URL` when it is set,
+/// else the in-process dev facilitator for Base Sepolia (which settles nothing on chain), with a
+/// line saying which, for the banner. `Err` names the variable when its URL is unusable.
+pub fn facilitator_from_env() -> Result<(Arc<dyn Facilitator>, String), String> {
+    match std::env::var("X402_FACILITATOR_URL") {
+        Ok(url) => {
+            let facilitator = x402_core::facilitator::HttpFacilitator::builder(url.as_str())
+                .build()
+                .map_err(|e| format!("X402_FACILITATOR_URL={url:?}: {e}"))?;
+            Ok((Arc::new(facilitator), url))
+        }
+        Err(_) => {
+            use x402_core::facilitator::dev::{DevFacilitator, DevNetwork};
+            Ok((
+                Arc::new(DevFacilitator::new([DevNetwork::base_sepolia()])),
+                "dev facilitator (settles nothing on chain; set X402_FACILITATOR_URL)".to_owned(),
+            ))
+        }
+    }
+}
+
 /// Binds `127.0.0.1` on `PORT` (or `default`) for the example `name`, with the errors a person
 /// running it can act on (a port in use names the example and a free port to try).
 pub async fn listen_on_loopback(

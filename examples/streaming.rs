@@ -2,11 +2,11 @@
 //!
 //! ```sh
 //! cargo run -p examples --example streaming
-//! curl -i http://127.0.0.1:4022/stream     # 402 Payment Required
+//! curl -i http://127.0.0.1:4023/stream     # 402 Payment Required
 //! ```
 //!
 //! `GET /stream` costs $0.001 in USDC on Base Sepolia; `GET /health` is free. Settings, from the
-//! environment: `PORT` (default 4022), `X402_PAY_TO` (default a demo address) and
+//! environment: `PORT` (default 4023), `X402_PAY_TO` (default a demo address) and
 //! `X402_FACILITATOR_URL` (without it, the in-process dev facilitator, which settles nothing on
 //! chain).
 //!
@@ -26,14 +26,7 @@ use std::{process::ExitCode, sync::Arc, time::Duration};
 
 use axum::{Router, body::Body, http::header, response::Response, routing::get};
 use bytes::Bytes;
-use x402_core::{
-    RouteTable,
-    facilitator::{
-        Facilitator, HttpFacilitator,
-        dev::{DevFacilitator, DevNetwork},
-    },
-    spec::RouteSpec,
-};
+use x402_core::{RouteTable, facilitator::Facilitator, spec::RouteSpec};
 use x402_tower::{Gate, RouteTableHandle, X402Layer};
 
 /// The routes: `/stream` priced, `/health` free. The wallet comes from `X402_PAY_TO`.
@@ -80,17 +73,11 @@ fn app(pay_to: &str, facilitator: Arc<dyn Facilitator>) -> Result<Router, String
 
 async fn run() -> Result<(), String> {
     let pay_to = std::env::var("X402_PAY_TO").unwrap_or_else(|_| examples::DEMO_PAY_TO.to_owned());
-    let facilitator: Arc<dyn Facilitator> = match std::env::var("X402_FACILITATOR_URL") {
-        Ok(url) => Arc::new(
-            HttpFacilitator::builder(url.as_str())
-                .build()
-                .map_err(|e| format!("X402_FACILITATOR_URL={url:?}: {e}"))?,
-        ),
-        Err(_) => Arc::new(DevFacilitator::new([DevNetwork::base_sepolia()])),
-    };
+    let (facilitator, facilitator_name) = examples::facilitator_from_env()?;
     let app = app(&pay_to, facilitator)?;
-    let (listener, address) = examples::listen_on_loopback(4022, "streaming").await?;
+    let (listener, address) = examples::listen_on_loopback(4023, "streaming").await?;
     println!("x402 streaming example on http://{address}");
+    println!("  facilitator: {facilitator_name}");
     println!(
         "  curl -i http://{address}/stream    # 402; pay it to get {CHUNKS} chunks, 50 ms apart"
     );
