@@ -26,7 +26,7 @@
 //! Dependencies run one way, and no module imports from a layer above its own: [`wire`],
 //! [`codec`], [`money`], [`network`] (and [`labels`], [`clock`], [`BoxFuture`]) at the bottom;
 //! the payment [`mechanism`]s (and the EIP-3009 cryptography they use, `evm`) above them;
-//! `facilitator` and [`replay`] above those; [`spec`] → [`table`] → [`offer`] beside them;
+//! `facilitator` and [`replay`] above those, [`ledger`] above them; [`spec`] → [`table`] → [`offer`] beside them;
 //! [`gate`] on top, which is what the adapters call.
 //!
 //! # Example
@@ -70,6 +70,7 @@
 //! | `evm-signer` | no | sign EIP-3009 authorizations with a local key (`evm::signer`) |
 //! | `client` | no | the buyer side (`client`) |
 //! | `redis` | no | `replay::RedisReplayGuard`, shared by several instances |
+//! | `sqlite` | no | `ledger::SqliteLedger`: the durable payment ledger in one SQLite file (bundled SQLite, built by `cc`) |
 //! | `dev-facilitator` | no | the in-process dev facilitator (`facilitator::dev`); it settles nothing on chain |
 //! | `schemars` | no | `schemars::JsonSchema` on the route spec types (`spec`) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -89,6 +90,7 @@ pub mod evm;
 pub mod facilitator;
 pub mod gate;
 pub mod labels;
+pub mod ledger;
 pub mod matcher;
 pub mod mechanism;
 pub mod money;

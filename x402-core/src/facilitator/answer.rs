@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde::Deserialize;
 
-use super::FacilitatorError;
+use super::{FacilitatorError, SETTLEMENT_PENDING};
 use crate::{
     labels::FacilitatorOperation,
     wire::{SettleResponse, SupportedResponse, VerifyResponse},
@@ -71,7 +71,7 @@ pub(super) fn settle_answer(
                 name,
                 status,
                 answer.transaction,
-                "settlement_pending",
+                SETTLEMENT_PENDING,
             ));
         }
         return Ok(answer);
@@ -82,7 +82,7 @@ pub(super) fn settle_answer(
                 name,
                 status,
                 answer.transaction,
-                "settlement_pending",
+                SETTLEMENT_PENDING,
             ));
         }
         if answer.success {
@@ -136,7 +136,7 @@ pub(super) fn supported_answer(
 }
 
 fn is_pending(answer: &SettleResponse) -> bool {
-    !answer.success && answer.error_reason.as_deref() == Some("settlement_pending")
+    !answer.success && answer.error_reason.as_deref() == Some(SETTLEMENT_PENDING)
 }
 
 /// An error status without a usable body: 5xx and 429 mean "not now", the rest "not like this".
