@@ -319,4 +319,20 @@ mod tests {
             assert_eq!(&got, expected, "{operation:?} {status} {body:?}");
         }
     }
+
+    #[test]
+    fn only_a_pending_answer_with_a_transaction_is_settlement_pending() {
+        let name: Arc<str> = "http://f".into();
+        let settle = |status, body: &'static str| {
+            settle_answer(&name, status, &Bytes::from_static(body.as_bytes())).unwrap_err()
+        };
+        let pending = r#"{"success":false,"errorReason":"settlement_pending","transaction":"0xab","network":"base"}"#;
+        assert!(settle(200, pending).is_settlement_pending());
+        assert!(settle(202, pending).is_settlement_pending());
+        let no_tx = r#"{"success":false,"errorReason":"settlement_pending","transaction":"","network":"base"}"#;
+        assert!(!settle(200, no_tx).is_settlement_pending());
+        let failed = r#"{"success":false,"errorReason":"x","transaction":"0xab","network":"base"}"#;
+        assert!(!settle(500, failed).is_settlement_pending());
+        assert!(!settle(502, "bad gateway").is_settlement_pending());
+    }
 }

@@ -258,3 +258,56 @@ impl AdmittedPayment {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Headers(&'static [(&'static str, &'static str)]);
+
+    impl HeaderLookup for Headers {
+        fn first(&self, name: &str) -> Option<&str> {
+            self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+        }
+    }
+
+    fn of(
+        method: &str,
+        target: &str,
+        headers: &'static [(&'static str, &'static str)],
+    ) -> LedgerRequest {
+        let headers = Headers(headers);
+        LedgerRequest::of(&RequestParts {
+            method,
+            scheme: None,
+            host: None,
+            path_and_query: target,
+            headers: &headers,
+        })
+    }
+
+    #[test]
+    fn spellings_of_one_path_share_a_fingerprint() {
+        let plain = of("GET", "/weather", &[]).fingerprint;
+        assert_eq!(of("GET", "/weather/", &[]).fingerprint, plain);
+        assert_eq!(of("GET", "//weather", &[]).fingerprint, plain);
+        assert_eq!(of("GET", "/%77eather", &[]).fingerprint, plain);
+    }
+
+    #[test]
+    fn method_query_and_body_each_change_the_fingerprint() {
+        let plain = of("GET", "/weather?city=SF", &[]);
+        assert!(!plain.body_unbound);
+        for other in [
+            of("POST", "/weather?city=SF", &[]),
+            of("GET", "/weather?city=NY", &[]),
+            of("GET", "/weather", &[]),
+            of("GET", "/weather?city=SF", &[("content-length", "5")]),
+        ] {
+            assert_ne!(other.fingerprint, plain.fingerprint);
+        }
+        assert!(of("GET", "/weather", &[("content-length", "5")]).body_unbound);
+        assert!(of("GET", "/weather", &[("transfer-encoding", "chunked")]).body_unbound);
+        assert!(!of("GET", "/weather", &[("content-length", "0")]).body_unbound);
+    }
+}

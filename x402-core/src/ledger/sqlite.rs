@@ -148,6 +148,24 @@ impl SqliteLedger {
             .map_err(|e| store_error(&self.inner.store, "read the schema version", e))
     }
 
+    /// Every record, most recently changed first, at most `limit` (inspection and tests; the
+    /// [`Ledger`] methods are what the gate and the usage API use).
+    pub async fn records(&self, limit: u32) -> Result<Vec<PaymentRecord>, LedgerError> {
+        self.run("list payments", move |connection, inner| {
+            query_records(
+                connection,
+                &inner.store,
+                "list payments",
+                &format!(
+                    "SELECT {COLUMNS} FROM x402_payments ORDER BY updated_at DESC, rowid DESC \
+                     LIMIT ?1"
+                ),
+                [limit],
+            )
+        })
+        .await
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the connection leaves SQLite consistent (its own transactions);
         // go on with it.
