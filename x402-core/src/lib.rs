@@ -16,6 +16,8 @@
 //!   and how to add one;
 //! - [`offer`]: the per-route payment offer, with its 402 challenge serialized once;
 //! - [`labels`]: the closed outcome/reason enums and per-route metric labels;
+//! - [`ledger`] and [`usage`]: the durable payment ledger (SQLite with feature `sqlite`) and
+//!   the usage API over it;
 //! - `client` (feature `client`): the buyer side — decode a 402, choose an option by policy,
 //!   cap spending, sign the payment.
 //!
@@ -103,6 +105,7 @@ pub mod replay;
 pub mod spec;
 pub mod table;
 mod telemetry;
+pub mod usage;
 pub mod wire;
 
 pub use error::ErrorChain;
