@@ -2,17 +2,36 @@
 //! on by default): opened at start-up, the gate's replay store and idempotency record, and a
 //! background reconciler that finishes the settlements left pending.
 //!
+//! The usage API is mounted with it on the main listener (`/internal/usage`,
+//! `/internal/usage/recent`), gated by [`INTERNAL_SECRET_VAR`].
+//!
 //! Like `replay`, the setting needs a restart to change: a reload keeps the open ledger.
 
 use std::{sync::Arc, time::Duration};
 
+use axum::Router;
 use tokio::{sync::watch, task::JoinHandle};
 use x402_core::{
     ErrorChain,
     clock::{Clock as _, SystemClock},
     facilitator::Facilitator,
     ledger::{self, Ledger, LedgerError},
+    usage::UsageApi,
 };
+use x402_tower::usage::UsageService;
+
+/// The environment variable holding the usage API's shared secret (`x-internal-secret`).
+/// Unset or empty: every `/internal/*` path answers 404.
+pub const INTERNAL_SECRET_VAR: &str = "X402_INTERNAL_SECRET";
+
+/// Mounts the usage API (`/internal/usage`, `/internal/usage/recent`; see
+/// [`x402_core::usage`]) on `app`, gated by `secret`. Its paths are answered by the gateway,
+/// never charged nor proxied.
+pub fn mount_usage(app: Router, ledger: Arc<dyn Ledger>, secret: Option<String>) -> Router {
+    let usage = UsageService::new(UsageApi::new(ledger, secret));
+    app.route_service("/internal", usage.clone())
+        .route_service("/internal/{*rest}", usage)
+}
 
 /// How often the reconciler looks for unfinished settlements.
 pub const RECONCILE_EVERY: Duration = Duration::from_secs(5);

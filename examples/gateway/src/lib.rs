@@ -288,6 +288,14 @@ async fn start_inner(
         ),
         _ => Router::new().fallback_service(ForwardAuth::new(gate.clone())),
     };
+    let app = match &payment_ledger {
+        Some(payment_ledger) => ledger::mount_usage(
+            app,
+            Arc::clone(payment_ledger),
+            std::env::var(ledger::INTERNAL_SECRET_VAR).ok(),
+        ),
+        None => app,
+    };
 
     let (loaded, mut background) = match kube_routes {
         Some((loaded, task)) => (Some(loaded), vec![task]),
