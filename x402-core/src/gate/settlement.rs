@@ -144,12 +144,15 @@ impl AdmittedPayment {
         self.record_settlement(&settled).await;
         match settled {
             Ok(receipt) if receipt.success => {
-                self.gate
-                    .config
-                    .replay
-                    .confirm(self.replay_key, self.expires_at)
-                    .await;
-                self.claimed = false;
+                // Only a replay guard claim (a ledger records the settlement instead).
+                if self.claimed {
+                    self.gate
+                        .config
+                        .replay
+                        .confirm(self.replay_key, self.expires_at)
+                        .await;
+                    self.claimed = false;
+                }
                 telemetry::settled(self.series(), self.settled_amount());
                 telemetry::request(self.series(), Outcome::Paid);
                 Ok(receipt)
@@ -177,13 +180,16 @@ impl AdmittedPayment {
             }
             Err(error) => {
                 tracing::error!(%error, "settlement failed");
-                // The payment may have landed: keep the claim until the authorization expires.
-                self.gate
-                    .config
-                    .replay
-                    .confirm(self.replay_key, self.expires_at)
-                    .await;
-                self.claimed = false;
+                // The payment may have landed: keep the claim until the authorization expires
+                // (a ledger keeps its record pending instead).
+                if self.claimed {
+                    self.gate
+                        .config
+                        .replay
+                        .confirm(self.replay_key, self.expires_at)
+                        .await;
+                    self.claimed = false;
+                }
                 if let FacilitatorError::SettleUnknown { transaction, .. } = &error
                     && error.is_settlement_pending()
                 {
