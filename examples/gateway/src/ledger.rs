@@ -1,5 +1,6 @@
 //! The gateway's payment ledger (`ledger: sqlite:///var/lib/x402/ledger.db`, feature `sqlite`,
-//! on by default): opened at start-up, the gate's replay store and idempotency record, and a
+//! or `ledger: postgres://x402@db/x402` for several instances, feature `postgres`; both on by
+//! default): opened at start-up, the gate's replay store and idempotency record, and a
 //! background reconciler that finishes the settlements left pending.
 //!
 //! The usage API is mounted with it on the main listener (`/internal/usage`,
@@ -45,21 +46,30 @@ const RECONCILE_BATCH: u32 = 100;
 
 /// Checks a `ledger` URL without opening it: the message names what is wrong.
 pub fn check_url(url: &str) -> Result<(), String> {
-    match url.strip_prefix("sqlite://") {
-        Some("") => Err("the SQLite URL has no path: `sqlite:///path/to/ledger.db`".to_owned()),
-        Some(_) if cfg!(feature = "sqlite") => Ok(()),
-        Some(_) => Err("this gateway was built without the `sqlite` feature".to_owned()),
-        None => Err(
-            "not a supported ledger URL: `sqlite:///path/to/ledger.db` (an absolute path after \
-             `sqlite://`)"
-                .to_owned(),
-        ),
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        return match path {
+            "" => Err("the SQLite URL has no path: `sqlite:///path/to/ledger.db`".to_owned()),
+            _ if cfg!(feature = "sqlite") => Ok(()),
+            _ => Err("this gateway was built without the `sqlite` feature".to_owned()),
+        };
     }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return if cfg!(feature = "postgres") {
+            Ok(())
+        } else {
+            Err("this gateway was built without the `postgres` feature".to_owned())
+        };
+    }
+    Err(
+        "not a supported ledger URL: `sqlite:///path/to/ledger.db` (an absolute path after \
+         `sqlite://`) or `postgres://user@host/database`"
+            .to_owned(),
+    )
 }
 
 /// Opens the ledger a (checked) URL names, applying its migrations.
-pub fn open(url: &str) -> Result<Arc<dyn Ledger>, LedgerError> {
-    ledger::open(url)
+pub async fn open(url: &str) -> Result<Arc<dyn Ledger>, LedgerError> {
+    ledger::open(url).await
 }
 
 /// Runs the reconciler until `stop`: every [`RECONCILE_EVERY`], settles again, with the same

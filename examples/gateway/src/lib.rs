@@ -262,7 +262,7 @@ async fn start_inner(
         builder = builder.replay_guard(guard);
     }
     let payment_ledger = match &config.ledger {
-        Some(url) => Some(ledger::open(url)?),
+        Some(url) => Some(ledger::open(url).await?),
         None => None,
     };
     if let Some(payment_ledger) = &payment_ledger {

@@ -264,7 +264,7 @@ listen: 127.0.0.1:0
 mode: proxy
 upstream: http://127.0.0.1:1
 facilitator: dev
-ledger: postgres://db/x402
+ledger: mysql://db/x402
 replay: { redis: { url: "redis://127.0.0.1:6379/" } }
 payment: { wallet: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", network: base-sepolia, defaultPrice: "$0.001" }
 routes: [ { path: /weather } ]
@@ -273,7 +273,7 @@ routes: [ { path: /weather } ]
     let error = x402_gateway::config::load(&dir.0).expect_err("refused");
     let message = error.to_string();
     assert!(
-        message.contains("`ledger` = \"postgres://db/x402\""),
+        message.contains("`ledger` = \"mysql://db/x402\""),
         "{message}"
     );
     assert!(

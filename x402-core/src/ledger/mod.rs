@@ -21,7 +21,8 @@
 //! receipt already recorded, without a second settlement; the same header for another request
 //! is refused with `409 payment_request_mismatch`.
 //!
-//! Backends: [`SqliteLedger`] (feature `sqlite`): one file, WAL mode, schema migrations.
+//! Backends: `SqliteLedger` (feature `sqlite`): one file, WAL mode, schema migrations; and
+//! `PostgresLedger` (feature `postgres`): the same table on PostgreSQL, for several instances.
 //!
 //! ```no_run
 //! # #[cfg(feature = "sqlite")]
@@ -38,6 +39,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "postgres")]
+mod postgres;
 mod reconcile;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -47,12 +50,19 @@ use std::fmt;
 use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
 
+#[cfg(feature = "postgres")]
+pub use self::postgres::PostgresLedger;
 pub use self::reconcile::{ReconcileReport, reconcile};
 #[cfg(feature = "sqlite")]
-pub use self::sqlite::{DEFAULT_CLAIM_LEASE_SECONDS, SqliteLedger};
+pub use self::sqlite::SqliteLedger;
 /// The key of a ledger record: the payment's replay identity (see [`crate::replay`]).
 pub use crate::replay::ReplayKey;
 use crate::{BoxFuture, wire::SettleResponse};
+
+/// How long a `claimed` or `verified` record stays held without a step before another claim may
+/// take it over (its holder is taken to have died before settling; nothing was sent to
+/// `/settle`, so taking over cannot charge twice).
+pub const DEFAULT_CLAIM_LEASE_SECONDS: u64 = 60;
 
 /// Where a payment is in its life. Stored as [`as_str`](Self::as_str).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -418,9 +428,9 @@ pub trait Ledger: fmt::Debug + Send + Sync + 'static {
     fn get(&self, key: ReplayKey) -> BoxFuture<'_, Result<Option<PaymentRecord>, LedgerError>>;
 }
 
-/// Opens the ledger a URL names: `sqlite:///absolute/path.db` or `sqlite://relative.db` (feature
-/// `sqlite`).
-pub fn open(url: &str) -> Result<std::sync::Arc<dyn Ledger>, LedgerError> {
+/// Opens the ledger a URL names: `sqlite:///absolute/path.db` or `sqlite://relative.db`
+/// (feature `sqlite`), `postgres://user@host/db` or `postgresql://…` (feature `postgres`).
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Ledger>, LedgerError> {
     #[cfg(feature = "sqlite")]
     if let Some(path) = url.strip_prefix("sqlite://") {
         if path.is_empty() {
@@ -429,14 +439,31 @@ pub fn open(url: &str) -> Result<std::sync::Arc<dyn Ledger>, LedgerError> {
                 expected: "sqlite:///path/to/file.db",
             });
         }
-        return Ok(std::sync::Arc::new(SqliteLedger::open(path)?));
+        // Opening runs the migrations: blocking file I/O, off the async threads.
+        let path = path.to_owned();
+        let opened = tokio::task::spawn_blocking(move || SqliteLedger::open(path))
+            .await
+            .map_err(|e| LedgerError::Store {
+                store: format!("sqlite:{}", url.trim_start_matches("sqlite://")),
+                operation: "open",
+                source: Box::new(e),
+            })?;
+        return Ok(std::sync::Arc::new(opened?));
+    }
+    #[cfg(feature = "postgres")]
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(std::sync::Arc::new(PostgresLedger::connect(url).await?));
     }
     Err(LedgerError::Url {
         url: url.to_owned(),
-        expected: if cfg!(feature = "sqlite") {
-            "sqlite:///path/to/file.db"
-        } else {
-            "no ledger backend is compiled in (enable the `sqlite` feature)"
-        },
+        expected: SUPPORTED_URLS,
     })
 }
+
+/// The ledger URLs this build opens.
+const SUPPORTED_URLS: &str = match (cfg!(feature = "sqlite"), cfg!(feature = "postgres")) {
+    (true, true) => "sqlite:///path/to/file.db or postgres://user@host/db",
+    (true, false) => "sqlite:///path/to/file.db (PostgreSQL needs the `postgres` feature)",
+    (false, true) => "postgres://user@host/db (SQLite needs the `sqlite` feature)",
+    (false, false) => "no ledger backend is compiled in (features `sqlite`, `postgres`)",
+};

@@ -23,15 +23,10 @@ use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
 use super::{
-    Claim, ClaimToken, Fingerprint, Ledger, LedgerError, NewPayment, PaymentRecord, PaymentState,
-    ReplayKey, SettledQuery, Transition,
+    Claim, ClaimToken, DEFAULT_CLAIM_LEASE_SECONDS, Fingerprint, Ledger, LedgerError, NewPayment,
+    PaymentRecord, PaymentState, ReplayKey, SettledQuery, Transition,
 };
 use crate::{BoxFuture, wire::SettleResponse};
-
-/// How long a `claimed` or `verified` record stays held without a step before another claim may
-/// take it over (its holder is taken to have died before settling; nothing was sent to
-/// `/settle`, so taking over cannot charge twice).
-pub const DEFAULT_CLAIM_LEASE_SECONDS: u64 = 60;
 
 /// The migrations, in order: `user_version` is how many are applied.
 const MIGRATIONS: &[&str] = &[
