@@ -2,7 +2,10 @@
 //! request, `settlement_pending`, the reconciler, and a ledger that cannot answer.
 //!
 //! [`crate::ledger_suite!`] expands them into tests, as [`crate::conformance_suite!`] does.
-//! Each case builds its gate with a fresh in-memory [`SqliteLedger`].
+//! Each case builds its gate with a fresh in-memory [`SqliteLedger`], except the one sharing a
+//! [`PostgresLedger`] between two instances: it reads [`POSTGRES_URL_VAR`] and is skipped,
+//! saying so, when it is unset — except under `CI=true`, where it fails (`.ci/run` starts
+//! PostgreSQL and sets it).
 
 use std::{sync::Arc, time::Duration};
 
@@ -10,7 +13,7 @@ use x402_core::{
     BoxFuture,
     ledger::{
         self, Claim, ClaimToken, Ledger, LedgerError, NewPayment, PaymentRecord, PaymentState,
-        ReplayKey, SettledQuery, SqliteLedger, Transition,
+        PostgresLedger, ReplayKey, SettledQuery, SqliteLedger, Transition,
     },
 };
 
@@ -40,6 +43,7 @@ macro_rules! ledger_suite {
             still_pending_is_a_503_with_the_pending_receipt_and_no_challenge,
             reconciler_finishes_a_pending_payment_and_the_retry_is_served,
             unavailable_ledger_fails_closed_with_a_503,
+            two_instances_sharing_postgres_serve_a_payment_once_and_its_retry_on_either,
         );
     };
     (@cases $factory:ident; $($case:ident),* $(,)?) => {
@@ -354,4 +358,85 @@ pub async fn unavailable_ledger_fails_closed_with_a_503(factory: &dyn AppFactory
     assert!(response.header("retry-after").is_some());
     assert_eq!(f.facilitator.verify_calls(), 0);
     assert_eq!(f.facilitator.settle_calls(), 0);
+}
+
+/// The environment variable naming the PostgreSQL server of the shared-ledger case.
+pub const POSTGRES_URL_VAR: &str = "X402_TEST_POSTGRES_URL";
+
+/// The server's URL, or `None` (the case is skipped, saying so) outside CI when it is unset.
+#[allow(clippy::print_stderr)]
+pub fn postgres_url(case: &str) -> Option<String> {
+    let url = std::env::var(POSTGRES_URL_VAR)
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        // Under CI the server is part of the run: its absence is a failure, not a skip.
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{case}: CI=true but {POSTGRES_URL_VAR} is unset (.ci/run starts PostgreSQL and sets it)"
+        );
+        eprintln!(
+            "SKIPPED {case}: set {POSTGRES_URL_VAR}=postgres://user@127.0.0.1:PORT/db to run it"
+        );
+    }
+    url
+}
+
+/// Two instances (two gates, two facilitators) on one PostgreSQL ledger: a payment served by
+/// one is served again, with its receipt and without a settlement, by the other; a payment in
+/// flight on one is refused as in progress by the other.
+pub async fn two_instances_sharing_postgres_serve_a_payment_once_and_its_retry_on_either(
+    factory: &dyn AppFactory,
+) {
+    let case = "two_instances_sharing_postgres";
+    let Some(url) = postgres_url(case) else {
+        return;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let schema = format!(
+        "x402_test_{}_{}_{nanos}",
+        factory.name(),
+        std::process::id()
+    );
+    let connect = || async {
+        Arc::new(
+            PostgresLedger::connect_in_schema(&url, &schema)
+                .await
+                .expect("connects"),
+        )
+    };
+    let (first_ledger, second_ledger) = (connect().await, connect().await);
+    let first = Fixture::with(factory, |builder| builder.ledger(first_ledger));
+    let second = Fixture::with(factory, |builder| builder.ledger(second_ledger));
+
+    let request = first.paid("/weather");
+    let served = first.send(request.clone()).await;
+    assert_eq!(served.status, 200, "{}", served.text());
+    let again = second.send(request).await;
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(
+        receipt(&served, "payment-response"),
+        receipt(&again, "payment-response")
+    );
+    let settled = first.facilitator.settle_calls() + second.facilitator.settle_calls();
+    assert_eq!(settled, 1, "one settlement across both instances");
+    assert_eq!(second.facilitator.verify_calls(), 0);
+
+    // In flight on the first (its verify held), the same payment on the second: 409.
+    first.facilitator.on_verify(Script::Delay(
+        Duration::from_millis(300),
+        Box::new(Script::Accept),
+    ));
+    let request = first.paid("/weather");
+    let (on_first, on_second) = tokio::join!(first.send(request.clone()), async {
+        first.facilitator.verify_called(2).await;
+        second.send(request.clone()).await
+    });
+    assert_eq!(on_first.status, 200, "{}", on_first.text());
+    assert_eq!(on_second.status, 409, "{}", on_second.text());
+    assert_eq!(error_reason(&on_second), "payment_in_progress");
+    let settled = first.facilitator.settle_calls() + second.facilitator.settle_calls();
+    assert_eq!(settled, 2);
 }
