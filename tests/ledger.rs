@@ -43,6 +43,7 @@ macro_rules! ledger_suite {
             still_pending_is_a_503_with_the_pending_receipt_and_no_challenge,
             reconciler_finishes_a_pending_payment_and_the_retry_is_served,
             unavailable_ledger_fails_closed_with_a_503,
+            payment_abandoned_mid_settlement_is_finished_by_the_reconciler,
             two_instances_sharing_postgres_serve_a_payment_once_and_its_retry_on_either,
         );
     };
@@ -297,6 +298,55 @@ pub async fn reconciler_finishes_a_pending_payment_and_the_retry_is_served(
         .await
         .expect("reconciles");
     assert_eq!(again.examined, 0, "nothing left unfinished");
+}
+
+/// The request dies while `/settle` is in flight (as a crash would leave it): the record says
+/// `settling` with the body sent; a retry is not settled again; the reconciler settles the
+/// recorded body and the next retry is served with the receipt.
+pub async fn payment_abandoned_mid_settlement_is_finished_by_the_reconciler(
+    factory: &dyn AppFactory,
+) {
+    let (f, ledger) = with_ledger(factory);
+    f.facilitator.on_settle(Script::Delay(
+        Duration::from_secs(3_600),
+        Box::new(Script::Accept),
+    ));
+    let request = f.paid("/weather");
+    tokio::select! {
+        response = f.send(request.clone()) => panic!("answered {}", response.status),
+        () = async {
+            while f.facilitator.settle_calls() == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        } => {}
+    }
+    f.app.abandoned_requests_dropped().await;
+    let record = record_of(&ledger).await;
+    assert_eq!(record.state, PaymentState::Settling);
+    let body = record
+        .settle_request
+        .clone()
+        .expect("the body sent is recorded");
+    let busy = f.send(request.clone()).await;
+    assert_eq!(busy.status, 409, "{}", busy.text());
+    assert_eq!(
+        f.facilitator.settle_calls(),
+        1,
+        "not settled again by the retry"
+    );
+
+    f.facilitator.on_settle(Script::Accept);
+    let report = ledger::reconcile(&*ledger, &*f.facilitator, NOW, NOW + 1, 10)
+        .await
+        .expect("reconciles");
+    assert_eq!((report.examined, report.settled), (1, 1), "{report:?}");
+    let record = record_of(&ledger).await;
+    assert_eq!(record.state, PaymentState::Settled);
+    assert_eq!(record.settle_request, Some(body), "the same body");
+    let served = f.send(request).await;
+    assert_eq!(served.status, 200, "{}", served.text());
+    assert_eq!(receipt(&served, "payment-response").transaction, TX);
+    assert_eq!(f.facilitator.settle_calls(), 2);
 }
 
 /// The only payment record.

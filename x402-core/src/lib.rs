@@ -73,6 +73,7 @@
 //! | `client` | no | the buyer side (`client`) |
 //! | `redis` | no | `replay::RedisReplayGuard`, shared by several instances |
 //! | `sqlite` | no | `ledger::SqliteLedger`: the durable payment ledger in one SQLite file (bundled SQLite, built by `cc`) |
+//! | `postgres` | no | `ledger::PostgresLedger`: the payment ledger on PostgreSQL, shared by several instances (`tokio-postgres`, no TLS) |
 //! | `dev-facilitator` | no | the in-process dev facilitator (`facilitator::dev`); it settles nothing on chain |
 //! | `schemars` | no | `schemars::JsonSchema` on the route spec types (`spec`) |
 #![cfg_attr(docsrs, feature(doc_cfg))]

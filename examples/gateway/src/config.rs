@@ -423,7 +423,8 @@ pub fn validate(path: &Path, config: GatewayConfig) -> Result<Loaded, ConfigErro
         }
         if settlement == SettlementMode::VerifyOnly {
             errors.push(
-                "`ledger`: needs a gateway that settles; this one is verify-only (set                  `settlement: after` or `before`)"
+                "`ledger`: needs a gateway that settles; this one is verify-only (set \
+                 `settlement: after` or `before`)"
                     .to_owned(),
             );
         }

@@ -257,7 +257,7 @@ async fn without_a_secret_the_usage_api_is_404_and_not_proxied() {
 }
 
 #[test]
-fn a_ledger_url_the_gateway_cannot_open_is_refused_naming_the_field() {
+fn a_bad_ledger_setting_is_refused_naming_the_field() {
     let dir = TempPath::new("config-errors.yaml");
     let text = r#"
 listen: 127.0.0.1:0
@@ -265,6 +265,7 @@ mode: proxy
 upstream: http://127.0.0.1:1
 facilitator: dev
 ledger: mysql://db/x402
+settlement: verify-only
 replay: { redis: { url: "redis://127.0.0.1:6379/" } }
 payment: { wallet: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", network: base-sepolia, defaultPrice: "$0.001" }
 routes: [ { path: /weather } ]
@@ -278,6 +279,10 @@ routes: [ { path: /weather } ]
     );
     assert!(
         message.contains("`replay`: must be unset with `ledger`"),
+        "{message}"
+    );
+    assert!(
+        message.contains("`ledger`: needs a gateway that settles"),
         "{message}"
     );
 }
