@@ -44,6 +44,7 @@ macro_rules! ledger_suite {
             reconciler_finishes_a_pending_payment_and_the_retry_is_served,
             unavailable_ledger_fails_closed_with_a_503,
             payment_abandoned_mid_settlement_is_finished_by_the_reconciler,
+            interrupted_settlement_refused_on_retry_stays_pending_until_it_expires,
             two_instances_sharing_postgres_serve_a_payment_once_and_its_retry_on_either,
         );
     };
@@ -347,6 +348,47 @@ pub async fn payment_abandoned_mid_settlement_is_finished_by_the_reconciler(
     assert_eq!(served.status, 200, "{}", served.text());
     assert_eq!(receipt(&served, "payment-response").transaction, TX);
     assert_eq!(f.facilitator.settle_calls(), 2);
+}
+
+/// The request dies mid-settle and the facilitator then refuses the recorded body: the first
+/// attempt may have landed (an authorization used is refused), so the record stays pending —
+/// retries get 503 with the pending receipt, never a 402 — until the authorization expires.
+pub async fn interrupted_settlement_refused_on_retry_stays_pending_until_it_expires(
+    factory: &dyn AppFactory,
+) {
+    let (f, ledger) = with_ledger(factory);
+    f.facilitator.on_settle(Script::Delay(
+        Duration::from_secs(3_600),
+        Box::new(Script::Accept),
+    ));
+    let request = f.paid("/weather");
+    tokio::select! {
+        response = f.send(request.clone()) => panic!("answered {}", response.status),
+        () = async {
+            while f.facilitator.settle_calls() == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        } => {}
+    }
+    f.app.abandoned_requests_dropped().await;
+    f.facilitator
+        .on_settle(Script::Refuse("invalid_exact_evm_nonce_already_used"));
+    let report = ledger::reconcile(&*ledger, &*f.facilitator, NOW, NOW + 1, 10)
+        .await
+        .expect("reconciles");
+    assert_eq!((report.still_pending, report.failed), (1, 0), "{report:?}");
+    let record = record_of(&ledger).await;
+    assert_eq!(record.state, PaymentState::Pending);
+    let retry = f.send(request.clone()).await;
+    assert_eq!(retry.status, 503, "{}", retry.text());
+    assert!(retry.header("payment-required").is_none());
+
+    let expired = record.expires_at;
+    let report = ledger::reconcile(&*ledger, &*f.facilitator, expired, expired, 10)
+        .await
+        .expect("reconciles");
+    assert_eq!(report.failed, 1, "{report:?}");
+    assert_eq!(record_of(&ledger).await.state, PaymentState::Failed);
 }
 
 /// The only payment record.

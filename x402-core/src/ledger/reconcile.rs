@@ -34,6 +34,12 @@ pub struct ReconcileReport {
 
 /// One pass: every `pending` record, and every `settling` one untouched since `stale_before`
 /// (its holder died mid-settle), settled again with its recorded body, at most `limit` of them.
+///
+/// A success is recorded `settled`. A refusal is recorded `failed` when the facilitator had
+/// reported a transaction for the earlier attempt (its answer then settles the question), or
+/// once the authorization has expired; otherwise — the earlier attempt's outcome unknown — a
+/// refusal may only mean it landed, so the record stays `pending` (retries get 503, never a
+/// 402 inviting a second payment) until the authorization expires.
 pub async fn reconcile(
     ledger: &dyn Ledger,
     facilitator: &dyn Facilitator,
@@ -80,11 +86,24 @@ async fn finish(
             return lost_is_fine(result);
         }
         Ok(receipt) => {
-            report.failed += 1;
             let reason = receipt
                 .error_reason
                 .clone()
                 .unwrap_or_else(|| "settle_rejected".to_owned());
+            if record.transaction.is_none() && now < record.expires_at {
+                // The first attempt's outcome is unknown (interrupted mid-settle, or no
+                // answer): a refusal now may mean that it landed (the authorization is used).
+                // Never make the payment reusable on that: pending until it expires.
+                report.still_pending += 1;
+                let reason = format!("outcome_unknown: {reason}");
+                let pending = Transition::Pending {
+                    transaction: None,
+                    reason: &reason,
+                };
+                let result = ledger.record(record.key, record.token, pending, now).await;
+                return lost_is_fine(result);
+            }
+            report.failed += 1;
             let result = ledger
                 .record(
                     record.key,
