@@ -380,3 +380,67 @@ async fn the_gateway_binary_serves_the_usage_api_with_the_secret_from_its_enviro
     );
     assert_eq!(body["buckets"].as_array().map(Vec::len), Some(1), "{body}");
 }
+
+/// The environment variable naming the PostgreSQL server of the shared-ledger test.
+const POSTGRES_URL_VAR: &str = "X402_TEST_POSTGRES_URL";
+
+#[tokio::test]
+async fn two_gateways_sharing_a_postgres_ledger_settle_a_payment_once_and_serve_its_retry() {
+    let Some(url) = std::env::var(POSTGRES_URL_VAR)
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        // Under CI the server is part of the run: its absence is a failure, not a skip.
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but {POSTGRES_URL_VAR} is unset (.ci/run starts PostgreSQL and sets it)"
+        );
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("SKIPPED two_gateways_sharing_a_postgres_ledger: set {POSTGRES_URL_VAR}");
+        }
+        return;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let schema = format!("x402_gateway_test_{}_{nanos}", std::process::id());
+    // Creates the schema and its table; the gateways then use it through the URL's options.
+    x402_core::ledger::PostgresLedger::connect_in_schema(&url, &schema)
+        .await
+        .expect("connects and migrates");
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let ledger_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+
+    let (upstream, hits, _u) = upstream().await;
+    let (facilitator, dev, _f) = facilitator().await;
+    let config = |ledger: &str| {
+        format!(
+            r#"
+listen: 127.0.0.1:0
+mode: proxy
+upstream: http://{upstream}
+ledger: "{ledger}"
+payment:
+  wallet: "{PAY_TO}"
+  network: base-sepolia
+  defaultPrice: "$0.001"
+  facilitatorURL: {facilitator}
+routes:
+  - {{ path: /weather, name: weather }}
+"#
+        )
+    };
+    let first = Gateway::start(&config(&ledger_url)).await;
+    let second = Gateway::start(&config(&ledger_url)).await;
+    let header = payment_for(&first.url("/weather")).await;
+    let (status, receipt, body) = paid(&first.url("/weather"), &header).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, again, body) = paid(&second.url("/weather"), &header).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(again, receipt, "the other instance serves the same receipt");
+    assert_eq!(dev.settlements().len(), 1, "settled once across both");
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    first.stop().await;
+    second.stop().await;
+}
