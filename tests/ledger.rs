@@ -34,6 +34,7 @@ macro_rules! ledger_suite {
         $crate::ledger_suite!(@cases $factory;
             retried_payment_for_the_same_request_is_served_again_with_the_same_receipt,
             same_payment_for_another_request_is_a_409_naming_the_reason,
+            retry_when_settling_before_the_handler_is_served_without_a_second_settlement,
             same_payment_in_flight_is_a_409_with_retry_after,
             payment_refused_by_the_handler_can_be_sent_again,
             settled_payment_past_its_validity_is_a_replay,
@@ -109,6 +110,42 @@ pub async fn retried_payment_for_the_same_request_is_served_again_with_the_same_
     assert_eq!(receipt(&again, "payment-response").transaction, TX);
     assert_eq!(f.facilitator.settle_calls(), 1);
     assert_eq!(f.facilitator.verify_calls(), 1);
+}
+
+/// Settling before the handler: a retry of a settled payment runs the handler again with the
+/// recorded receipt, without a second settlement. A verify-only gate refuses a ledger.
+pub async fn retry_when_settling_before_the_handler_is_served_without_a_second_settlement(
+    factory: &dyn AppFactory,
+) {
+    let ledger = Arc::new(SqliteLedger::in_memory().expect("in-memory ledger"));
+    let shared = Arc::clone(&ledger);
+    let f = Fixture::with(factory, |builder| {
+        builder
+            .ledger(shared)
+            .settlement(x402_core::gate::SettlementMode::BeforeHandler)
+    });
+    let request = f.paid("/weather");
+    let first = f.send(request.clone()).await;
+    let again = f.send(request).await;
+    for response in [&first, &again] {
+        assert_eq!(response.status, 200, "{}", response.text());
+        assert_eq!(response.text(), r#"{"weather":"sunny"}"#);
+    }
+    assert_eq!(
+        receipt(&first, "payment-response"),
+        receipt(&again, "payment-response")
+    );
+    assert_eq!(f.facilitator.settle_calls(), 1);
+
+    let refused = x402_core::gate::Gate::builder(f.routes.clone(), f.facilitator.clone())
+        .ledger(ledger)
+        .settlement(x402_core::gate::SettlementMode::VerifyOnly)
+        .build()
+        .expect_err("a verify-only gate with a ledger");
+    assert!(matches!(
+        refused,
+        x402_core::gate::GateConfigError::LedgerWithoutSettlement
+    ));
 }
 
 /// A payment header taken from one request and sent with another: 409, not served, no new
