@@ -382,8 +382,10 @@ async fn the_gateway_binary_serves_the_usage_api_with_the_secret_from_its_enviro
 }
 
 /// The environment variable naming the PostgreSQL server of the shared-ledger test.
+#[cfg(feature = "postgres")]
 const POSTGRES_URL_VAR: &str = "X402_TEST_POSTGRES_URL";
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn two_gateways_sharing_a_postgres_ledger_settle_a_payment_once_and_serve_its_retry() {
     let Some(url) = std::env::var(POSTGRES_URL_VAR)
