@@ -1,7 +1,7 @@
 //! [`SqliteLedger`]: the embedded ledger, one SQLite file in WAL mode.
 //!
-//! Every call runs on tokio's blocking pool (`spawn_blocking`) over one connection behind a
-//! mutex: SQLite serializes writers anyway, and a commit is one short local write. Claims run in
+//! Every call runs on tokio's blocking pool (`spawn_blocking`, so the calls need a tokio
+//! runtime: axum, hyper and actix-web all run on one) over one connection behind a mutex: SQLite serializes writers anyway, and a commit is one short local write. Claims run in
 //! `BEGIN IMMEDIATE` transactions, so several processes sharing the file (through the same
 //! busy timeout) still see exactly one winner per payment. `synchronous = FULL`: a record
 //! written before a settlement survives a power cut, not only a crash.
