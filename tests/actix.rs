@@ -187,4 +187,5 @@ impl AppUnderTest for ActixApp {
 }
 
 tests::conformance_suite!(Actix);
+tests::ledger_suite!(Actix);
 tests::hardening_suite!(Actix);

@@ -33,6 +33,8 @@ pub enum Script {
     Malformed,
     /// Settlement outcome unknown, with a transaction hash.
     SettleUnknown(&'static str),
+    /// `settlement_pending` with this transaction hash: broadcast, not confirmed yet.
+    SettlementPending(&'static str),
     /// Wait, then act.
     Delay(Duration, Box<Script>),
 }
@@ -42,6 +44,8 @@ pub enum Script {
 pub struct ScriptedFacilitator {
     verify: Mutex<Script>,
     settle: Mutex<Script>,
+    /// Scripts for the next settle calls, one each, before `settle` applies again.
+    settle_next: Mutex<std::collections::VecDeque<Script>>,
     /// Verify calls so far, watched so a test can wait for the n-th one.
     verify_calls: watch::Sender<usize>,
     settle_calls: AtomicUsize,
@@ -52,6 +56,7 @@ impl Default for ScriptedFacilitator {
         Self {
             verify: Mutex::new(Script::Accept),
             settle: Mutex::new(Script::Accept),
+            settle_next: Mutex::default(),
             verify_calls: watch::Sender::new(0),
             settle_calls: AtomicUsize::new(0),
         }
@@ -72,6 +77,12 @@ impl ScriptedFacilitator {
     /// Scripts `/settle`.
     pub fn on_settle(&self, script: Script) {
         *self.settle.lock().unwrap() = script;
+    }
+
+    /// Scripts the next settle calls, one script each; then [`on_settle`](Self::on_settle)'s
+    /// script applies again.
+    pub fn on_next_settles(&self, scripts: impl IntoIterator<Item = Script>) {
+        self.settle_next.lock().unwrap().extend(scripts);
     }
 
     /// How many verify calls were made.
@@ -118,6 +129,12 @@ fn error(operation: FacilitatorOperation, script: &Script) -> Option<Facilitator
             transaction: Some((*tx).to_owned()),
             detail: "scripted unknown outcome".into(),
         }),
+        // What the HTTP client makes of a `settlement_pending` answer.
+        Script::SettlementPending(tx) => Some(FacilitatorError::SettleUnknown {
+            facilitator,
+            transaction: Some((*tx).to_owned()),
+            detail: "status 200: settlement_pending".into(),
+        }),
         Script::Accept | Script::Refuse(_) | Script::Delay(..) => None,
     }
 }
@@ -162,7 +179,8 @@ impl Facilitator for ScriptedFacilitator {
         request: &'a FacilitatorRequest<'a>,
     ) -> BoxFuture<'a, Result<SettleResponse, FacilitatorError>> {
         self.settle_calls.fetch_add(1, Ordering::SeqCst);
-        let script = self.settle.lock().unwrap().clone();
+        let next = self.settle_next.lock().unwrap().pop_front();
+        let script = next.unwrap_or_else(|| self.settle.lock().unwrap().clone());
         Box::pin(async move {
             let script = unwind(script).await;
             if let Some(error) = error(FacilitatorOperation::Settle, &script) {

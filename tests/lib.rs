@@ -21,6 +21,7 @@ pub mod cases;
 pub mod facilitator;
 pub mod fixture;
 pub mod hardening;
+pub mod ledger;
 
 pub use app::{AppFactory, AppUnderTest, TestRequest, TestResponse};
 pub use facilitator::{Script, ScriptedFacilitator};

@@ -118,4 +118,5 @@ impl AppUnderTest for AxumApp {
 }
 
 tests::conformance_suite!(Axum);
+tests::ledger_suite!(Axum);
 tests::hardening_suite!(Axum);

@@ -55,6 +55,7 @@ struct ReadmeDoctests;
 
 mod extract;
 mod middleware;
+pub mod usage;
 
 pub use extract::{Paid, PaymentMissing};
 pub use middleware::{ResponseFuture, X402, X402Middleware};

@@ -178,6 +178,9 @@ label_enum! {
     /// | `settlement_unknown` | 503 | settlement may have landed but its outcome is unknown; not retriable |
     /// | `invalid_request_target` | 400 | (the gateway's proxy) the request cannot be forwarded as received |
     /// | `upstream_unavailable` | 502 | (the gateway's proxy) the upstream service could not be reached |
+    /// | `ledger_unavailable` | 503 | the payment ledger cannot record a step; retriable, with `Retry-After` |
+    /// | `payment_request_mismatch` | 409 | (with a ledger) this payment was made for another request |
+    /// | `payment_in_progress` | 409 | (with a ledger) the same payment is being processed; retriable, with `Retry-After` |
     ///
     /// ```
     /// use x402_core::labels::ErrorCode;
@@ -205,6 +208,12 @@ label_enum! {
         InvalidRequestTarget => "invalid_request_target",
         /// The gateway's proxy could not reach the upstream service: 502.
         UpstreamUnavailable => "upstream_unavailable",
+        /// The payment ledger could not record a step, so the payment is refused: 503.
+        LedgerUnavailable => "ledger_unavailable",
+        /// The payment was made for another request (method, path, body): 409.
+        PaymentRequestMismatch => "payment_request_mismatch",
+        /// The same payment is being processed by another request: 409, retriable.
+        PaymentInProgress => "payment_in_progress",
     }
 }
 

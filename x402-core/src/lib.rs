@@ -16,6 +16,8 @@
 //!   and how to add one;
 //! - [`offer`]: the per-route payment offer, with its 402 challenge serialized once;
 //! - [`labels`]: the closed outcome/reason enums and per-route metric labels;
+//! - [`ledger`] and [`usage`]: the durable payment ledger (SQLite with feature `sqlite`) and
+//!   the usage API over it;
 //! - `client` (feature `client`): the buyer side — decode a 402, choose an option by policy,
 //!   cap spending, sign the payment.
 //!
@@ -26,7 +28,7 @@
 //! Dependencies run one way, and no module imports from a layer above its own: [`wire`],
 //! [`codec`], [`money`], [`network`] (and [`labels`], [`clock`], [`BoxFuture`]) at the bottom;
 //! the payment [`mechanism`]s (and the EIP-3009 cryptography they use, `evm`) above them;
-//! `facilitator` and [`replay`] above those; [`spec`] → [`table`] → [`offer`] beside them;
+//! `facilitator` and [`replay`] above those, [`ledger`] above them; [`spec`] → [`table`] → [`offer`] beside them;
 //! [`gate`] on top, which is what the adapters call.
 //!
 //! # Example
@@ -70,6 +72,8 @@
 //! | `evm-signer` | no | sign EIP-3009 authorizations with a local key (`evm::signer`) |
 //! | `client` | no | the buyer side (`client`) |
 //! | `redis` | no | `replay::RedisReplayGuard`, shared by several instances |
+//! | `sqlite` | no | `ledger::SqliteLedger`: the durable payment ledger in one SQLite file (bundled SQLite, built by `cc`) |
+//! | `postgres` | no | `ledger::PostgresLedger`: the payment ledger on PostgreSQL, shared by several instances (`tokio-postgres`, no TLS) |
 //! | `dev-facilitator` | no | the in-process dev facilitator (`facilitator::dev`); it settles nothing on chain |
 //! | `schemars` | no | `schemars::JsonSchema` on the route spec types (`spec`) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -89,6 +93,7 @@ pub mod evm;
 pub mod facilitator;
 pub mod gate;
 pub mod labels;
+pub mod ledger;
 pub mod matcher;
 pub mod mechanism;
 pub mod money;
@@ -101,6 +106,7 @@ pub mod replay;
 pub mod spec;
 pub mod table;
 mod telemetry;
+pub mod usage;
 pub mod wire;
 
 pub use error::ErrorChain;

@@ -12,6 +12,9 @@
 //! `forwardAuth`, nginx `auth_request`, Envoy `ext_authz`): a service answering 200 or 402 from
 //! the `X-Forwarded-*` headers, for apps that gate another server's routes.
 //!
+//! [`usage::UsageService`] serves the usage API of a payment ledger (`/internal/usage`,
+//! `/internal/usage/recent`; see [`x402_core::usage`]).
+//!
 //! The buyer side is `client::X402PayLayer` (feature `client`): it wraps an HTTP
 //! client service and pays the x402 challenges it meets, within spending caps.
 //!
@@ -65,6 +68,7 @@ pub mod forward_auth;
 mod future;
 mod layer;
 mod service;
+pub mod usage;
 
 pub use body::ResponseBody;
 #[cfg(feature = "client")]

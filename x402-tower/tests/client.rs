@@ -622,3 +622,90 @@ async fn readiness_is_awaited_before_the_first_request_and_before_the_paid_retry
         PurchaseOutcome::Unconfirmed
     );
 }
+
+/// A seller that answers the paid request `failures` times with `failure`, then serves it with
+/// a receipt; it records every payment header it got.
+fn flaky(seen: &Seen, failures: usize, failure: fn() -> Response<Body>) -> Client {
+    let seen = seen.clone();
+    let paid = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    BoxCloneSyncService::new(service_fn(move |request: Request<Full<Bytes>>| {
+        seen.0.lock().unwrap().push(request.headers().clone());
+        let answer = if request.headers().contains_key(codec::PAYMENT_SIGNATURE) {
+            if paid.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < failures {
+                failure()
+            } else {
+                let receipt = x402_core::wire::SettleResponse::success("0xab", "eip155:84532");
+                status(
+                    StatusCode::OK,
+                    &[("payment-response", &codec::encode_header(&receipt))],
+                    "sunny",
+                )
+            }
+        } else {
+            status(
+                StatusCode::PAYMENT_REQUIRED,
+                &[("payment-required", OFFICIAL_402)],
+                "{}",
+            )
+        };
+        async move { Ok::<_, Infallible>(answer) }
+    }))
+}
+
+fn payment_headers(seen: &Seen) -> Vec<String> {
+    seen.0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h.get(codec::PAYMENT_SIGNATURE))
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_5xx_after_paying_is_retried_with_the_same_header_and_counted_once() {
+    let seen = Seen::default();
+    let service = flaky(&seen, 2, || {
+        status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &[("retry-after", "0")],
+            "{}",
+        )
+    });
+    let budget = capped(1_500);
+    let client = X402PayLayer::new(buyer(PaymentPolicy::new(), budget.clone())).layer(service);
+
+    let response = client.oneshot(get_weather()).await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.extensions().get::<Purchase>().unwrap().is_paid());
+    let headers = payment_headers(&seen);
+    assert_eq!(headers.len(), 3, "sent, then retried twice");
+    assert!(headers.iter().all(|h| *h == headers[0]), "never re-signed");
+    assert_eq!(budget.used(usdc()), U256::from(1_000), "counted once");
+}
+
+#[tokio::test]
+async fn paid_retries_are_bounded_and_a_409_without_retry_after_is_final() {
+    let seen = Seen::default();
+    let service = flaky(&seen, 10, || status(StatusCode::BAD_GATEWAY, &[], "{}"));
+    let budget = capped(1_500);
+    let client = X402PayLayer::new(buyer(PaymentPolicy::new(), budget.clone()))
+        .paid_retries(1)
+        .layer(service);
+    let response = client.oneshot(get_weather()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(payment_headers(&seen).len(), 2, "one retry");
+    assert_eq!(
+        budget.used(usdc()),
+        U256::from(1_000),
+        "a 5xx may have charged: kept"
+    );
+
+    let seen = Seen::default();
+    let service = flaky(&seen, 10, || status(StatusCode::CONFLICT, &[], "{}"));
+    let client = X402PayLayer::new(buyer(PaymentPolicy::new(), Budget::unlimited())).layer(service);
+    let response = client.oneshot(get_weather()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert_eq!(payment_headers(&seen).len(), 1, "not retried");
+}

@@ -37,6 +37,7 @@ use x402_core::{
 /// facilitator: dev            # the dev facilitator; otherwise payment.facilitatorURL
 /// replay:                     # default: in memory (one instance)
 ///   redis: { url: "redis://redis:6379/", timeout: 1s, keyPrefix: "x402:replay:" }
+/// ledger: sqlite:///var/lib/x402/ledger.db  # default: none; replaces `replay` when set
 /// routesFrom:                 # default: `routes` below
 ///   kubernetes: { namespaces: [shop], labelSelector: team=payments, writeStatus: true }
 /// payment: { wallet: "0x…", network: base-sepolia, facilitatorURL: https://x402.org/facilitator }
@@ -75,6 +76,10 @@ pub struct GatewayConfig {
     /// Where replay state lives (default: in this process). Restart to change it.
     #[serde(default)]
     pub replay: Option<ReplayConfig>,
+    /// The durable payment ledger (`sqlite:///path/ledger.db`; see [`crate::ledger`]): the
+    /// replay store, idempotent retries and the record of every payment. Restart to change it.
+    #[serde(default)]
+    pub ledger: Option<String>,
     /// Where the route table comes from (default: `routes` in this file). Restart to change it.
     #[serde(default)]
     pub routes_from: Option<RoutesFrom>,
@@ -406,6 +411,24 @@ pub fn validate(path: &Path, config: GatewayConfig) -> Result<Loaded, ConfigErro
                 None
             }
         });
+
+    if let Some(url) = &config.ledger {
+        if let Err(message) = crate::ledger::check_url(url) {
+            errors.push(format!("`ledger` = {url:?}: {message}"));
+        }
+        if config.replay.is_some() {
+            errors.push(
+                "`replay`: must be unset with `ledger` (the ledger is the replay store)".to_owned(),
+            );
+        }
+        if settlement == SettlementMode::VerifyOnly {
+            errors.push(
+                "`ledger`: needs a gateway that settles; this one is verify-only (set \
+                 `settlement: after` or `before`)"
+                    .to_owned(),
+            );
+        }
+    }
 
     let route_source = match &config.routes_from {
         None => RouteSource::File,

@@ -30,6 +30,12 @@
 //! ([`x402_core::replay::RedisReplayGuard`]): a payment in flight or settled on one is refused
 //! by the others; Redis not answering within `timeout` refuses the payment with 503.
 //!
+//! With `ledger: sqlite:///path/ledger.db` (feature `sqlite`, on by default) every payment is
+//! recorded in a durable ledger ([`ledger`], [`x402_core::ledger`]) before each step: the
+//! ledger is the replay store, a buyer re-sending the same payment header for the same request
+//! is served again with its receipt (no second charge), and a background reconciler finishes
+//! the settlements the facilitator left pending.
+//!
 //! Built without a feature, the file's setting that needs it is refused at startup, naming
 //! the feature.
 //!
@@ -48,6 +54,7 @@
 //! ```
 
 pub mod config;
+pub mod ledger;
 pub mod ops;
 pub mod proxy;
 
@@ -108,6 +115,9 @@ pub enum StartError {
     /// The gate settings are invalid.
     #[error(transparent)]
     Gate(#[from] GateConfigError),
+    /// The `ledger` could not be opened (or migrated).
+    #[error("cannot open the payment ledger")]
+    Ledger(#[from] x402_core::ledger::LedgerError),
     /// `routesFrom.kubernetes` is set and no Kubernetes client could be configured.
     #[cfg(feature = "kube")]
     #[error("routesFrom.kubernetes: no Kubernetes client")]
@@ -239,6 +249,7 @@ async fn start_inner(
     #[cfg(not(feature = "kube"))]
     let _ = client;
     // The upstream may be any server: refuse what servers read differently (x402_core::path::gateway).
+    let reconcile_with = Arc::clone(&facilitator);
     let mut builder = Gate::builder(routes, facilitator)
         .path_rule(PathRule::Gateway)
         .settlement(settlement)
@@ -249,6 +260,13 @@ async fn start_inner(
     }
     if let Some(guard) = replay_guard {
         builder = builder.replay_guard(guard);
+    }
+    let payment_ledger = match &config.ledger {
+        Some(url) => Some(ledger::open(url).await?),
+        None => None,
+    };
+    if let Some(payment_ledger) = &payment_ledger {
+        builder = builder.ledger(Arc::clone(payment_ledger));
     }
     let gate = builder.build()?;
 
@@ -269,6 +287,14 @@ async fn start_inner(
                 .layer(ReverseProxy::new(upstream, config.trust_forwarded_headers)),
         ),
         _ => Router::new().fallback_service(ForwardAuth::new(gate.clone())),
+    };
+    let app = match &payment_ledger {
+        Some(payment_ledger) => ledger::mount_usage(
+            app,
+            Arc::clone(payment_ledger),
+            std::env::var(ledger::INTERNAL_SECRET_VAR).ok(),
+        ),
+        None => app,
     };
 
     let (loaded, mut background) = match kube_routes {
@@ -293,6 +319,13 @@ async fn start_inner(
         let _ = stop_tx.send(true);
     });
     background.push(tokio::spawn(watch_file(reloader.clone(), stop_rx.clone())));
+    if let Some(payment_ledger) = payment_ledger {
+        background.push(ledger::spawn_reconciler(
+            payment_ledger,
+            reconcile_with,
+            stop_rx.clone(),
+        ));
+    }
 
     let task = tokio::spawn(serve(
         listener,
@@ -526,7 +559,7 @@ impl Reloader {
 /// `routes` reload).
 fn restart_needed(startup: &GatewayConfig, now: &GatewayConfig) -> Vec<&'static str> {
     let mut changed = Vec::new();
-    let checks: [(&'static str, bool); 11] = [
+    let checks: [(&'static str, bool); 12] = [
         ("listen", startup.listen != now.listen),
         ("mode", startup.mode != now.mode),
         ("upstream", startup.upstream != now.upstream),
@@ -548,6 +581,8 @@ fn restart_needed(startup: &GatewayConfig, now: &GatewayConfig) -> Vec<&'static 
         ),
         // The running replay store is kept: replacing it would forget the payments in flight.
         ("replay", startup.replay != now.replay),
+        // Likewise the open ledger.
+        ("ledger", startup.ledger != now.ledger),
         ("routesFrom", startup.routes_from != now.routes_from),
     ];
     for (name, differs) in checks {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde::Deserialize;
 
-use super::FacilitatorError;
+use super::{FacilitatorError, SETTLEMENT_PENDING};
 use crate::{
     labels::FacilitatorOperation,
     wire::{SettleResponse, SupportedResponse, VerifyResponse},
@@ -71,7 +71,7 @@ pub(super) fn settle_answer(
                 name,
                 status,
                 answer.transaction,
-                "settlement_pending",
+                SETTLEMENT_PENDING,
             ));
         }
         return Ok(answer);
@@ -82,7 +82,7 @@ pub(super) fn settle_answer(
                 name,
                 status,
                 answer.transaction,
-                "settlement_pending",
+                SETTLEMENT_PENDING,
             ));
         }
         if answer.success {
@@ -136,7 +136,7 @@ pub(super) fn supported_answer(
 }
 
 fn is_pending(answer: &SettleResponse) -> bool {
-    !answer.success && answer.error_reason.as_deref() == Some("settlement_pending")
+    !answer.success && answer.error_reason.as_deref() == Some(SETTLEMENT_PENDING)
 }
 
 /// An error status without a usable body: 5xx and 429 mean "not now", the rest "not like this".
@@ -318,5 +318,21 @@ mod tests {
             };
             assert_eq!(&got, expected, "{operation:?} {status} {body:?}");
         }
+    }
+
+    #[test]
+    fn only_a_pending_answer_with_a_transaction_is_settlement_pending() {
+        let name: Arc<str> = "http://f".into();
+        let settle = |status, body: &'static str| {
+            settle_answer(&name, status, &Bytes::from_static(body.as_bytes())).unwrap_err()
+        };
+        let pending = r#"{"success":false,"errorReason":"settlement_pending","transaction":"0xab","network":"base"}"#;
+        assert!(settle(200, pending).is_settlement_pending());
+        assert!(settle(202, pending).is_settlement_pending());
+        let no_tx = r#"{"success":false,"errorReason":"settlement_pending","transaction":"","network":"base"}"#;
+        assert!(!settle(200, no_tx).is_settlement_pending());
+        let failed = r#"{"success":false,"errorReason":"x","transaction":"0xab","network":"base"}"#;
+        assert!(!settle(500, failed).is_settlement_pending());
+        assert!(!settle(502, "bad gateway").is_settlement_pending());
     }
 }

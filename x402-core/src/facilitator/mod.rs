@@ -187,6 +187,9 @@ pub(crate) fn request_body(
     body.into()
 }
 
+/// The facilitator's non-terminal settle reason (and the detail of the error it becomes).
+pub(crate) const SETTLEMENT_PENDING: &str = "settlement_pending";
+
 /// Why a facilitator call failed. Closed: each variant tells the adapters which status to send.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -259,6 +262,14 @@ impl FacilitatorError {
             self,
             Self::Unavailable { .. } | Self::Timeout { .. } | Self::AllCircuitsOpen
         )
+    }
+
+    /// Whether this is the facilitator's `settlement_pending` answer with a transaction hash:
+    /// the broadcast succeeded, confirmation was not seen in time, and a second `/settle` with
+    /// the same body reconciles against that transaction instead of sending another.
+    pub fn is_settlement_pending(&self) -> bool {
+        matches!(self, Self::SettleUnknown { transaction: Some(tx), detail, .. }
+            if !tx.is_empty() && detail.ends_with(SETTLEMENT_PENDING))
     }
 
     /// The machine-readable `reason` of the response body.

@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 
 use super::{
     AdmittedPayment, Gate, PAYMENT_REQUIRED_TEXT, PathRule, Reply, UnmatchedPolicy, json_reply,
+    ledgered::LedgerRequest,
 };
 use crate::{
     codec::{self, DecodeError, DecodedPayment, PaymentHeader},
@@ -177,6 +178,13 @@ impl Gate {
             facilitator_body: OnceLock::new(),
             claimed: false,
             settled: None,
+            ledger_request: self
+                .config
+                .ledger
+                .is_some()
+                .then(|| LedgerRequest::of(request)),
+            ledger_token: None,
+            replayed: None,
             span,
         }))
     }

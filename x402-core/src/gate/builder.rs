@@ -7,6 +7,7 @@ use crate::{
     clock::{Clock, SystemClock},
     codec,
     facilitator::Facilitator,
+    ledger::Ledger,
     replay::{InMemoryReplayGuard, ReplayGuard},
 };
 
@@ -54,6 +55,7 @@ pub(super) struct Config {
     pub(super) routes: RouteTableHandle,
     pub(super) facilitator: Arc<dyn Facilitator>,
     pub(super) replay: Arc<dyn ReplayGuard>,
+    pub(super) ledger: Option<Arc<dyn Ledger>>,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) settlement: SettlementMode,
     pub(super) unmatched: UnmatchedPolicy,
@@ -80,6 +82,9 @@ pub enum GateConfigError {
     /// The base URL is not `http(s)://host[:port][/prefix]` without query or fragment.
     #[error("base URL {0:?} must be http:// or https:// with a host, and no query or fragment")]
     BaseUrl(String),
+    /// A ledger records settlements; a verify-only gate settles nothing.
+    #[error("a payment ledger needs a gate that settles; this one is verify-only")]
+    LedgerWithoutSettlement,
 }
 
 impl GateBuilder {
@@ -143,6 +148,16 @@ impl GateBuilder {
         self
     }
 
+    /// A durable payment ledger (default: none). It then serves as the replay store (the
+    /// [`replay_guard`](Self::replay_guard) is not used), records each step of every payment
+    /// before it is taken, and makes retries idempotent: the same payment header re-sent for the
+    /// same request is served again with its receipt, without a second settlement. See
+    /// [`crate::ledger`].
+    pub fn ledger(mut self, ledger: Arc<dyn Ledger>) -> Self {
+        self.config.ledger = Some(ledger);
+        self
+    }
+
     /// The clock (default: the system clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.config.clock = clock;
@@ -164,6 +179,9 @@ impl GateBuilder {
 
     /// Builds the gate.
     pub fn build(self) -> Result<Gate, GateConfigError> {
+        if self.config.ledger.is_some() && self.config.settlement == SettlementMode::VerifyOnly {
+            return Err(GateConfigError::LedgerWithoutSettlement);
+        }
         if let Some(url) = &self.config.base_url {
             let rest = url
                 .strip_prefix("https://")
@@ -192,6 +210,7 @@ impl Gate {
                 routes,
                 facilitator,
                 replay: Arc::new(InMemoryReplayGuard::new()),
+                ledger: None,
                 clock: Arc::new(SystemClock),
                 settlement: SettlementMode::default(),
                 unmatched: UnmatchedPolicy::default(),

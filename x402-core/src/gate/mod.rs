@@ -29,6 +29,7 @@
 mod admission;
 mod builder;
 pub mod headers;
+mod ledgered;
 mod pending;
 mod reply;
 mod settlement;

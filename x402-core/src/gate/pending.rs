@@ -10,12 +10,18 @@ use alloy_primitives::{Address, U256};
 use bytes::Bytes;
 use tracing::Instrument;
 
-use super::{Gate, Reply, SettlementMode, headers::Header, json_reply};
+use super::{
+    Gate, Reply, SettlementMode,
+    headers::Header,
+    json_reply,
+    ledgered::{Claimed, LedgerRequest},
+};
 use crate::{
     RouteTable,
     codec::DecodedPayment,
     facilitator::{FacilitatorRequest, Requirements, request_body},
     labels::{Outcome, Reason},
+    ledger::{ClaimToken, Transition},
     network::Network,
     offer::{Accept, Offer},
     replay::ReplayKey,
@@ -74,6 +80,11 @@ pub struct AdmittedPayment {
     pub(super) facilitator_body: OnceLock<Bytes>,
     pub(super) claimed: bool,
     pub(super) settled: Option<SettleResponse>,
+    /// With a ledger: the request's fingerprint, the claim's token while this request holds
+    /// the record, and the receipt of an earlier settlement served again.
+    pub(super) ledger_request: Option<LedgerRequest>,
+    pub(super) ledger_token: Option<ClaimToken>,
+    pub(super) replayed: Option<SettleResponse>,
     pub(super) span: tracing::Span,
 }
 
@@ -153,6 +164,58 @@ impl AdmittedPayment {
     }
 
     async fn authorize_inner(&mut self) -> Result<Payment, Reply> {
+        if self.gate.config.ledger.is_some() {
+            if let Claimed::Replayed(receipt) = self.claim_in_ledger().await? {
+                self.replayed = Some((*receipt).clone());
+                let mut payment = self.payment();
+                payment.receipt = Some(*receipt);
+                return Ok(payment);
+            }
+        } else {
+            self.claim_replay().await?;
+        }
+
+        let request = self.facilitator_request();
+        let verified = self.gate.config.facilitator.verify(&request).await;
+        drop(request);
+        match verified {
+            Ok(response) if response.is_valid => {
+                if self.payer.is_none() {
+                    self.payer = response.payer.as_deref().and_then(|p| p.parse().ok());
+                    if let Some(payer) = self.payer {
+                        self.span.record("payer", tracing::field::display(payer));
+                    }
+                }
+                let payer = self.payer.map(|payer| format!("{payer:#x}"));
+                self.record(Transition::Verified {
+                    payer: payer.as_deref(),
+                })
+                .await?;
+            }
+            Ok(response) => {
+                let detail = response.invalid_reason.as_deref();
+                let reason = detail.unwrap_or(Reason::VerifyRejected.as_str()).to_owned();
+                // Refused: nothing charged; a failure to record it only leaves the claim to lapse.
+                let _ = self.record(Transition::Failed { reason: &reason }).await;
+                return Err(self.reject(Reason::VerifyRejected, detail));
+            }
+            Err(error) => {
+                tracing::warn!(%error, "facilitator verify failed");
+                return Err(self.gate.facilitator_trouble(self.series(), &error));
+            }
+        }
+
+        if self.gate.config.settlement == SettlementMode::BeforeHandler {
+            match self.settle_now().await {
+                Ok(receipt) => self.settled = Some(receipt),
+                Err(reply) => return Err(reply),
+            }
+        }
+        Ok(self.payment())
+    }
+
+    /// Claims the payment in the replay guard (no ledger configured).
+    async fn claim_replay(&mut self) -> Result<(), Reply> {
         let now = self.gate.config.clock.now();
         match self
             .gate
@@ -181,36 +244,7 @@ impl AdmittedPayment {
                 return Err(reply);
             }
         }
-
-        let request = self.facilitator_request();
-        let verified = self.gate.config.facilitator.verify(&request).await;
-        drop(request);
-        match verified {
-            Ok(response) if response.is_valid => {
-                if self.payer.is_none() {
-                    self.payer = response.payer.as_deref().and_then(|p| p.parse().ok());
-                    if let Some(payer) = self.payer {
-                        self.span.record("payer", tracing::field::display(payer));
-                    }
-                }
-            }
-            Ok(response) => {
-                let detail = response.invalid_reason.as_deref();
-                return Err(self.reject(Reason::VerifyRejected, detail));
-            }
-            Err(error) => {
-                tracing::warn!(%error, "facilitator verify failed");
-                return Err(self.gate.facilitator_trouble(self.series(), &error));
-            }
-        }
-
-        if self.gate.config.settlement == SettlementMode::BeforeHandler {
-            match self.settle_now().await {
-                Ok(receipt) => self.settled = Some(receipt),
-                Err(reply) => return Err(reply),
-            }
-        }
-        Ok(self.payment())
+        Ok(())
     }
 
     pub(super) fn payment(&self) -> Payment {
@@ -259,6 +293,7 @@ impl AuthorizedPayment {
 
 impl AdmittedPayment {
     pub(super) fn release(&mut self) {
+        self.release_in_ledger();
         if self.claimed {
             self.gate.config.replay.release(self.replay_key);
             self.claimed = false;

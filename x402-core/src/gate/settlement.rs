@@ -74,6 +74,12 @@ impl AuthorizedPayment {
 
 impl AdmittedPayment {
     async fn settle_inner(mut self, status: u16) -> Settlement {
+        if let Some(receipt) = self.replayed.take() {
+            // Settled earlier for this very request (a retry): the same receipt, no second
+            // settlement, whatever the handler answered this time.
+            telemetry::request(self.series(), Outcome::Paid);
+            return self.paid(receipt);
+        }
         match self.gate.config.settlement {
             SettlementMode::VerifyOnly => {
                 // The authorization was used for this request: refuse it again until it
@@ -122,16 +128,31 @@ impl AdmittedPayment {
     /// Settles with the facilitator; records the outcome and the replay state.
     pub(super) async fn settle_now(&mut self) -> Result<SettleResponse, Reply> {
         let request = self.facilitator_request();
-        let settled = self.gate.config.facilitator.settle(&request).await;
+        let body = request.body().clone();
         drop(request);
+        // With a ledger: the exact body, recorded before it is sent.
+        self.record(crate::ledger::Transition::Settling { request: &body })
+            .await?;
+        let request = self.facilitator_request();
+        let mut settled = self.gate.config.facilitator.settle(&request).await;
+        if matches!(&settled, Err(error) if error.is_settlement_pending()) {
+            // Broadcast but not confirmed yet: once more with the identical body (x402 §7.2),
+            // which the facilitator reconciles against its transaction.
+            settled = self.gate.config.facilitator.settle(&request).await;
+        }
+        drop(request);
+        self.record_settlement(&settled).await;
         match settled {
             Ok(receipt) if receipt.success => {
-                self.gate
-                    .config
-                    .replay
-                    .confirm(self.replay_key, self.expires_at)
-                    .await;
-                self.claimed = false;
+                // Only a replay guard claim (a ledger records the settlement instead).
+                if self.claimed {
+                    self.gate
+                        .config
+                        .replay
+                        .confirm(self.replay_key, self.expires_at)
+                        .await;
+                    self.claimed = false;
+                }
                 telemetry::settled(self.series(), self.settled_amount());
                 telemetry::request(self.series(), Outcome::Paid);
                 Ok(receipt)
@@ -159,13 +180,21 @@ impl AdmittedPayment {
             }
             Err(error) => {
                 tracing::error!(%error, "settlement failed");
-                // The payment may have landed: keep the claim until the authorization expires.
-                self.gate
-                    .config
-                    .replay
-                    .confirm(self.replay_key, self.expires_at)
-                    .await;
-                self.claimed = false;
+                // The payment may have landed: keep the claim until the authorization expires
+                // (a ledger keeps its record pending instead).
+                if self.claimed {
+                    self.gate
+                        .config
+                        .replay
+                        .confirm(self.replay_key, self.expires_at)
+                        .await;
+                    self.claimed = false;
+                }
+                if let FacilitatorError::SettleUnknown { transaction, .. } = &error
+                    && error.is_settlement_pending()
+                {
+                    return Err(self.pending_reply(transaction.as_deref(), "settlement_pending"));
+                }
                 let mut reply = self.gate.facilitator_trouble(self.series(), &error);
                 reply.outcome = Outcome::SettlementFailed;
                 if let FacilitatorError::SettleUnknown { transaction, .. } = &error {
@@ -184,14 +213,14 @@ impl AdmittedPayment {
         }
     }
 
-    fn receipt_header(&self) -> Header {
+    pub(super) fn receipt_header(&self) -> Header {
         match self.decoded.payload() {
             PaymentPayload::V1(_) => Header::XPaymentResponse,
             PaymentPayload::V2(_) => Header::PaymentResponse,
         }
     }
 
-    fn network_for_receipt(&self) -> String {
+    pub(super) fn network_for_receipt(&self) -> String {
         match &self.decoded.payload() {
             PaymentPayload::V1(p) => p.network.clone(),
             PaymentPayload::V2(p) => p.accepted.network.clone(),

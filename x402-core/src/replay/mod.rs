@@ -65,6 +65,11 @@ impl ReplayKey {
         Self(B256::from(<[u8; 32]>::from(Sha256::digest(bytes))))
     }
 
+    /// A key from its 32 bytes as stored (not hashed again).
+    pub const fn from_raw(bytes: [u8; 32]) -> Self {
+        Self(B256::new(bytes))
+    }
+
     /// The key's 32 bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0.0

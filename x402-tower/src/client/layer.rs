@@ -45,6 +45,7 @@ pub const DEFAULT_MAX_CHALLENGE_BODY: usize = 64 * 1024;
 pub struct X402PayLayer {
     buyer: Buyer,
     max_challenge_body: usize,
+    paid_retries: u32,
 }
 
 impl X402PayLayer {
@@ -53,6 +54,7 @@ impl X402PayLayer {
         Self {
             buyer,
             max_challenge_body: DEFAULT_MAX_CHALLENGE_BODY,
+            paid_retries: super::DEFAULT_PAID_RETRIES,
         }
     }
 
@@ -61,6 +63,16 @@ impl X402PayLayer {
     #[must_use]
     pub fn max_challenge_body(mut self, max: usize) -> Self {
         self.max_challenge_body = max;
+        self
+    }
+
+    /// How many times a paid request is sent again with the same payment header after a
+    /// transport error, a 5xx, or a 409 with `Retry-After` (default
+    /// [`DEFAULT_PAID_RETRIES`](super::DEFAULT_PAID_RETRIES); 0: never). Bounded, with
+    /// backoff; never re-signed, so the caps count the payment once.
+    #[must_use]
+    pub fn paid_retries(mut self, retries: u32) -> Self {
+        self.paid_retries = retries;
         self
     }
 
@@ -75,5 +87,6 @@ impl<S> Layer<S> for X402PayLayer {
 
     fn layer(&self, inner: S) -> Self::Service {
         X402Pay::new(inner, self.buyer.clone(), self.max_challenge_body)
+            .with_paid_retries(self.paid_retries)
     }
 }

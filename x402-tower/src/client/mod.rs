@@ -22,7 +22,7 @@ use x402_core::client::BuyError;
 pub use body::ReplayBody;
 pub use future::ResponseFuture;
 pub use layer::{DEFAULT_MAX_CHALLENGE_BODY, X402PayLayer};
-pub use service::X402Pay;
+pub use service::{DEFAULT_PAID_RETRIES, MAX_PAID_RETRY_WAIT, X402Pay};
 pub use x402_core::client::{Purchase, PurchaseOutcome};
 
 /// Why a request through [`X402Pay`] failed.

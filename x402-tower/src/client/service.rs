@@ -4,6 +4,7 @@ use std::{
     error::Error as StdError,
     future::poll_fn,
     task::{Context, Poll},
+    time::Duration,
 };
 
 use bytes::Bytes;
@@ -32,7 +33,15 @@ pub struct X402Pay<S> {
     inner: S,
     buyer: Buyer,
     max_challenge_body: usize,
+    paid_retries: u32,
 }
+
+/// How many times a paid request is sent again, with the same payment header, after a
+/// transport error, a 5xx, or a 409 with `Retry-After` (the seller still processing it).
+pub const DEFAULT_PAID_RETRIES: u32 = 2;
+
+/// The longest wait between two sends of a paid request, whatever `Retry-After` says.
+pub const MAX_PAID_RETRY_WAIT: Duration = Duration::from_secs(5);
 
 impl<S> X402Pay<S> {
     /// Wraps `inner`, paying with `buyer`; v1 challenge bodies are read up to
@@ -42,7 +51,16 @@ impl<S> X402Pay<S> {
             inner,
             buyer,
             max_challenge_body,
+            paid_retries: DEFAULT_PAID_RETRIES,
         }
+    }
+
+    /// How many times a paid request is sent again with the same header (default
+    /// [`DEFAULT_PAID_RETRIES`]; 0: never).
+    #[must_use]
+    pub fn with_paid_retries(mut self, retries: u32) -> Self {
+        self.paid_retries = retries;
+        self
     }
 
     /// The inner service.
@@ -81,6 +99,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let buyer = self.buyer.clone();
         let max_body = self.max_challenge_body;
+        let paid_retries = self.paid_retries;
         ResponseFuture::new(async move {
             let response = inner.call(request).await.map_err(PayError::Inner)?;
             if response.status() != StatusCode::PAYMENT_REQUIRED {
@@ -107,11 +126,34 @@ where
                 return Err(PayError::InvalidPaymentHeader);
             };
             retry.headers_mut().insert(name, value);
-            if let Err(error) = poll_fn(|cx| inner.poll_ready(cx)).await {
-                pending.cancel();
-                return Err(PayError::Inner(error));
-            }
-            match inner.call(retry).await {
+            let mut attempt = 0;
+            let result = loop {
+                // A copy for the next attempt, with the same header: a payment is never
+                // signed twice for one request, so the caps count it once.
+                let next = (attempt < paid_retries).then(|| replay(&retry)).flatten();
+                if let Err(error) = poll_fn(|cx| inner.poll_ready(cx)).await {
+                    if attempt == 0 {
+                        pending.cancel();
+                    } else {
+                        pending.abandon();
+                    }
+                    return Err(PayError::Inner(error));
+                }
+                let result = inner.call(retry).await;
+                let wait = match &result {
+                    Ok(response) => retry_wait(response, attempt),
+                    Err(_) => Some(backoff(attempt)),
+                };
+                match (next, wait) {
+                    (Some(next), Some(wait)) => {
+                        tokio::time::sleep(wait).await;
+                        retry = next;
+                        attempt += 1;
+                    }
+                    _ => break result,
+                }
+            };
+            match result {
                 Ok(mut response) => {
                     let receipt = response
                         .headers()
@@ -129,6 +171,32 @@ where
             }
         })
     }
+}
+
+/// Whether to send a paid request again after this answer, and after how long: a 5xx (the
+/// seller may have lost our answer, or its facilitator is busy; with a ledger it serves the
+/// same header again without charging twice), or a 409 with `Retry-After` (the same payment
+/// still in progress). `Retry-After` in seconds is honoured up to [`MAX_PAID_RETRY_WAIT`].
+fn retry_wait<B>(response: &Response<B>, attempt: u32) -> Option<Duration> {
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|seconds| Duration::from_secs(seconds).min(MAX_PAID_RETRY_WAIT));
+    if status.is_server_error() {
+        return Some(retry_after.unwrap_or_else(|| backoff(attempt)));
+    }
+    if status == StatusCode::CONFLICT {
+        return retry_after;
+    }
+    None
+}
+
+/// 100 ms, 200 ms, 400 ms, … at most [`MAX_PAID_RETRY_WAIT`].
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6))).min(MAX_PAID_RETRY_WAIT)
 }
 
 /// A copy of `request` to send again, if its body can be replayed.

@@ -1,0 +1,448 @@
+//! The gateway with `ledger: sqlite:///…` end to end on loopback: the dev facilitator over
+//! HTTP (so its settlements are counted), an echo upstream, the gateway in process — and, for
+//! the usage API's secret (an environment variable), the gateway binary as a child process.
+
+use std::{
+    net::TcpListener as StdListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{Router, routing::get};
+use examples::BUYER_KEY;
+use reqwest::StatusCode;
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use x402_core::{
+    clock::{Clock as _, SystemClock},
+    codec,
+    evm::signer::PrivateKeySigner,
+    facilitator::dev::{DevFacilitator, DevNetwork},
+    wire::SettleResponse,
+};
+use x402_gateway::Running;
+
+const PAY_TO: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+const PATIENCE: Duration = Duration::from_secs(30);
+
+struct Task(JoinHandle<()>);
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// An upstream answering `{"ok":true}` everywhere, counting its hits.
+async fn upstream() -> (String, Arc<AtomicUsize>, Task) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&hits);
+    let router = Router::new().fallback(get(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async { r#"{"ok":true}"# }
+    }));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let address = listener.local_addr().expect("address").to_string();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (address, hits, Task(task))
+}
+
+/// The dev facilitator over HTTP.
+async fn facilitator() -> (String, Arc<DevFacilitator>, Task) {
+    let dev = Arc::new(DevFacilitator::new([DevNetwork::base_sepolia()]));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let router = x402_tower::dev_facilitator::router(dev.clone());
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (url, dev, Task(task))
+}
+
+static FILES: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh path in the temp directory (a file and its WAL companions removed on drop).
+struct TempPath(PathBuf);
+
+impl TempPath {
+    fn new(name: &str) -> Self {
+        let n = FILES.fetch_add(1, Ordering::Relaxed);
+        Self(std::env::temp_dir().join(format!(
+            "x402-gateway-ledger-{}-{n}-{name}",
+            std::process::id()
+        )))
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn config(listen: &str, upstream: &str, facilitator: &str, ledger: &TempPath) -> String {
+    format!(
+        r#"
+listen: {listen}
+mode: proxy
+upstream: http://{upstream}
+ledger: sqlite://{ledger}
+payment:
+  wallet: "{PAY_TO}"
+  network: base-sepolia
+  defaultPrice: "$0.001"
+  facilitatorURL: {facilitator}
+routes:
+  - {{ path: /weather, name: weather }}
+"#,
+        ledger = ledger.0.display()
+    )
+}
+
+struct Gateway {
+    running: Option<Running>,
+    stop: Option<oneshot::Sender<()>>,
+    base: String,
+    _file: TempPath,
+}
+
+impl Gateway {
+    async fn start(config: &str) -> Self {
+        let file = TempPath::new("config.yaml");
+        std::fs::write(&file.0, config).expect("writes the config");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let running = x402_gateway::start(file.0.clone(), async move {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap_or_else(|error| panic!("the gateway did not start: {error}"));
+        Self {
+            base: format!("http://{}", running.listen),
+            running: Some(running),
+            stop: Some(stop),
+            _file: file,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let running = self.running.take().expect("running");
+        tokio::time::timeout(PATIENCE, running.wait())
+            .await
+            .expect("the gateway stops")
+            .expect("the gateway stopped cleanly");
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn client() -> reqwest::Client {
+    examples::http_client().expect("client builds")
+}
+
+async fn payment_for(url: &str) -> String {
+    let challenge = examples::request_challenge(&client(), url)
+        .await
+        .expect("a 402 challenge");
+    let buyer: PrivateKeySigner = BUYER_KEY.parse().expect("valid key");
+    examples::sign(&challenge.payment_required, &buyer, SystemClock.now())
+        .expect("signs")
+        .header
+}
+
+async fn paid(url: &str, header: &str) -> (StatusCode, Option<SettleResponse>, String) {
+    let response = client()
+        .get(url)
+        .header("PAYMENT-SIGNATURE", header)
+        .send()
+        .await
+        .expect("the gateway answers");
+    let receipt = response.headers().get(codec::PAYMENT_RESPONSE).map(|v| {
+        codec::decode_settle_response(v.as_bytes(), codec::DEFAULT_MAX_HEADER_BYTES)
+            .expect("the receipt decodes")
+    });
+    let status = response.status();
+    (status, receipt, response.text().await.expect("body"))
+}
+
+#[tokio::test]
+async fn a_retried_payment_is_served_again_without_a_second_settlement() {
+    let (upstream, hits, _u) = upstream().await;
+    let (facilitator, dev, _f) = facilitator().await;
+    let ledger = TempPath::new("ledger.db");
+    let gateway = Gateway::start(&config("127.0.0.1:0", &upstream, &facilitator, &ledger)).await;
+    let url = gateway.url("/weather");
+    let header = payment_for(&url).await;
+    let (first, first_receipt, _) = paid(&url, &header).await;
+    let (again, again_receipt, body) = paid(&url, &header).await;
+    assert_eq!((first, again), (StatusCode::OK, StatusCode::OK), "{body}");
+    assert!(first_receipt.as_ref().is_some_and(|r| r.success));
+    assert_eq!(first_receipt, again_receipt);
+    assert_eq!(dev.settlements().len(), 1, "settled once");
+    assert_eq!(hits.load(Ordering::SeqCst), 2, "served twice");
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_restarted_gateway_serves_a_retry_from_its_ledger_file() {
+    let (upstream, _hits, _u) = upstream().await;
+    let (facilitator, dev, _f) = facilitator().await;
+    let ledger = TempPath::new("ledger.db");
+    let text = config("127.0.0.1:0", &upstream, &facilitator, &ledger);
+    let gateway = Gateway::start(&text).await;
+    let url = gateway.url("/weather");
+    let header = payment_for(&url).await;
+    let (status, receipt, _) = paid(&url, &header).await;
+    assert_eq!(status, StatusCode::OK);
+    gateway.stop().await;
+
+    let gateway = Gateway::start(&text).await;
+    let (status, again, body) = paid(&gateway.url("/weather"), &header).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(again, receipt, "the same receipt after the restart");
+    assert_eq!(
+        dev.settlements().len(),
+        1,
+        "settled once across the restart"
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_secret_the_usage_api_is_404_and_not_proxied() {
+    let (upstream, hits, _u) = upstream().await;
+    let (facilitator, _dev, _f) = facilitator().await;
+    let ledger = TempPath::new("ledger.db");
+    let gateway = Gateway::start(&config("127.0.0.1:0", &upstream, &facilitator, &ledger)).await;
+    // The test process does not set X402_INTERNAL_SECRET (the binary test below sets it on
+    // its child only).
+    assert!(std::env::var_os(x402_gateway::ledger::INTERNAL_SECRET_VAR).is_none());
+    for path in [
+        "/internal/usage",
+        "/internal/usage/recent",
+        "/internal/other",
+    ] {
+        let response = client()
+            .get(gateway.url(path))
+            .header("x-internal-secret", "anything")
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "never proxied");
+    gateway.stop().await;
+}
+
+#[test]
+fn a_bad_ledger_setting_is_refused_naming_the_field() {
+    let dir = TempPath::new("config-errors.yaml");
+    let text = r#"
+listen: 127.0.0.1:0
+mode: proxy
+upstream: http://127.0.0.1:1
+facilitator: dev
+ledger: mysql://db/x402
+settlement: verify-only
+replay: { redis: { url: "redis://127.0.0.1:6379/" } }
+payment: { wallet: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", network: base-sepolia, defaultPrice: "$0.001" }
+routes: [ { path: /weather } ]
+"#;
+    std::fs::write(&dir.0, text).expect("writes");
+    let error = x402_gateway::config::load(&dir.0).expect_err("refused");
+    let message = error.to_string();
+    assert!(
+        message.contains("`ledger` = \"mysql://db/x402\""),
+        "{message}"
+    );
+    assert!(
+        message.contains("`replay`: must be unset with `ledger`"),
+        "{message}"
+    );
+    assert!(
+        message.contains("`ledger`: needs a gateway that settles"),
+        "{message}"
+    );
+}
+
+/// A free loopback port (bound, then released for the child to take).
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+struct ChildGateway(Child);
+
+impl Drop for ChildGateway {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_gateway_binary_serves_the_usage_api_with_the_secret_from_its_environment() {
+    let (upstream, _hits, _u) = upstream().await;
+    let (facilitator, _dev, _f) = facilitator().await;
+    let ledger = TempPath::new("ledger.db");
+    let port = free_port();
+    let file = TempPath::new("config.yaml");
+    let listen = format!("127.0.0.1:{port}");
+    std::fs::write(&file.0, config(&listen, &upstream, &facilitator, &ledger)).expect("writes");
+    let _child = ChildGateway(
+        Command::new(env!("CARGO_BIN_EXE_x402-gateway"))
+            .arg("--config")
+            .arg(&file.0)
+            .env(x402_gateway::ledger::INTERNAL_SECRET_VAR, "s3cret")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the gateway binary starts"),
+    );
+    let base = format!("http://{listen}");
+    let ready = async {
+        loop {
+            if client()
+                .get(format!("{base}/internal/usage"))
+                .send()
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, ready)
+        .await
+        .expect("the gateway listens");
+
+    let url = format!("{base}/weather");
+    let header = payment_for(&url).await;
+    let (status, receipt, _) = paid(&url, &header).await;
+    assert_eq!(status, StatusCode::OK);
+    let tx = receipt.expect("a receipt").transaction;
+
+    let forbidden = client()
+        .get(format!("{base}/internal/usage"))
+        .header("x-internal-secret", "wrong")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    let recent = client()
+        .get(format!("{base}/internal/usage/recent?limit=5"))
+        .header("x-internal-secret", "s3cret")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(recent.status(), StatusCode::OK);
+    let body: serde_json::Value =
+        serde_json::from_slice(&recent.bytes().await.expect("body")).expect("JSON");
+    assert_eq!(body["payments"][0]["tx"], tx.as_str(), "{body}");
+    assert_eq!(body["payments"][0]["route"], "weather", "{body}");
+    let usage = client()
+        .get(format!("{base}/internal/usage?bucket=day"))
+        .header("x-internal-secret", "s3cret")
+        .send()
+        .await
+        .expect("answers");
+    let body: serde_json::Value =
+        serde_json::from_slice(&usage.bytes().await.expect("body")).expect("JSON");
+    assert_eq!(
+        (body["count"].as_u64(), body["amount"].as_str()),
+        (Some(1), Some("1000")),
+        "{body}"
+    );
+    assert_eq!(body["buckets"].as_array().map(Vec::len), Some(1), "{body}");
+}
+
+/// The environment variable naming the PostgreSQL server of the shared-ledger test.
+#[cfg(feature = "postgres")]
+const POSTGRES_URL_VAR: &str = "X402_TEST_POSTGRES_URL";
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn two_gateways_sharing_a_postgres_ledger_settle_a_payment_once_and_serve_its_retry() {
+    let Some(url) = std::env::var(POSTGRES_URL_VAR)
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        // Under CI the server is part of the run: its absence is a failure, not a skip.
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but {POSTGRES_URL_VAR} is unset (.ci/run starts PostgreSQL and sets it)"
+        );
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("SKIPPED two_gateways_sharing_a_postgres_ledger: set {POSTGRES_URL_VAR}");
+        }
+        return;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let schema = format!("x402_gateway_test_{}_{nanos}", std::process::id());
+    // Creates the schema and its table; the gateways then use it through the URL's options.
+    x402_core::ledger::PostgresLedger::connect_in_schema(&url, &schema)
+        .await
+        .expect("connects and migrates");
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let ledger_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+
+    let (upstream, hits, _u) = upstream().await;
+    let (facilitator, dev, _f) = facilitator().await;
+    let config = |ledger: &str| {
+        format!(
+            r#"
+listen: 127.0.0.1:0
+mode: proxy
+upstream: http://{upstream}
+ledger: "{ledger}"
+payment:
+  wallet: "{PAY_TO}"
+  network: base-sepolia
+  defaultPrice: "$0.001"
+  facilitatorURL: {facilitator}
+routes:
+  - {{ path: /weather, name: weather }}
+"#
+        )
+    };
+    let first = Gateway::start(&config(&ledger_url)).await;
+    let second = Gateway::start(&config(&ledger_url)).await;
+    let header = payment_for(&first.url("/weather")).await;
+    let (status, receipt, body) = paid(&first.url("/weather"), &header).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, again, body) = paid(&second.url("/weather"), &header).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(again, receipt, "the other instance serves the same receipt");
+    assert_eq!(dev.settlements().len(), 1, "settled once across both");
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    first.stop().await;
+    second.stop().await;
+}
