@@ -53,6 +53,10 @@ macro_rules! conformance_suite {
             settle_before_handler_charges_even_when_the_handler_fails,
             verify_only_mode_never_settles,
             resource_url_uses_the_configured_base_url,
+            upfront_route_is_advertised_and_settled_before_the_handler_without_verify,
+            upfront_payment_is_charged_even_when_the_handler_fails,
+            refused_upfront_settlement_never_runs_the_handler,
+            payment_naming_a_flow_we_did_not_offer_is_refused,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -564,4 +568,98 @@ pub async fn resource_url_uses_the_configured_base_url(factory: &dyn AppFactory)
     let response = f.get("/weather?x=1").await;
     let required: v2::PaymentRequired = challenge(&response);
     assert_eq!(required.resource.url, "https://pay.example.org/weather?x=1");
+}
+
+/// The fixture's table with `/weather` and `/fail` in the `upfront` payment flow.
+fn upfront_table() -> RouteTable {
+    let spec = RouteSpec::from_yaml(&format!(
+        "payment: {{ wallet: '{}', network: base-sepolia, defaultPrice: '$0.001' }}\n\
+         routes:\n\
+         - {{ path: /weather, name: weather, paymentFlow: upfront }}\n\
+         - {{ path: /fail, name: fail, paymentFlow: upfront }}",
+        fixture::PAY_TO
+    ))
+    .unwrap();
+    RouteTable::from_spec(&spec).unwrap()
+}
+
+/// An `upfront` option says so on the wire (`extra.paymentFlow`); its payment is settled
+/// before the handler, with no `/verify` call, and the receipt goes out with the response.
+pub async fn upfront_route_is_advertised_and_settled_before_the_handler_without_verify(
+    factory: &dyn AppFactory,
+) {
+    let f = Fixture::new(factory);
+    f.routes.swap(upfront_table());
+    let required = challenge(&f.get("/weather").await);
+    let extra = required.accepts[0].extra.as_ref().expect("extra");
+    assert_eq!(extra["paymentFlow"], "upfront");
+    let response = f.send(f.paid("/weather")).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert!(receipt(&response, "payment-response").success);
+    assert_eq!(response.header("x-seen-payer"), Some(PAYER));
+    assert_eq!(
+        (f.facilitator.verify_calls(), f.facilitator.settle_calls()),
+        (0, 1)
+    );
+}
+
+/// `upfront`: the buyer pays even when the handler then fails, and gets the receipt.
+pub async fn upfront_payment_is_charged_even_when_the_handler_fails(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    f.routes.swap(upfront_table());
+    let response = f.send(f.paid("/fail")).await;
+    assert_eq!(response.status, 500);
+    assert!(receipt(&response, "payment-response").success);
+    assert_eq!(
+        (f.facilitator.verify_calls(), f.facilitator.settle_calls()),
+        (0, 1)
+    );
+}
+
+/// `upfront`: a refused settlement is a 402 with the failure receipt; the handler never runs.
+pub async fn refused_upfront_settlement_never_runs_the_handler(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    f.routes.swap(upfront_table());
+    f.facilitator
+        .on_settle(Script::Refuse("insufficient_funds"));
+    let response = f.send(f.paid("/weather")).await;
+    assert_eq!(response.status, 402, "{}", response.text());
+    assert!(!receipt(&response, "payment-response").success);
+    assert!(response.header("x-seen-payer").is_none(), "handler ran");
+    assert_eq!(
+        (f.facilitator.verify_calls(), f.facilitator.settle_calls()),
+        (0, 1)
+    );
+}
+
+/// A payment whose `accepted` names a flow the option does not offer (or one we do not serve,
+/// such as `escrow`) is refused locally with `payment_flow_mismatch`.
+pub async fn payment_naming_a_flow_we_did_not_offer_is_refused(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    for flow in ["upfront", "escrow"] {
+        let mut requirement = f.requirement("/weather");
+        requirement
+            .extra
+            .get_or_insert_with(Default::default)
+            .insert("paymentFlow".to_owned(), flow.into());
+        let header = f.pay_v2(&requirement);
+        let response = f
+            .send(TestRequest::get("/weather").header("PAYMENT-SIGNATURE", header))
+            .await;
+        assert_refused(&response, "payment_flow_mismatch");
+    }
+    // An `upfront` option paid as if it were `authorization` (the field dropped).
+    f.routes.swap(upfront_table());
+    let mut requirement = f.requirement("/weather");
+    requirement
+        .extra
+        .as_mut()
+        .expect("extra")
+        .remove("paymentFlow");
+    let header = f.pay_v2(&requirement);
+    let response = f
+        .send(TestRequest::get("/weather").header("PAYMENT-SIGNATURE", header))
+        .await;
+    assert_refused(&response, "payment_flow_mismatch");
+    assert_no_facilitator_call(&f);
 }

@@ -144,8 +144,16 @@ label_enum! {
         NoMatchingRequirement => "no_matching_requirement",
         /// The scheme is not supported here.
         UnsupportedScheme => "unsupported_scheme",
+        /// The payment's `accepted` names another payment flow (`extra.paymentFlow`) than the
+        /// option it otherwise matches, or one this server does not offer.
+        PaymentFlowMismatch => "payment_flow_mismatch",
         /// `authorization.to` is not the route's `payTo`.
         RecipientMismatch => "recipient_mismatch",
+        /// A Permit2 payment's `spender` is not the scheme's x402 proxy.
+        SpenderMismatch => "spender_mismatch",
+        /// An `upto` payment's witness names another facilitator than the offer's
+        /// `facilitatorAddress`.
+        FacilitatorMismatch => "facilitator_mismatch",
         /// `authorization.value` is not the route's amount.
         AmountMismatch => "amount_mismatch",
         /// The authorization is not valid yet (`validAfter` in the future).
@@ -178,6 +186,7 @@ label_enum! {
     /// | `settlement_unknown` | 503 | settlement may have landed but its outcome is unknown; not retriable |
     /// | `invalid_request_target` | 400 | (the gateway's proxy) the request cannot be forwarded as received |
     /// | `upstream_unavailable` | 502 | (the gateway's proxy) the upstream service could not be reached |
+    /// | `invalid_settlement_override` | 500 | an `upto` handler chose a charge above the authorized maximum, or an invalid `Settlement-Overrides`; nothing was settled |
     ///
     /// ```
     /// use x402_core::labels::ErrorCode;
@@ -205,6 +214,10 @@ label_enum! {
         InvalidRequestTarget => "invalid_request_target",
         /// The gateway's proxy could not reach the upstream service: 502.
         UpstreamUnavailable => "upstream_unavailable",
+        /// An `upto` handler chose a charge that cannot be settled (above the authorized
+        /// maximum, or not a valid `Settlement-Overrides` value): nothing is settled and the
+        /// handler's output is dropped: 500.
+        InvalidSettlementOverride => "invalid_settlement_override",
     }
 }
 

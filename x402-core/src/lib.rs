@@ -87,6 +87,7 @@ mod error;
 #[cfg(feature = "evm")]
 pub mod evm;
 pub mod facilitator;
+pub mod flow;
 pub mod gate;
 pub mod labels;
 pub mod matcher;
@@ -97,6 +98,7 @@ pub mod offer;
 pub mod path;
 pub mod pattern;
 mod paywall;
+pub mod permit2;
 pub mod replay;
 pub mod spec;
 pub mod table;

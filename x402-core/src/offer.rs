@@ -34,7 +34,8 @@ use serde_json::value::RawValue;
 
 use crate::{
     codec,
-    labels::RouteLabels,
+    flow::{self, PaymentFlow},
+    labels::{Reason, RouteLabels},
     mechanism::{Mechanism, OfferError, Terms},
     network::{Asset, Network},
     telemetry::RouteSeries,
@@ -63,6 +64,7 @@ pub struct Accept {
     asset: Asset,
     amount: U256,
     pay_to: Address,
+    flow: PaymentFlow,
     series: RouteSeries,
 }
 
@@ -81,6 +83,7 @@ pub(crate) struct ResolvedAccept {
     pub(crate) amount: U256,
     pub(crate) pay_to: Address,
     pub(crate) max_timeout_seconds: u64,
+    pub(crate) flow: PaymentFlow,
     pub(crate) labels: RouteLabels,
 }
 
@@ -208,7 +211,20 @@ impl Offer {
     /// `accepted` on every field, where the server's `extra` must be a subset of the client's
     /// (the client may add keys), as the official server matches.
     pub fn find_v2(&self, accepted: &v2::PaymentRequirements) -> Option<&Accept> {
-        self.accepts.iter().find(|a| a.matches_accepted(accepted))
+        self.select_v2(accepted).ok()
+    }
+
+    /// [`Offer::find_v2`], saying why nothing matched: [`Reason::PaymentFlowMismatch`] when an
+    /// option matches but for the payment flow `accepted` names (another flow than the
+    /// option's, or one we do not serve), else [`Reason::NoMatchingRequirement`].
+    pub fn select_v2(&self, accepted: &v2::PaymentRequirements) -> Result<&Accept, Reason> {
+        if let Some(accept) = self.accepts.iter().find(|a| a.matches_accepted(accepted)) {
+            return Ok(accept);
+        }
+        if self.accepts.iter().any(|a| a.matches_except_flow(accepted)) {
+            return Err(Reason::PaymentFlowMismatch);
+        }
+        Err(Reason::NoMatchingRequirement)
     }
 
     /// The options a v1 payment may be for: those with the same scheme and v1 network name.
@@ -238,6 +254,7 @@ impl Accept {
             amount,
             pay_to,
             max_timeout_seconds,
+            flow,
             labels,
         } = resolved;
         let terms = Terms {
@@ -254,7 +271,13 @@ impl Accept {
                 .iter()
                 .find(|k| k.x402_version == 2 && k.scheme == scheme && k.network == network.caip2())
         });
-        let extra = mechanism.extra(&terms, kind)?;
+        let mut extra = mechanism.extra(&terms, kind)?;
+        if let Some(value) = flow.wire_value() {
+            extra.get_or_insert_with(Default::default).insert(
+                flow::PAYMENT_FLOW_KEY.to_owned(),
+                serde_json::Value::from(value),
+            );
+        }
         let requirements = v2::PaymentRequirements {
             scheme: scheme.to_owned(),
             network: network.caip2().to_owned(),
@@ -298,6 +321,7 @@ impl Accept {
             asset,
             amount,
             pay_to,
+            flow,
             series: RouteSeries::new(labels),
         })
     }
@@ -367,6 +391,11 @@ impl Accept {
         self.pay_to
     }
 
+    /// The payment flow: when this option's payments are verified and settled.
+    pub fn flow(&self) -> PaymentFlow {
+        self.flow
+    }
+
     /// The requirement as the local EVM checks read it, from the values typed at build time
     /// (nothing is parsed per request).
     #[cfg(feature = "evm")]
@@ -386,7 +415,16 @@ impl Accept {
 
     /// Whether a client's `accepted` is this option: equal on every field but `extra`, and
     /// every key of our `extra` present in the client's with the same value.
+    ///
+    /// The payment flow must be ours exactly: a client's `accepted` may not add a
+    /// `paymentFlow` our option does not name.
     pub fn matches_accepted(&self, accepted: &v2::PaymentRequirements) -> bool {
+        self.matches_except_flow(accepted)
+            && PaymentFlow::of_extra(accepted.extra.as_ref()) == Ok(self.flow)
+    }
+
+    /// [`Accept::matches_accepted`] without the payment-flow rule.
+    fn matches_except_flow(&self, accepted: &v2::PaymentRequirements) -> bool {
         let ours = &self.requirements;
         ours.scheme == accepted.scheme
             && ours.network == accepted.network
@@ -396,8 +434,11 @@ impl Accept {
             && ours.max_timeout_seconds == accepted.max_timeout_seconds
             && match (&ours.extra, &accepted.extra) {
                 (None, _) => true,
-                (Some(ours), Some(theirs)) => ours.iter().all(|(k, v)| theirs.get(k) == Some(v)),
-                (Some(ours), None) => ours.is_empty(),
+                (Some(ours), Some(theirs)) => ours
+                    .iter()
+                    .filter(|(k, _)| *k != flow::PAYMENT_FLOW_KEY)
+                    .all(|(k, v)| theirs.get(k) == Some(v)),
+                (Some(ours), None) => ours.keys().all(|k| k == flow::PAYMENT_FLOW_KEY),
             }
     }
 }
@@ -646,6 +687,7 @@ mod tests {
             amount: U256::from(1000),
             pay_to: Address::ZERO,
             max_timeout_seconds: 60,
+            flow: PaymentFlow::Authorization,
         }
     }
 

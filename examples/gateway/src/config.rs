@@ -18,6 +18,7 @@ use serde::Deserialize;
 use x402_core::{
     RouteTable,
     facilitator::dev::DevFacilitator,
+    flow::PaymentFlow,
     gate::{Gate, RouteTableHandle, SettlementMode, UnmatchedPolicy},
     replay::ReplayGuard,
     spec::{IngressRef, PaymentDefaults, RouteRule, RouteSpec},
@@ -438,8 +439,15 @@ pub fn validate(path: &Path, config: GatewayConfig) -> Result<Loaded, ConfigErro
     let source = path.display().to_string();
     let spec = config.spec();
     // Gateway modes match case-insensitively unless a route says otherwise: the upstream may.
+    // `settlement: before` is the protocol's `upfront` flow: advertised, and no `/verify`.
+    let default_flow = if settlement == SettlementMode::BeforeHandler {
+        PaymentFlow::Upfront
+    } else {
+        PaymentFlow::Authorization
+    };
     let table = match RouteTable::builder()
         .case_insensitive_by_default(true)
+        .default_payment_flow(default_flow)
         .named_spec(&source, &spec)
         .build()
     {

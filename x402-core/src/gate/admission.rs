@@ -103,12 +103,10 @@ impl Gate {
 
         let now = self.config.clock.now();
         let selected = match &decoded.payload() {
-            PaymentPayload::V2(payload) => match offer.find_v2(&payload.accepted) {
-                Some(accept) => self
-                    .check(accept, &payload.payload, now)
-                    .map(|c| (accept, c)),
-                None => Err(Reason::NoMatchingRequirement),
-            },
+            PaymentPayload::V2(payload) => offer.select_v2(&payload.accepted).and_then(|accept| {
+                self.check(accept, &payload.payload, now)
+                    .map(|c| (accept, c))
+            }),
             PaymentPayload::V1(payload) => {
                 let mut result = Err(Reason::NoMatchingRequirement);
                 for accept in offer.find_v1(&payload.scheme, &payload.network) {
@@ -156,6 +154,7 @@ impl Gate {
             chain = %accept.labels().chain(),
             x402_version = decoded.payload().x402_version(),
             payer = tracing::field::Empty,
+            amount = tracing::field::Empty,
             outcome = tracing::field::Empty,
         );
         if let Some(payer) = checked.payer {
@@ -177,6 +176,7 @@ impl Gate {
             facilitator_body: OnceLock::new(),
             claimed: false,
             settled: None,
+            charge: None,
             span,
         }))
     }

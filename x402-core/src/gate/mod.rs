@@ -9,8 +9,9 @@
 //!   browsers), a 402 re-challenge naming why a payment was refused, or a 400 for a path that
 //!   cannot be matched safely;
 //! - [`Admission::Pay`]: an [`AdmittedPayment`], decoded and through the local checks. The
-//!   adapter then awaits [`AdmittedPayment::authorize`] (replay claim + facilitator verify, and
-//!   settle too in [`SettlementMode::BeforeHandler`]), which consumes it and returns an
+//!   adapter then awaits [`AdmittedPayment::authorize`] (replay claim + facilitator verify;
+//!   settle instead for an option of the `upfront` [flow](crate::flow), and settle after
+//!   verifying in [`SettlementMode::BeforeHandler`]), which consumes it and returns an
 //!   [`AuthorizedPayment`] and the typed [`Payment`]; it calls the handler with the
 //!   [`Payment`] in the request extensions, and finally awaits [`AuthorizedPayment::settle`]
 //!   with the handler's status *before* sending the body: settlement happens only if the
@@ -29,6 +30,7 @@
 mod admission;
 mod builder;
 pub mod headers;
+pub mod overrides;
 mod pending;
 mod reply;
 mod settlement;
@@ -38,6 +40,7 @@ use std::sync::Arc;
 pub use self::{
     admission::Admission,
     builder::{GateBuilder, GateConfigError, PathRule, SettlementMode, UnmatchedPolicy},
+    overrides::{OverrideError, SETTLEMENT_OVERRIDES_HEADER, SettlementOverrides},
     pending::{AdmittedPayment, AuthorizedPayment, Payment},
     reply::{PAYMENT_REQUIRED_TEXT, Reply},
     settlement::{PaymentOutcome, ResponseHeaders, Settlement},

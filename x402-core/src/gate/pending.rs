@@ -31,7 +31,9 @@ use crate::{
 pub struct Payment {
     /// The payer, as checked locally or reported by the facilitator.
     pub payer: Option<Address>,
-    /// The amount, in atomic units of the asset.
+    /// The amount, in atomic units of the asset: the price (for `upto`, the authorized
+    /// maximum; the charge is chosen after the handler, see
+    /// [`SettlementOverrides`](super::SettlementOverrides)).
     pub amount: U256,
     /// The network.
     pub network: Network,
@@ -74,6 +76,8 @@ pub struct AdmittedPayment {
     pub(super) facilitator_body: OnceLock<Bytes>,
     pub(super) claimed: bool,
     pub(super) settled: Option<SettleResponse>,
+    /// The charge the handler chose (`upto`), once known.
+    pub(super) charge: Option<U256>,
     pub(super) span: tracing::Span,
 }
 
@@ -102,8 +106,12 @@ impl AdmittedPayment {
         &self.offer().accepts()[self.accept]
     }
 
-    /// The atomic units this payment moves when it settles, as its mechanism reckons it.
+    /// The atomic units this payment moves when it settles: the handler's charge (`upto`)
+    /// once chosen, else as its mechanism reckons it.
     pub(super) fn settled_amount(&self) -> U256 {
+        if let Some(charge) = self.charge {
+            return charge;
+        }
         let payload = match self.decoded.payload() {
             PaymentPayload::V1(p) => &p.payload,
             PaymentPayload::V2(p) => &p.payload,
@@ -137,8 +145,9 @@ impl AdmittedPayment {
             .reject(self.route(), self.offer(), &self.url, reason, detail)
     }
 
-    /// Claims the payment against replays and verifies it with the facilitator (and settles it
-    /// too in [`SettlementMode::BeforeHandler`]). `Ok` carries the payment to
+    /// Claims the payment against replays and verifies it with the facilitator; settles it
+    /// instead when its option's flow is `upfront` (no `/verify`), and after verifying in
+    /// [`SettlementMode::BeforeHandler`]. `Ok` carries the payment to
     /// [settle](AuthorizedPayment::settle) after the handler and the typed [`Payment`] for the
     /// handler; `Err` is the reply to send instead of calling it.
     pub async fn authorize(mut self) -> Result<(AuthorizedPayment, Payment), Reply> {
@@ -182,6 +191,36 @@ impl AdmittedPayment {
             }
         }
 
+        if self.verifies_before_handler() {
+            self.verify().await?;
+        }
+        if self.settles_before_handler() {
+            match self.settle_now().await {
+                Ok(receipt) => self.settled = Some(receipt),
+                Err(reply) => return Err(reply),
+            }
+        }
+        Ok(self.payment())
+    }
+
+    /// Whether `/verify` is called: always in [`SettlementMode::VerifyOnly`], else unless the
+    /// option's flow is `upfront` (whose `/settle` re-verifies).
+    fn verifies_before_handler(&self) -> bool {
+        self.gate.config.settlement == SettlementMode::VerifyOnly
+            || self.accept().flow().verifies_before_handler()
+    }
+
+    /// Whether the payment settles before the handler: an `upfront` option, or every payment
+    /// in [`SettlementMode::BeforeHandler`]; never in [`SettlementMode::VerifyOnly`].
+    pub(super) fn settles_before_handler(&self) -> bool {
+        match self.gate.config.settlement {
+            SettlementMode::VerifyOnly => false,
+            SettlementMode::BeforeHandler => true,
+            SettlementMode::AfterHandler => self.accept().flow().settles_before_handler(),
+        }
+    }
+
+    async fn verify(&mut self) -> Result<(), Reply> {
         let request = self.facilitator_request();
         let verified = self.gate.config.facilitator.verify(&request).await;
         drop(request);
@@ -203,14 +242,7 @@ impl AdmittedPayment {
                 return Err(self.gate.facilitator_trouble(self.series(), &error));
             }
         }
-
-        if self.gate.config.settlement == SettlementMode::BeforeHandler {
-            match self.settle_now().await {
-                Ok(receipt) => self.settled = Some(receipt),
-                Err(reply) => return Err(reply),
-            }
-        }
-        Ok(self.payment())
+        Ok(())
     }
 
     pub(super) fn payment(&self) -> Payment {
@@ -236,9 +268,10 @@ impl AdmittedPayment {
     }
 
     /// Whether the adapter must hold the handler's response until [`AuthorizedPayment::settle`]
-    /// has run (true in the default mode).
+    /// has run (true in the default mode, for an option of the `authorization` flow).
     pub fn settles_after_handler(&self) -> bool {
         self.gate.config.settlement == SettlementMode::AfterHandler
+            && !self.settles_before_handler()
     }
 }
 

@@ -8,12 +8,20 @@ use super::{
     AdmittedPayment, AuthorizedPayment, Reply, SettlementMode,
     headers::{self, Header},
 };
+use alloy_primitives::U256;
+
+use super::{
+    json_reply,
+    overrides::{OverrideError, SettlementOverrides},
+};
 use crate::{
     codec,
-    facilitator::FacilitatorError,
-    labels::{Outcome, Reason},
+    facilitator::{
+        FacilitatorError, FacilitatorRequest, Requirements as FacilitatorRequirements, request_body,
+    },
+    labels::{ErrorCode, Outcome, Reason},
     telemetry,
-    wire::{PaymentPayload, SettleResponse},
+    wire::{PaymentPayload, SettleResponse, v2},
 };
 
 /// How settlement ended, after the handler. Most adapters need only
@@ -24,12 +32,15 @@ use crate::{
 #[derive(Debug)]
 pub enum Settlement {
     /// Settled: add these headers (the receipt, `Cache-Control: private`, CORS exposure) to the
-    /// handler's response and send it.
+    /// handler's response and send it. (An `upto` charge of zero is "settled" without a
+    /// facilitator call: its receipt has an empty `transaction` and `amount: "0"`.)
     Paid {
         /// Headers to add to the handler's response.
         headers: ResponseHeaders,
         /// The facilitator's receipt.
         receipt: SettleResponse,
+        /// The atomic units charged (for `upto`, the handler's choice; else the price).
+        amount: U256,
     },
     /// Verify-only mode: send the handler's response as is.
     Verified,
@@ -45,7 +56,15 @@ impl Settlement {
     /// in its extensions, or `Err` with the reply to send instead of it.
     pub fn into_response_parts(self) -> Result<(ResponseHeaders, PaymentOutcome), Reply> {
         match self {
-            Self::Paid { headers, receipt } => Ok((headers, PaymentOutcome::paid(receipt))),
+            Self::Paid {
+                headers,
+                receipt,
+                amount,
+            } => {
+                let mut outcome = PaymentOutcome::paid(receipt);
+                outcome.amount = Some(amount);
+                Ok((headers, outcome))
+            }
             Self::Verified => Ok((Vec::new(), PaymentOutcome::verified())),
             Self::NotCharged => Ok((Vec::new(), PaymentOutcome::not_charged())),
             Self::Failed(reply) => Err(reply),
@@ -58,9 +77,29 @@ pub type ResponseHeaders = Vec<(Header, Cow<'static, str>)>;
 
 impl AuthorizedPayment {
     /// Finishes the exchange once the handler answered with `status`, before its body is sent.
+    /// An `upto` payment is charged its authorized maximum; see
+    /// [`AuthorizedPayment::settle_with`].
     pub async fn settle(self, status: u16) -> Settlement {
+        self.settle_with(status, None).await
+    }
+
+    /// [`AuthorizedPayment::settle`] with the charge the handler chose for an `upto` payment
+    /// (read from its response by [`overrides::from_response`]; see [`overrides`]). `None`
+    /// charges the maximum; an invalid choice, or one above the maximum, settles nothing and
+    /// fails with a 500 `invalid_settlement_override`; zero settles nothing and is paid with a
+    /// receipt of `amount: "0"`. On other schemes the choice is ignored (the facilitator would
+    /// refuse any amount but the signed one), with a warning.
+    pub async fn settle_with(
+        self,
+        status: u16,
+        overrides: Option<Result<SettlementOverrides, OverrideError>>,
+    ) -> Settlement {
         let span = self.0.span.clone();
-        let settlement = self.0.settle_inner(status).instrument(span.clone()).await;
+        let settlement = self
+            .0
+            .settle_inner(status, overrides)
+            .instrument(span.clone())
+            .await;
         let outcome = match &settlement {
             Settlement::Paid { .. } => Outcome::Paid,
             Settlement::Verified => Outcome::Verified,
@@ -73,7 +112,11 @@ impl AuthorizedPayment {
 }
 
 impl AdmittedPayment {
-    async fn settle_inner(mut self, status: u16) -> Settlement {
+    async fn settle_inner(
+        mut self,
+        status: u16,
+        overrides: Option<Result<SettlementOverrides, OverrideError>>,
+    ) -> Settlement {
         match self.gate.config.settlement {
             SettlementMode::VerifyOnly => {
                 // The authorization was used for this request: refuse it again until it
@@ -87,23 +130,100 @@ impl AdmittedPayment {
                 telemetry::request(self.series(), Outcome::Verified);
                 Settlement::Verified
             }
-            SettlementMode::BeforeHandler => match self.settled.take() {
+            _ if self.settles_before_handler() => match self.settled.take() {
                 Some(receipt) => self.paid(receipt),
                 None => Settlement::NotCharged,
             },
-            SettlementMode::AfterHandler if status >= 400 => {
+            // After the handler (`settles_before_handler` covers `BeforeHandler`).
+            SettlementMode::AfterHandler | SettlementMode::BeforeHandler if status >= 400 => {
                 telemetry::request(self.series(), Outcome::NotCharged);
                 self.release();
                 Settlement::NotCharged
             }
-            SettlementMode::AfterHandler => match self.settle_now().await {
-                Ok(receipt) => self.paid(receipt),
-                Err(reply) => Settlement::Failed(reply),
-            },
+            SettlementMode::AfterHandler | SettlementMode::BeforeHandler => {
+                if let Err(reply) = self.choose_charge(overrides) {
+                    return Settlement::Failed(reply);
+                }
+                if self.settled_amount().is_zero() {
+                    return self.charged_nothing().await;
+                }
+                match self.settle_now().await {
+                    Ok(receipt) => self.paid(receipt),
+                    Err(reply) => Settlement::Failed(reply),
+                }
+            }
         }
     }
 
-    fn paid(&mut self, receipt: SettleResponse) -> Settlement {
+    /// Sets the charge of an `upto` payment from the handler's choice (the maximum without
+    /// one); refuses a choice that cannot be settled.
+    fn choose_charge(
+        &mut self,
+        overrides: Option<Result<SettlementOverrides, OverrideError>>,
+    ) -> Result<(), Reply> {
+        let accept = self.accept();
+        if !accept.mechanism().charge_is_chosen_after_handler() {
+            if overrides.is_some() {
+                tracing::warn!(
+                    route = %self.route().name(),
+                    "Settlement-Overrides ignored: the payment's scheme charges exactly its price"
+                );
+            }
+            return Ok(());
+        }
+        let max = accept.amount();
+        let resolved = match overrides {
+            None => Ok(max),
+            Some(choice) => choice.and_then(|o| o.resolve(max, accept.asset().decimals)),
+        };
+        match resolved {
+            Ok(charge) => {
+                self.charge = Some(charge);
+                Ok(())
+            }
+            Err(error) => {
+                tracing::error!(route = %self.route().name(), %error, "charge refused; not settled");
+                self.release();
+                telemetry::request(self.series(), Outcome::SettlementFailed);
+                let mut reply = json_reply(
+                    500,
+                    Outcome::SettlementFailed,
+                    None,
+                    ErrorCode::InvalidSettlementOverride,
+                    &error.to_string(),
+                    false,
+                );
+                reply.outcome = Outcome::SettlementFailed;
+                Err(reply)
+            }
+        }
+    }
+
+    /// An `upto` charge of zero: no facilitator call, and a receipt saying nothing moved (as
+    /// the reference facilitator answers: `success`, empty `transaction`, `amount: "0"`). The
+    /// payment stays used until it expires.
+    async fn charged_nothing(&mut self) -> Settlement {
+        self.gate
+            .config
+            .replay
+            .confirm(self.replay_key, self.expires_at)
+            .await;
+        self.claimed = false;
+        telemetry::request(self.series(), Outcome::Paid);
+        let receipt = SettleResponse {
+            payer: self.payer.map(|p| p.to_checksum(None)),
+            amount: Some("0".to_owned()),
+            ..SettleResponse::success("", self.network_for_receipt())
+        };
+        self.span.record("amount", 0u64);
+        self.paid(receipt)
+    }
+
+    fn paid(&mut self, mut receipt: SettleResponse) -> Settlement {
+        let amount = self.settled_amount();
+        if self.charge.is_some() && receipt.amount.is_none() {
+            receipt.amount = Some(amount.to_string());
+        }
         let name = match self.decoded.payload() {
             PaymentPayload::V1(_) => Header::XPaymentResponse,
             PaymentPayload::V2(_) => Header::PaymentResponse,
@@ -116,16 +236,45 @@ impl AdmittedPayment {
                 Cow::Borrowed(headers::EXPOSE_VALUE),
             ),
         ];
-        Settlement::Paid { headers, receipt }
+        Settlement::Paid {
+            headers,
+            receipt,
+            amount,
+        }
     }
 
-    /// Settles with the facilitator; records the outcome and the replay state.
+    /// Settles with the facilitator; records the outcome and the replay state. An `upto`
+    /// charge below the maximum goes to `/settle` as the requirement's `amount` (the payload,
+    /// with the maximum signed, is unchanged), as the scheme specifies.
     pub(super) async fn settle_now(&mut self) -> Result<SettleResponse, Reply> {
-        let request = self.facilitator_request();
-        let settled = self.gate.config.facilitator.settle(&request).await;
-        drop(request);
+        let settled = match self.charge.filter(|c| *c != self.accept().amount()) {
+            None => {
+                let request = self.facilitator_request();
+                self.gate.config.facilitator.settle(&request).await
+            }
+            Some(charge) => {
+                let requirements = v2::PaymentRequirements {
+                    amount: charge.to_string(),
+                    ..self.accept().requirements().clone()
+                };
+                let json = serde_json::to_string(&requirements).unwrap_or_default();
+                let payment = self.decoded.payload();
+                let body = request_body(payment, self.decoded.json_text(), &json);
+                let request = FacilitatorRequest::with_body(
+                    payment,
+                    FacilitatorRequirements::V2(&requirements),
+                    body,
+                );
+                self.gate.config.facilitator.settle(&request).await
+            }
+        };
         match settled {
             Ok(receipt) if receipt.success => {
+                // Without `/verify` (the `upfront` flow) the receipt may be the first to name
+                // the payer.
+                if self.payer.is_none() {
+                    self.payer = receipt.payer.as_deref().and_then(|p| p.parse().ok());
+                }
                 self.gate
                     .config
                     .replay
@@ -133,6 +282,8 @@ impl AdmittedPayment {
                     .await;
                 self.claimed = false;
                 telemetry::settled(self.series(), self.settled_amount());
+                self.span
+                    .record("amount", tracing::field::display(self.settled_amount()));
                 telemetry::request(self.series(), Outcome::Paid);
                 Ok(receipt)
             }
@@ -210,6 +361,9 @@ pub struct PaymentOutcome {
     pub reason: Option<Reason>,
     /// The settlement receipt, when settled.
     pub receipt: Option<SettleResponse>,
+    /// The atomic units charged, when settled (for `upto`, what the handler chose; zero when
+    /// it chose nothing).
+    pub amount: Option<U256>,
 }
 
 impl PaymentOutcome {
@@ -219,6 +373,7 @@ impl PaymentOutcome {
             outcome: Outcome::Paid,
             reason: None,
             receipt: Some(receipt),
+            amount: None,
         }
     }
 
@@ -228,6 +383,7 @@ impl PaymentOutcome {
             outcome: Outcome::Verified,
             reason: None,
             receipt: None,
+            amount: None,
         }
     }
 
@@ -237,6 +393,7 @@ impl PaymentOutcome {
             outcome: Outcome::NotCharged,
             reason: None,
             receipt: None,
+            amount: None,
         }
     }
 
@@ -246,6 +403,7 @@ impl PaymentOutcome {
             outcome: reply.outcome(),
             reason: reply.reason(),
             receipt: None,
+            amount: None,
         }
     }
 }

@@ -43,6 +43,7 @@ use alloy_primitives::{Address, U256};
 
 pub use self::exact_eip3009::ExactEip3009;
 use crate::{
+    flow::PaymentFlow,
     labels::Reason,
     network::{Asset, Network},
     wire::{JsonObject, SchemePayload, SupportedKind},
@@ -90,6 +91,21 @@ pub trait Mechanism: fmt::Debug + Send + Sync + 'static {
 
     /// The atomic units a settlement of this payment moves (the price, for `exact`).
     fn settled_amount(&self, terms: &Terms<'_>, payload: &SchemePayload) -> U256;
+
+    /// The [payment flows](crate::flow) this mechanism allows, its default first (both for
+    /// EVM `exact`; `upto` charges after the handler, so only `authorization`). A route option
+    /// configured with another flow is refused when the table is built.
+    fn flows(&self) -> &'static [PaymentFlow] {
+        PaymentFlow::ALL
+    }
+
+    /// Whether the charge is chosen after the handler, up to the price (`upto`): the gate then
+    /// settles the amount the handler chose
+    /// ([`SettlementOverrides`](crate::gate::SettlementOverrides)). `false` (the default): the
+    /// payment settles exactly the price.
+    fn charge_is_chosen_after_handler(&self) -> bool {
+        false
+    }
 }
 
 /// A mechanism's name: its scheme, chain family and transfer method.

@@ -10,6 +10,7 @@ use super::{
     HostPattern, HostSet, Location, MAX_MAX_TIMEOUT_SECONDS, MethodSet, Route, RouteKind,
 };
 use crate::{
+    flow::PaymentFlow,
     labels::RouteLabels,
     mechanism, money,
     network::{Asset, Eip712Domain, Network},
@@ -31,6 +32,8 @@ pub(super) struct SpecCompiler<'e> {
     pub(super) supported: Option<&'e SupportedResponse>,
     /// How a route without `caseInsensitive` matches.
     pub(super) default_case: MatchCase,
+    /// The payment flow of an option that names none (when its mechanism allows it).
+    pub(super) default_flow: PaymentFlow,
 }
 
 /// A spec's `payment` block, validated.
@@ -57,6 +60,7 @@ struct Level<'a> {
     amount: Option<&'a str>,
     asset: Option<&'a AssetSpec>,
     max_timeout_seconds: Option<u64>,
+    payment_flow: Option<&'a str>,
 }
 
 impl SpecCompiler<'_> {
@@ -240,24 +244,40 @@ impl SpecCompiler<'_> {
             amount: rule.amount.as_deref(),
             asset: rule.asset.as_ref(),
             max_timeout_seconds: rule.max_timeout_seconds,
+            payment_flow: rule.payment_flow.as_deref(),
         };
         let route_field = format!("routes[{i}]");
+        let route_scheme = rule.scheme.as_deref();
         let mut resolved = Vec::new();
         let mut ok = true;
         if rule.accepts.is_empty() {
+            let scheme = route_scheme.unwrap_or(DEFAULT_SCHEME);
+            if !mechanism::knows_scheme(scheme) {
+                self.error(
+                    at,
+                    format!("{route_field}.scheme"),
+                    scheme,
+                    ConfigErrorKind::Scheme,
+                );
+                return None;
+            }
             let levels = [(route_field, route_level)];
-            match self.accept(at, &levels, defaults, name, DEFAULT_SCHEME) {
+            match self.accept(at, &levels, defaults, name, scheme) {
                 Some(accept) => resolved.push(accept),
                 None => ok = false,
             }
         } else {
             for (j, option) in rule.accepts.iter().enumerate() {
                 let field = format!("routes[{i}].accepts[{j}]");
-                let scheme = option.scheme.as_deref().unwrap_or(DEFAULT_SCHEME);
+                let (scheme_field, scheme) = match (option.scheme.as_deref(), route_scheme) {
+                    (Some(scheme), _) => (&field, scheme),
+                    (None, Some(scheme)) => (&route_field, scheme),
+                    (None, None) => (&field, DEFAULT_SCHEME),
+                };
                 if !mechanism::knows_scheme(scheme) {
                     self.error(
                         at,
-                        format!("{field}.scheme"),
+                        format!("{scheme_field}.scheme"),
                         scheme,
                         ConfigErrorKind::Scheme,
                     );
@@ -271,6 +291,7 @@ impl SpecCompiler<'_> {
                     amount: option.amount.as_deref(),
                     asset: option.asset.as_ref(),
                     max_timeout_seconds: option.max_timeout_seconds,
+                    payment_flow: option.payment_flow.as_deref(),
                 };
                 let levels = [(field, level), (route_field.clone(), route_level)];
                 match self.accept(at, &levels, defaults, name, scheme) {
@@ -437,6 +458,25 @@ impl SpecCompiler<'_> {
                 .unwrap_or(DEFAULT_MAX_TIMEOUT_SECONDS),
         };
 
+        let flow = match levels
+            .iter()
+            .find_map(|(f, l)| l.payment_flow.map(|p| (f, p)))
+        {
+            Some((f, text)) => match PaymentFlow::parse(text) {
+                Some(flow) => Some((Some(f), flow)),
+                None => {
+                    self.error(
+                        at,
+                        field_of(f, "paymentFlow"),
+                        text,
+                        ConfigErrorKind::PaymentFlow,
+                    );
+                    return None;
+                }
+            },
+            None => None,
+        };
+
         let (network, pay_to) = (network?, pay_to?);
         let Some(mechanism) = mechanism::find(scheme, &network, None) else {
             self.error(
@@ -447,6 +487,24 @@ impl SpecCompiler<'_> {
             );
             return None;
         };
+        let allowed = mechanism.flows();
+        let flow = match flow {
+            Some((_, flow)) if allowed.contains(&flow) => flow,
+            Some((f, flow)) => {
+                self.error(
+                    at,
+                    field_of(f.map_or(base_field, String::as_str), "paymentFlow"),
+                    flow.as_str(),
+                    ConfigErrorKind::UnsupportedPaymentFlow {
+                        mechanism: mechanism.id(),
+                    },
+                );
+                return None;
+            }
+            // The table's default where the mechanism allows it, else the mechanism's own.
+            None if allowed.contains(&self.default_flow) => self.default_flow,
+            None => allowed.first().copied().unwrap_or_default(),
+        };
         let labels = RouteLabels::new(name.clone(), network.caip2());
         Some(ResolvedAccept {
             mechanism,
@@ -455,6 +513,7 @@ impl SpecCompiler<'_> {
             amount: value,
             pay_to,
             max_timeout_seconds,
+            flow,
             labels,
         })
     }

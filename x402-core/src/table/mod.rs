@@ -206,6 +206,7 @@ impl RouteTable {
             specs: Vec::new(),
             supported: None,
             default_case: MatchCase::Sensitive,
+            default_flow: crate::flow::PaymentFlow::Authorization,
         }
     }
 
@@ -362,6 +363,7 @@ pub struct RouteTableBuilder<'s> {
     specs: Vec<(Option<&'s str>, &'s RouteSpec)>,
     supported: Option<&'s SupportedResponse>,
     default_case: MatchCase,
+    default_flow: crate::flow::PaymentFlow,
 }
 
 impl<'s> RouteTableBuilder<'s> {
@@ -396,6 +398,14 @@ impl<'s> RouteTableBuilder<'s> {
         self
     }
 
+    /// The [payment flow](crate::flow) of options that name none (`paymentFlow` unset at every
+    /// level), where their mechanism allows it; by default `authorization`. The gateway's
+    /// `settlement: before` sets [`PaymentFlow::Upfront`](crate::flow::PaymentFlow::Upfront).
+    pub fn default_payment_flow(mut self, flow: crate::flow::PaymentFlow) -> Self {
+        self.default_flow = flow;
+        self
+    }
+
     /// Compiles every spec, returning every error at once.
     pub fn build(self) -> Result<RouteTable, BuildErrors> {
         let mut errors = Vec::new();
@@ -408,6 +418,7 @@ impl<'s> RouteTableBuilder<'s> {
                 errors: &mut errors,
                 supported: self.supported,
                 default_case: self.default_case,
+                default_flow: self.default_flow,
             };
             cx.compile(spec, &mut routes, &mut patterns, &mut warnings);
         }
@@ -586,8 +597,18 @@ pub enum ConfigErrorKind {
     #[error("invalid regular expression")]
     Regex(#[from] regex::Error),
     /// An unsupported payment scheme.
-    #[error("unsupported scheme; only `exact` is supported")]
+    #[error("unsupported scheme; `exact` and `upto` are supported")]
     Scheme,
+    /// Not a payment flow (`authorization` or `upfront`).
+    #[error("not a payment flow; `authorization` (the default) or `upfront`")]
+    PaymentFlow,
+    /// A payment flow the option's mechanism does not allow (e.g. `upfront` with `upto`, whose
+    /// charge is only known after the handler).
+    #[error("payment flow not allowed for {mechanism}")]
+    UnsupportedPaymentFlow {
+        /// The option's mechanism.
+        mechanism: crate::mechanism::MechanismId,
+    },
     /// `maxTimeoutSeconds` out of range.
     #[error("must be between 1 and {MAX_MAX_TIMEOUT_SECONDS} seconds")]
     Timeout,
