@@ -57,6 +57,14 @@ macro_rules! conformance_suite {
             upfront_payment_is_charged_even_when_the_handler_fails,
             refused_upfront_settlement_never_runs_the_handler,
             payment_naming_a_flow_we_did_not_offer_is_refused,
+            upto_offer_names_permit2_and_the_facilitator_address,
+            upto_without_a_choice_charges_the_maximum,
+            upto_charges_what_the_settlement_overrides_header_says_and_hides_it,
+            upto_charges_what_the_handler_put_in_its_response_extensions,
+            upto_charge_above_the_maximum_is_not_settled,
+            upto_invalid_settlement_overrides_is_not_settled,
+            upto_charge_of_zero_settles_nothing_and_says_so,
+            upto_permit_for_another_facilitator_is_refused_locally,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -661,5 +669,138 @@ pub async fn payment_naming_a_flow_we_did_not_offer_is_refused(factory: &dyn App
         .send(TestRequest::get("/weather").header("PAYMENT-SIGNATURE", header))
         .await;
     assert_refused(&response, "payment_flow_mismatch");
+    assert_no_facilitator_call(&f);
+}
+
+/// A paid `GET /metered` on the `upto` table, the charge asked for by `header` (the request
+/// header telling the handler how to choose: `x-charge-header` or `x-charge-typed`).
+async fn metered(f: &Fixture, choice: Option<(&str, &str)>) -> crate::TestResponse {
+    f.routes.swap(fixture::upto_table());
+    let mut request = TestRequest::get("/metered").header(
+        "PAYMENT-SIGNATURE",
+        f.pay_permit2(&f.requirement("/metered"), None),
+    );
+    if let Some((name, value)) = choice {
+        request = request.header(name, value);
+    }
+    f.send(request).await
+}
+
+/// `upto`: the offer is the maximum, by Permit2, naming the facilitator from `/supported`.
+pub async fn upto_offer_names_permit2_and_the_facilitator_address(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    f.routes.swap(fixture::upto_table());
+    let required = challenge(&f.get("/metered").await);
+    let accept = &required.accepts[0];
+    assert_eq!(
+        (accept.scheme.as_str(), accept.amount.as_str()),
+        ("upto", "10000")
+    );
+    let extra = accept.extra.as_ref().expect("extra");
+    assert_eq!(extra["assetTransferMethod"], "permit2");
+    assert_eq!(extra["facilitatorAddress"], fixture::UPTO_FACILITATOR);
+    assert!(
+        extra.get("paymentFlow").is_none(),
+        "authorization is the default"
+    );
+    assert_no_facilitator_call(&f);
+}
+
+/// `upto` without a choice from the handler settles the maximum, as the reference does.
+pub async fn upto_without_a_choice_charges_the_maximum(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let response = metered(&f, None).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(
+        receipt(&response, "payment-response").amount.as_deref(),
+        Some("10000")
+    );
+    assert_eq!(f.facilitator.settle_amounts(), ["10000"]);
+}
+
+/// The `Settlement-Overrides` response header sets the charge (40 % of 10000); `/settle` is
+/// asked for it, the receipt says it, and the header never reaches the client.
+pub async fn upto_charges_what_the_settlement_overrides_header_says_and_hides_it(
+    factory: &dyn AppFactory,
+) {
+    let f = Fixture::new(factory);
+    let response = metered(&f, Some(("x-charge-header", r#"{"amount":"40%"}"#))).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.text(), "metered");
+    let receipt = receipt(&response, "payment-response");
+    assert!(receipt.success);
+    assert_eq!(receipt.amount.as_deref(), Some("4000"));
+    assert!(response.header("settlement-overrides").is_none());
+    assert_eq!(
+        (f.facilitator.verify_calls(), f.facilitator.settle_amounts()),
+        (1, vec!["4000".to_owned()])
+    );
+}
+
+/// The typed charge in the handler's response extensions sets the charge.
+pub async fn upto_charges_what_the_handler_put_in_its_response_extensions(
+    factory: &dyn AppFactory,
+) {
+    let f = Fixture::new(factory);
+    let response = metered(&f, Some(("x-charge-typed", "2500"))).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(
+        receipt(&response, "payment-response").amount.as_deref(),
+        Some("2500")
+    );
+    assert_eq!(f.facilitator.settle_amounts(), ["2500"]);
+}
+
+/// A charge above the authorized maximum is never clamped: nothing is settled, the handler's
+/// output is dropped, and the client gets a 500 naming the problem.
+pub async fn upto_charge_above_the_maximum_is_not_settled(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let response = metered(&f, Some(("x-charge-header", r#"{"amount":"10001"}"#))).await;
+    assert_eq!(response.status, 500, "{}", response.text());
+    assert_eq!(response.json()["reason"], "invalid_settlement_override");
+    assert!(!response.text().contains("metered"));
+    assert!(response.header("payment-response").is_none());
+    assert!(response.header("settlement-overrides").is_none());
+    assert_eq!(f.facilitator.settle_calls(), 0);
+}
+
+/// A `Settlement-Overrides` value that is not one of the three forms fails closed too.
+pub async fn upto_invalid_settlement_overrides_is_not_settled(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let response = metered(&f, Some(("x-charge-header", r#"{"amount":"a lot"}"#))).await;
+    assert_eq!(response.status, 500, "{}", response.text());
+    assert_eq!(response.json()["reason"], "invalid_settlement_override");
+    assert_eq!(f.facilitator.settle_calls(), 0);
+}
+
+/// A charge of zero: no `/settle` call, and a receipt saying nothing moved.
+pub async fn upto_charge_of_zero_settles_nothing_and_says_so(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let response = metered(&f, Some(("x-charge-header", r#"{"amount":"0"}"#))).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let receipt = receipt(&response, "payment-response");
+    assert!(receipt.success);
+    assert_eq!(receipt.amount.as_deref(), Some("0"));
+    assert_eq!(receipt.transaction, "");
+    assert_eq!(receipt.payer.as_deref(), Some(PAYER));
+    assert_eq!(
+        (f.facilitator.verify_calls(), f.facilitator.settle_calls()),
+        (1, 0)
+    );
+}
+
+/// A permit whose witness names another facilitator could never be settled by ours: refused
+/// before any facilitator call.
+pub async fn upto_permit_for_another_facilitator_is_refused_locally(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    f.routes.swap(fixture::upto_table());
+    let other = "0x2222222222222222222222222222222222222222"
+        .parse()
+        .unwrap();
+    let header = f.pay_permit2(&f.requirement("/metered"), Some(other));
+    let response = f
+        .send(TestRequest::get("/metered").header("PAYMENT-SIGNATURE", header))
+        .await;
+    assert_refused(&response, "facilitator_mismatch");
     assert_no_facilitator_call(&f);
 }

@@ -101,16 +101,40 @@ pub(crate) enum TemplateError {
 impl Offer {
     /// The offer of `resolved`'s options. `supported` is the facilitator's `/supported` answer
     /// when the table builder was given one: each mechanism reads its kind there.
+    #[cfg(test)]
     pub(crate) fn new(
         resolved: Vec<ResolvedAccept>,
         description: &str,
         mime_type: &str,
         supported: Option<&SupportedResponse>,
     ) -> Result<Self, TemplateError> {
-        let accepts = resolved
-            .into_iter()
-            .map(|r| Accept::new(r, description, mime_type, supported))
-            .collect::<Result<Box<[_]>, _>>()?;
+        Self::offering(resolved, description, mime_type, supported).map(|(offer, _)| offer)
+    }
+
+    /// [`Offer::new`], leaving out the options whose mechanism cannot build its part (e.g.
+    /// `upto` without a facilitator address in `/supported`): they are returned beside the
+    /// offer, by index, with the reason. An error when no option is left.
+    pub(crate) fn offering(
+        resolved: Vec<ResolvedAccept>,
+        description: &str,
+        mime_type: &str,
+        supported: Option<&SupportedResponse>,
+    ) -> Result<(Self, Vec<(usize, OfferError)>), TemplateError> {
+        let mut accepts = Vec::with_capacity(resolved.len());
+        let mut left_out = Vec::new();
+        for (i, r) in resolved.into_iter().enumerate() {
+            match Accept::new(r, description, mime_type, supported) {
+                Ok(accept) => accepts.push(accept),
+                Err(TemplateError::Mechanism(error)) => left_out.push((i, error)),
+                Err(error) => return Err(error),
+            }
+        }
+        if accepts.is_empty()
+            && let Some((_, error)) = left_out.first()
+        {
+            return Err(TemplateError::Mechanism(error.clone()));
+        }
+        let accepts: Box<[Accept]> = accepts.into();
 
         let v2_template = HeaderTemplate::new(JsonTemplate::new(&v2::PaymentRequired {
             x402_version: V2,
@@ -142,13 +166,14 @@ impl Offer {
             })?)
         };
 
-        Ok(Self {
+        let offer = Self {
             accepts,
             description: description.into(),
             mime_type: mime_type.into(),
             v2_template,
             v1_template,
-        })
+        };
+        Ok((offer, left_out))
     }
 
     /// The payment options, in the order they are advertised.
@@ -263,6 +288,7 @@ impl Accept {
             amount,
             pay_to,
             max_timeout_seconds,
+            extra: None,
         };
         let scheme = mechanism.id().scheme;
         // The facilitator's v2 kind for this scheme and network, if it named one.
@@ -289,7 +315,8 @@ impl Accept {
         };
         let requirements_json =
             serde_json::value::to_raw_value(&requirements).expect("requirements serialize to JSON");
-        let v1 = match network.v1_name() {
+        // x402 v1 knows `exact` only.
+        let v1 = match network.v1_name().filter(|_| scheme == "exact") {
             Some(name) => {
                 let requirements = v1::PaymentRequirements {
                     scheme: scheme.to_owned(),
@@ -339,6 +366,7 @@ impl Accept {
             amount: self.amount,
             pay_to: self.pay_to,
             max_timeout_seconds: self.requirements.max_timeout_seconds,
+            extra: self.requirements.extra.as_ref(),
         }
     }
 

@@ -77,9 +77,9 @@ pub enum OverrideError {
 
 impl SettlementOverrides {
     /// A charge in atomic units of the asset.
-    pub fn atomic(amount: impl Into<U256>) -> Self {
+    pub fn atomic(amount: U256) -> Self {
         Self {
-            amount: OverrideAmount::Atomic(amount.into()),
+            amount: OverrideAmount::Atomic(amount),
         }
     }
 
@@ -168,6 +168,20 @@ impl SettlementOverrides {
             return Err(OverrideError::AboveMaximum { charge, max });
         }
         Ok(charge)
+    }
+}
+
+/// The handler's choice as an adapter reads it from the handler's response: the typed
+/// [`SettlementOverrides`] it put in the response extensions, else the value of its
+/// `Settlement-Overrides` header (which the adapter removes from the response in any case).
+pub fn from_response(
+    extension: Option<SettlementOverrides>,
+    header: Option<&[u8]>,
+) -> Option<Result<SettlementOverrides, OverrideError>> {
+    match (extension, header) {
+        (Some(overrides), _) => Some(Ok(overrides)),
+        (None, Some(value)) => Some(SettlementOverrides::from_header(value)),
+        (None, None) => None,
     }
 }
 

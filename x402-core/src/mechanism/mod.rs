@@ -36,12 +36,16 @@
 //!    pays the official server, and the conformance cases for its local checks.
 
 pub(crate) mod exact_eip3009;
+pub(crate) mod upto_permit2;
 
 use std::fmt;
 
 use alloy_primitives::{Address, U256};
 
-pub use self::exact_eip3009::ExactEip3009;
+pub use self::{
+    exact_eip3009::ExactEip3009,
+    upto_permit2::{FACILITATOR_ADDRESS_KEY, UptoPermit2},
+};
 use crate::{
     flow::PaymentFlow,
     labels::Reason,
@@ -151,6 +155,8 @@ impl ChainFamily {
 pub enum Transfer {
     /// EIP-3009 `transferWithAuthorization`, signed with EIP-712.
     Eip3009,
+    /// A Permit2 `permitWitnessTransferFrom`, signed with EIP-712, spent by an x402 proxy.
+    Permit2,
 }
 
 impl Transfer {
@@ -158,6 +164,7 @@ impl Transfer {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Eip3009 => "eip3009",
+            Self::Permit2 => "permit2",
         }
     }
 }
@@ -176,6 +183,9 @@ pub struct Terms<'a> {
     pub pay_to: Address,
     /// How long a payment for this option may take.
     pub max_timeout_seconds: u64,
+    /// The requirement's `extra` as advertised (what the mechanism wrote from the facilitator's
+    /// `/supported`, e.g. `upto`'s `facilitatorAddress`); `None` while the offer is built.
+    pub extra: Option<&'a JsonObject>,
 }
 
 /// What a mechanism's local checks established.
@@ -257,7 +267,7 @@ pub enum OfferError {
 
 /// Every mechanism this crate implements, most specific first.
 pub fn all() -> &'static [&'static dyn Mechanism] {
-    &[&ExactEip3009]
+    &[&ExactEip3009, &UptoPermit2]
 }
 
 /// The mechanism paying `scheme` on `network` by the transfer method `extra` names, if any.
@@ -303,7 +313,9 @@ mod tests {
         let found = find("exact", &base, None).unwrap();
         assert_eq!(found.id().scheme, "exact");
         assert_eq!(found.id().transfer, Transfer::Eip3009);
-        assert!(find("upto", &base, None).is_none());
+        let upto = find("upto", &base, None).unwrap();
+        assert_eq!(upto.id().to_string(), "upto on eip155 by permit2");
+        assert!(find("batch-settlement", &base, None).is_none());
         let extra = |method: &str| {
             serde_json::from_value::<JsonObject>(serde_json::json!({
                 "name": "USDC", "assetTransferMethod": method
@@ -312,10 +324,13 @@ mod tests {
         };
         assert!(find("exact", &base, Some(&extra("eip3009"))).is_some());
         assert!(find("exact", &base, Some(&extra("permit2"))).is_none());
+        assert!(find("upto", &base, Some(&extra("eip3009"))).is_none());
+        assert!(find("upto", &base, Some(&extra("permit2"))).is_some());
         assert_eq!(transfer_method(Some(&extra("permit2"))), Some("permit2"));
         assert_eq!(transfer_method(None), None);
         assert_eq!(found.id().to_string(), "exact on eip155 by eip3009");
         assert!(knows_scheme("exact"));
-        assert!(!knows_scheme("upto"));
+        assert!(knows_scheme("upto"));
+        assert!(!knows_scheme("escrow"));
     }
 }

@@ -150,7 +150,7 @@ impl SpecCompiler<'_> {
         table_index: usize,
         rule: &RouteRule,
         defaults: &Defaults<'_>,
-    ) -> Option<(Route, PathPattern, Option<BuildWarning>)> {
+    ) -> Option<(Route, PathPattern, Vec<BuildWarning>)> {
         let name: Arc<str> = Arc::from(rule.name.as_deref().unwrap_or(&rule.path));
         let at = Some((i, &*name));
         let errors_before = self.errors.len();
@@ -188,7 +188,7 @@ impl SpecCompiler<'_> {
             );
         }
         let conditional = rule.mode == Some(RouteMode::Conditional);
-        let mut warning = None;
+        let mut warning_list = Vec::new();
         let kind = if rule.free {
             Some(RouteKind::Free)
         } else {
@@ -196,17 +196,19 @@ impl SpecCompiler<'_> {
                 self.conditions(at, i, &rule.conditions)
             } else {
                 if !rule.conditions.is_empty() {
-                    warning = Some(BuildWarning::ConditionsIgnored {
+                    warning_list.push(BuildWarning::ConditionsIgnored {
                         route: (table_index, name.clone()),
                     });
                 }
                 Vec::new()
             };
-            self.offer(at, i, rule, defaults, &name)
-                .map(|offer| RouteKind::Priced {
-                    offer,
-                    conditions: conditions.into(),
-                })
+            let mut left_out = Vec::new();
+            let offer = self.offer(at, (i, table_index), rule, defaults, &name, &mut left_out);
+            warning_list.extend(left_out);
+            offer.map(|offer| RouteKind::Priced {
+                offer,
+                conditions: conditions.into(),
+            })
         };
 
         if self.errors.len() > errors_before {
@@ -226,16 +228,18 @@ impl SpecCompiler<'_> {
             facilitator_url: defaults.facilitator_url.clone(),
             allow_ambiguous_path: rule.allow_ambiguous_path,
         };
-        Some((route, pattern?, warning))
+        Some((route, pattern?, warning_list))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn offer(
         &mut self,
         at: Option<(usize, &str)>,
-        i: usize,
+        (i, table_index): (usize, usize),
         rule: &RouteRule,
         defaults: &Defaults<'_>,
         name: &Arc<str>,
+        warnings: &mut Vec<BuildWarning>,
     ) -> Option<Offer> {
         let route_level = Level {
             network: rule.network.as_deref(),
@@ -305,8 +309,17 @@ impl SpecCompiler<'_> {
         }
         let description = rule.description.as_deref().unwrap_or("");
         let mime_type = rule.mime_type.as_deref().unwrap_or("");
-        match Offer::new(resolved, description, mime_type, self.supported) {
-            Ok(offer) => Some(offer),
+        match Offer::offering(resolved, description, mime_type, self.supported) {
+            Ok((offer, left_out)) => {
+                for (option, reason) in left_out {
+                    warnings.push(BuildWarning::OptionNotOffered {
+                        route: (table_index, name.clone()),
+                        option,
+                        reason,
+                    });
+                }
+                Some(offer)
+            }
             Err(TemplateError::Placeholder) => {
                 self.error(
                     at,

@@ -643,6 +643,17 @@ pub enum BuildWarning {
         /// The route (table index and name).
         route: (usize, Arc<str>),
     },
+    /// One of the route's payment options is not offered: its mechanism needs something the
+    /// facilitator's `/supported` did not give (e.g. `upto`'s `facilitatorAddress`). The route
+    /// is offered with its other options; with none left it is a build error instead.
+    OptionNotOffered {
+        /// The route (table index and name).
+        route: (usize, Arc<str>),
+        /// The option's index in the route's options (`accepts`).
+        option: usize,
+        /// Why it cannot be offered.
+        reason: crate::mechanism::OfferError,
+    },
 }
 
 impl fmt::Display for BuildWarning {
@@ -656,6 +667,15 @@ impl fmt::Display for BuildWarning {
             Self::ConditionsIgnored { route } => write!(
                 f,
                 "route #{} ({:?}) has conditions but not `mode: conditional`; they are ignored",
+                route.0, route.1
+            ),
+            Self::OptionNotOffered {
+                route,
+                option,
+                reason,
+            } => write!(
+                f,
+                "route #{} ({:?}): payment option #{option} is not offered: {reason}",
                 route.0, route.1
             ),
         }
