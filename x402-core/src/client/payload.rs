@@ -67,6 +67,13 @@ pub async fn build_payment(
         Transfer::Eip3009 => {
             SchemePayload::ExactEvm(sign_eip3009(challenge, candidate, signer, now).await?)
         }
+        // The policy never picks one (the buyer does not sign Permit2 yet).
+        Transfer::Permit2 => {
+            return Err(PaymentError::Requirement {
+                index: candidate.index,
+                source: CheckError::UnsupportedPayload,
+            });
+        }
     };
     Ok(match challenge {
         Challenge::V1(required) => v1_payment(&required.accepts[candidate.index], signed),

@@ -161,7 +161,10 @@ impl PaymentPolicy {
             network: network_name.clone(),
             problem: error.to_string(),
         })?;
-        let Some(mechanism) = mechanism::find(scheme, &network, extra) else {
+        // The buyer signs EIP-3009 only (not yet `upto` or other Permit2 payments).
+        let Some(mechanism) = mechanism::find(scheme, &network, extra)
+            .filter(|m| m.id().transfer == mechanism::Transfer::Eip3009)
+        else {
             return Err(Refusal::Scheme {
                 scheme: scheme.clone(),
             });
