@@ -65,6 +65,9 @@ macro_rules! conformance_suite {
             upto_invalid_settlement_overrides_is_not_settled,
             upto_charge_of_zero_settles_nothing_and_says_so,
             upto_permit_for_another_facilitator_is_refused_locally,
+            exact_permit2_route_is_advertised_and_paid_with_a_permit,
+            eip3009_payload_for_a_permit2_option_is_refused_locally,
+            permit2_allowance_required_is_a_412_with_the_challenge,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -803,4 +806,69 @@ pub async fn upto_permit_for_another_facilitator_is_refused_locally(factory: &dy
         .await;
     assert_refused(&response, "facilitator_mismatch");
     assert_no_facilitator_call(&f);
+}
+
+/// The fixture's `/weather` paid by Permit2 (`assetTransferMethod: permit2`).
+fn permit2_table() -> RouteTable {
+    let spec = RouteSpec::from_yaml(&format!(
+        "payment: {{ wallet: '{}', network: base-sepolia, defaultPrice: '$0.001' }}\n\
+         routes: [{{ path: /weather, name: weather, assetTransferMethod: permit2 }}]",
+        fixture::PAY_TO
+    ))
+    .unwrap();
+    RouteTable::from_spec(&spec).unwrap()
+}
+
+/// `exact` by Permit2: the offer says `assetTransferMethod: "permit2"` (official clients read an
+/// absent one as EIP-3009) and a signed permit pays it.
+pub async fn exact_permit2_route_is_advertised_and_paid_with_a_permit(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    f.routes.swap(permit2_table());
+    let required = challenge(&f.get("/weather").await);
+    let accept = &required.accepts[0];
+    assert_eq!(accept.scheme, "exact");
+    assert_eq!(
+        accept.extra.as_ref().expect("extra")["assetTransferMethod"],
+        "permit2"
+    );
+    let header = f.pay_permit2(&f.requirement("/weather"), None);
+    let response = f
+        .send(TestRequest::get("/weather").header("PAYMENT-SIGNATURE", header))
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert!(receipt(&response, "payment-response").success);
+    assert_eq!(response.header("x-seen-payer"), Some(PAYER));
+    assert_eq!(
+        (f.facilitator.verify_calls(), f.facilitator.settle_calls()),
+        (1, 1)
+    );
+}
+
+/// An EIP-3009 payload cannot pay a Permit2 option: refused before any facilitator call.
+pub async fn eip3009_payload_for_a_permit2_option_is_refused_locally(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    f.routes.swap(permit2_table());
+    let response = f.send(f.paid("/weather")).await;
+    assert_refused(&response, "invalid_payment_header");
+    assert_no_facilitator_call(&f);
+}
+
+/// The payer has not approved Permit2: the facilitator's `permit2_allowance_required` is
+/// answered 412 with the challenge, as the official server does, so the buyer approves and
+/// retries.
+pub async fn permit2_allowance_required_is_a_412_with_the_challenge(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    f.routes.swap(permit2_table());
+    f.facilitator
+        .on_verify(Script::Refuse("permit2_allowance_required"));
+    let header = f.pay_permit2(&f.requirement("/weather"), None);
+    let response = f
+        .send(TestRequest::get("/weather").header("PAYMENT-SIGNATURE", header))
+        .await;
+    assert_eq!(response.status, 412, "{}", response.text());
+    assert_eq!(
+        challenge(&response).error.as_deref(),
+        Some("permit2_allowance_required")
+    );
+    assert_eq!(f.facilitator.settle_calls(), 0);
 }

@@ -88,6 +88,7 @@ mod error;
 pub mod evm;
 pub mod facilitator;
 pub mod flow;
+pub mod gas_sponsoring;
 pub mod gate;
 pub mod labels;
 pub mod matcher;

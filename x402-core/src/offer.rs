@@ -46,6 +46,8 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct Offer {
     accepts: Box<[Accept]>,
+    /// `PaymentRequired.extensions` (the gas-sponsoring declarations of Permit2 options).
+    extensions: Option<crate::wire::JsonObject>,
     description: Box<str>,
     mime_type: Box<str>,
     v2_template: HeaderTemplate,
@@ -135,6 +137,16 @@ impl Offer {
             return Err(TemplateError::Mechanism(error.clone()));
         }
         let accepts: Box<[Accept]> = accepts.into();
+        let permit2: Vec<&Accept> = accepts
+            .iter()
+            .filter(|a| a.mechanism.id().transfer == crate::mechanism::Transfer::Permit2)
+            .collect();
+        let extensions = if permit2.is_empty() {
+            None
+        } else {
+            let eip2612 = permit2.iter().any(|a| a.asset.eip712.is_some());
+            crate::gas_sponsoring::declarations(supported, eip2612)
+        };
 
         let v2_template = HeaderTemplate::new(JsonTemplate::new(&v2::PaymentRequired {
             x402_version: V2,
@@ -148,7 +160,7 @@ impl Offer {
                 icon_url: None,
             },
             accepts: accepts.iter().map(|a| (*a.requirements).clone()).collect(),
-            extensions: None,
+            extensions: extensions.clone(),
         })?);
 
         let v1_accepts: Vec<_> = accepts
@@ -168,6 +180,7 @@ impl Offer {
 
         let offer = Self {
             accepts,
+            extensions,
             description: description.into(),
             mime_type: mime_type.into(),
             v2_template,
@@ -228,7 +241,7 @@ impl Offer {
                 .iter()
                 .map(|a| (*a.requirements).clone())
                 .collect(),
-            extensions: None,
+            extensions: self.extensions.clone(),
         }
     }
 

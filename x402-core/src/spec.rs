@@ -147,6 +147,11 @@ pub struct RouteRule {
     /// as `extra.paymentFlow: "upfront"`). The default of each `accepts` entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_flow: Option<String>,
+    /// How an EVM `exact` payment moves the funds: `eip3009` (the default) or `permit2` (for
+    /// tokens without EIP-3009; advertised as `extra.assetTransferMethod: "permit2"`). `upto`
+    /// is always `permit2`. The default of each `accepts` entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset_transfer_method: Option<String>,
     /// Extension: several payment options (network/asset/price each). When set, the route's
     /// own price/network/payTo/asset are the defaults of each option.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -238,6 +243,9 @@ pub struct AcceptSpec {
     /// The payment flow, `authorization` or `upfront` (inherits the route's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_flow: Option<String>,
+    /// The asset transfer method, `eip3009` or `permit2` (inherits the route's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset_transfer_method: Option<String>,
     /// The network (inherits the route's, then `payment.network`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,

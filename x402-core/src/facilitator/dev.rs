@@ -520,10 +520,6 @@ impl DevFacilitator {
             message,
             payer,
         };
-        let payload = Permit2Payload::from_object(object)
-            .map_err(|e| refused("invalid_permit2_payload", format!("payload: {e}"), None))?;
-        let auth = &payload.permit2_authorization;
-        let payer = Some(auth.from);
         let upto = requirement.scheme == UPTO;
         if !upto
             && (requirement.scheme != EXACT
@@ -533,9 +529,13 @@ impl DevFacilitator {
                 "unsupported_payload_type",
                 "a Permit2 payload pays `upto`, or `exact` with assetTransferMethod permit2"
                     .to_owned(),
-                payer,
+                None,
             ));
         }
+        let payload = Permit2Payload::from_object(object)
+            .map_err(|e| refused("invalid_permit2_payload", format!("payload: {e}"), None))?;
+        let auth = &payload.permit2_authorization;
+        let payer = Some(auth.from);
         let parse = |field: &'static str, text: &str| {
             text.parse::<Address>().map_err(|_| {
                 refused(

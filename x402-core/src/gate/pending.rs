@@ -235,7 +235,11 @@ impl AdmittedPayment {
             }
             Ok(response) => {
                 let detail = response.invalid_reason.as_deref();
-                return Err(self.reject(Reason::VerifyRejected, detail));
+                let mut reply = self.reject(Reason::VerifyRejected, detail);
+                if needs_permit2_allowance(detail) {
+                    reply.status = 412;
+                }
+                return Err(reply);
             }
             Err(error) => {
                 tracing::warn!(%error, "facilitator verify failed");
@@ -297,6 +301,14 @@ impl AdmittedPayment {
             self.claimed = false;
         }
     }
+}
+
+/// Whether a facilitator's reason says the payer must first approve Permit2
+/// (`permit2_allowance_required`, compared case-insensitively: the spec spells it in capitals).
+/// The official server answers it with 412 Precondition Failed and the challenge, so the buyer
+/// knows to send the one-time `approve` and retry.
+pub(super) fn needs_permit2_allowance(reason: Option<&str>) -> bool {
+    reason.is_some_and(|r| r.eq_ignore_ascii_case("permit2_allowance_required"))
 }
 
 impl Drop for AdmittedPayment {

@@ -302,6 +302,10 @@ impl AdmittedPayment {
                     false,
                 );
                 reply.outcome = Outcome::SettlementFailed;
+                // Project rule: also under `upfront`, where it arrives from `/settle`.
+                if super::pending::needs_permit2_allowance(receipt.error_reason.as_deref()) {
+                    reply.status = 412;
+                }
                 reply.headers.push((
                     self.receipt_header(),
                     Cow::Owned(codec::encode_header(&receipt)),

@@ -36,6 +36,7 @@
 //!    pays the official server, and the conformance cases for its local checks.
 
 pub(crate) mod exact_eip3009;
+pub(crate) mod exact_permit2;
 pub(crate) mod upto_permit2;
 
 use std::fmt;
@@ -44,6 +45,7 @@ use alloy_primitives::{Address, U256};
 
 pub use self::{
     exact_eip3009::ExactEip3009,
+    exact_permit2::ExactPermit2,
     upto_permit2::{FACILITATOR_ADDRESS_KEY, UptoPermit2},
 };
 use crate::{
@@ -267,7 +269,7 @@ pub enum OfferError {
 
 /// Every mechanism this crate implements, most specific first.
 pub fn all() -> &'static [&'static dyn Mechanism] {
-    &[&ExactEip3009, &UptoPermit2]
+    &[&ExactEip3009, &ExactPermit2, &UptoPermit2]
 }
 
 /// The mechanism paying `scheme` on `network` by the transfer method `extra` names, if any.
@@ -323,7 +325,8 @@ mod tests {
             .unwrap()
         };
         assert!(find("exact", &base, Some(&extra("eip3009"))).is_some());
-        assert!(find("exact", &base, Some(&extra("permit2"))).is_none());
+        let permit2 = find("exact", &base, Some(&extra("permit2"))).unwrap();
+        assert_eq!(permit2.id().to_string(), "exact on eip155 by permit2");
         assert!(find("upto", &base, Some(&extra("eip3009"))).is_none());
         assert!(find("upto", &base, Some(&extra("permit2"))).is_some());
         assert_eq!(transfer_method(Some(&extra("permit2"))), Some("permit2"));

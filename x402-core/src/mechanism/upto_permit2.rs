@@ -106,14 +106,7 @@ impl Mechanism for UptoPermit2 {
     }
 
     fn replay_id(&self, terms: &Terms<'_>, payload: &SchemePayload) -> Option<ReplayId> {
-        let payload = permit2_payload(payload)?;
-        let auth = &payload.permit2_authorization;
-        ReplayId::from_parts(&[
-            b"permit2",
-            &terms.network.chain_id().to_be_bytes(),
-            auth.from.as_slice(),
-            &auth.nonce.to_be_bytes::<32>(),
-        ])
+        permit2_replay_id(terms, payload)
     }
 
     fn settled_amount(&self, terms: &Terms<'_>, _payload: &SchemePayload) -> U256 {
@@ -129,7 +122,21 @@ impl Mechanism for UptoPermit2 {
     }
 }
 
-fn permit2_payload(payload: &SchemePayload) -> Option<Permit2Payload> {
+/// A Permit2 payment's replay identity: (chain id, owner, nonce), since Permit2 nonces
+/// belong to the owner across spenders and tokens.
+pub(super) fn permit2_replay_id(terms: &Terms<'_>, payload: &SchemePayload) -> Option<ReplayId> {
+    let payload = permit2_payload(payload)?;
+    let auth = &payload.permit2_authorization;
+    ReplayId::from_parts(&[
+        b"permit2",
+        &terms.network.chain_id().to_be_bytes(),
+        auth.from.as_slice(),
+        &auth.nonce.to_be_bytes::<32>(),
+    ])
+}
+
+/// The Permit2 payload of a scheme payload, if it is one.
+pub(super) fn permit2_payload(payload: &SchemePayload) -> Option<Permit2Payload> {
     match payload {
         SchemePayload::Other(object) if Permit2Payload::is_permit2(object) => {
             Permit2Payload::from_object(object).ok()
@@ -160,7 +167,7 @@ fn permit2_terms(terms: &Terms<'_>) -> Permit2Terms {
 mod tests {
     use super::*;
 
-    fn supported(extra: serde_json::Value) -> SupportedKind {
+    fn supported(extra: Value) -> SupportedKind {
         serde_json::from_value(serde_json::json!({
             "x402Version": 2, "scheme": "upto", "network": "eip155:84532", "extra": extra
         }))

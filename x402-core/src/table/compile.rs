@@ -61,6 +61,7 @@ struct Level<'a> {
     asset: Option<&'a AssetSpec>,
     max_timeout_seconds: Option<u64>,
     payment_flow: Option<&'a str>,
+    transfer_method: Option<&'a str>,
 }
 
 impl SpecCompiler<'_> {
@@ -249,6 +250,7 @@ impl SpecCompiler<'_> {
             asset: rule.asset.as_ref(),
             max_timeout_seconds: rule.max_timeout_seconds,
             payment_flow: rule.payment_flow.as_deref(),
+            transfer_method: rule.asset_transfer_method.as_deref(),
         };
         let route_field = format!("routes[{i}]");
         let route_scheme = rule.scheme.as_deref();
@@ -296,6 +298,7 @@ impl SpecCompiler<'_> {
                     asset: option.asset.as_ref(),
                     max_timeout_seconds: option.max_timeout_seconds,
                     payment_flow: option.payment_flow.as_deref(),
+                    transfer_method: option.asset_transfer_method.as_deref(),
                 };
                 let levels = [(field, level), (route_field.clone(), route_level)];
                 match self.accept(at, &levels, defaults, name, scheme) {
@@ -490,14 +493,33 @@ impl SpecCompiler<'_> {
             None => None,
         };
 
+        let transfer = levels
+            .iter()
+            .find_map(|(f, l)| l.transfer_method.map(|t| (f, t)));
         let (network, pay_to) = (network?, pay_to?);
-        let Some(mechanism) = mechanism::find(scheme, &network, None) else {
-            self.error(
-                at,
-                field_of(base_field, "scheme"),
-                scheme,
-                ConfigErrorKind::Scheme,
-            );
+        // The mechanism is found by scheme and, when one is named, transfer method, as a
+        // requirement's `extra` names it.
+        let method_extra = transfer.map(|(_, method)| {
+            crate::wire::JsonObject::from_iter([(
+                "assetTransferMethod".to_owned(),
+                serde_json::Value::from(method),
+            )])
+        });
+        let Some(mechanism) = mechanism::find(scheme, &network, method_extra.as_ref()) else {
+            match transfer {
+                Some((f, method)) if mechanism::knows_scheme(scheme) => self.error(
+                    at,
+                    field_of(f, "assetTransferMethod"),
+                    method,
+                    ConfigErrorKind::AssetTransferMethod,
+                ),
+                _ => self.error(
+                    at,
+                    field_of(base_field, "scheme"),
+                    scheme,
+                    ConfigErrorKind::Scheme,
+                ),
+            }
             return None;
         };
         let allowed = mechanism.flows();

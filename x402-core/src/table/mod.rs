@@ -599,6 +599,10 @@ pub enum ConfigErrorKind {
     /// An unsupported payment scheme.
     #[error("unsupported scheme; `exact` and `upto` are supported")]
     Scheme,
+    /// An asset transfer method the scheme does not have (`eip3009` or `permit2` for `exact`,
+    /// `permit2` for `upto`).
+    #[error("not a transfer method of this scheme; `eip3009` or `permit2` (`upto`: `permit2`)")]
+    AssetTransferMethod,
     /// Not a payment flow (`authorization` or `upfront`).
     #[error("not a payment flow; `authorization` (the default) or `upfront`")]
     PaymentFlow,
