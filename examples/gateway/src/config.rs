@@ -22,6 +22,7 @@ use x402_core::{
     gate::{Gate, RouteTableHandle, SettlementMode, UnmatchedPolicy},
     replay::ReplayGuard,
     spec::{IngressRef, PaymentDefaults, RouteRule, RouteSpec},
+    wire::SupportedResponse,
 };
 
 /// The configuration file, as written.
@@ -299,6 +300,18 @@ impl GatewayConfig {
         })
     }
 
+    /// Whether some route pays `scheme: upto`, whose offer needs the facilitator's
+    /// `/supported` answer.
+    pub fn needs_supported(&self) -> bool {
+        self.routes.iter().any(|route| {
+            route.scheme.as_deref() == Some("upto")
+                || route
+                    .accepts
+                    .iter()
+                    .any(|a| a.scheme.as_deref() == Some("upto"))
+        })
+    }
+
     /// The `payment` and `routes` blocks as the route spec they are.
     pub fn spec(&self) -> RouteSpec {
         RouteSpec {
@@ -311,15 +324,33 @@ impl GatewayConfig {
 
 /// Reads, parses and validates the file at `path`.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    load_with(path, None)
+}
+
+/// [`load`], building the route table with the facilitator's `/supported` answer, which
+/// `scheme: upto` routes need (their offer names the facilitator's address).
+pub fn load_with(
+    path: &Path,
+    supported: Option<&SupportedResponse>,
+) -> Result<Loaded, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
     })?;
-    validate(path, GatewayConfig::parse(path, &text)?)
+    validate_with(path, GatewayConfig::parse(path, &text)?, supported)
 }
 
 /// Validates a parsed configuration, collecting every error.
 pub fn validate(path: &Path, config: GatewayConfig) -> Result<Loaded, ConfigError> {
+    validate_with(path, config, None)
+}
+
+/// [`validate`] with the facilitator's `/supported` answer (see [`load_with`]).
+pub fn validate_with(
+    path: &Path,
+    config: GatewayConfig,
+    supported: Option<&SupportedResponse>,
+) -> Result<Loaded, ConfigError> {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
 
@@ -445,12 +476,14 @@ pub fn validate(path: &Path, config: GatewayConfig) -> Result<Loaded, ConfigErro
     } else {
         PaymentFlow::Authorization
     };
-    let table = match RouteTable::builder()
+    let mut builder = RouteTable::builder()
         .case_insensitive_by_default(true)
         .default_payment_flow(default_flow)
-        .named_spec(&source, &spec)
-        .build()
-    {
+        .named_spec(&source, &spec);
+    if let Some(supported) = supported {
+        builder = builder.supported(supported);
+    }
+    let table = match builder.build() {
         Ok(table) => {
             warnings.extend(table.warnings().iter().map(ToString::to_string));
             Some(table)

@@ -418,7 +418,7 @@ mod tests {
                 .map(|c| c.index)
         };
         assert_eq!(pick(&[upfront.clone(), plain.clone()]), Ok(1));
-        assert_eq!(pick(&[permit2.clone(), plain.clone()]), Ok(1));
+        assert_eq!(pick(&[permit2.clone(), plain]), Ok(1));
         assert_eq!(
             pick(&[upfront.clone(), permit2.clone()]),
             Ok(1),

@@ -211,11 +211,14 @@ impl AdmittedPayment {
     }
 
     /// Whether the payment settles before the handler: an `upfront` option, or every payment
-    /// in [`SettlementMode::BeforeHandler`]; never in [`SettlementMode::VerifyOnly`].
+    /// in [`SettlementMode::BeforeHandler`] but those whose charge the handler chooses
+    /// (`upto`); never in [`SettlementMode::VerifyOnly`].
     pub(super) fn settles_before_handler(&self) -> bool {
         match self.gate.config.settlement {
             SettlementMode::VerifyOnly => false,
-            SettlementMode::BeforeHandler => true,
+            SettlementMode::BeforeHandler => {
+                !self.accept().mechanism().charge_is_chosen_after_handler()
+            }
             SettlementMode::AfterHandler => self.accept().flow().settles_before_handler(),
         }
     }

@@ -30,6 +30,10 @@ use crate::{
 ///
 /// [`Admission`]: super::Admission
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made once per paid request and consumed at once; boxing the receipt would cost an allocation per payment"
+)]
 pub enum Settlement {
     /// Settled: add these headers (the receipt, `Cache-Control: private`, CORS exposure) to the
     /// handler's response and send it. (An `upto` charge of zero is "settled" without a

@@ -13,11 +13,16 @@
 //! | what makes one payment unique, for replay protection | [`gate`](crate::gate) | [`Mechanism::replay_id`] |
 //! | the amount a settlement moves (metrics, the handler's [`Payment`](crate::gate::Payment)) | [`gate`](crate::gate) | [`Mechanism::settled_amount`] |
 //! | which options a buyer can pay | `client` | [`find`] |
+//! | which payment flows an option may use | table build | [`Mechanism::flows`] |
+//! | whether the handler chooses the charge (`upto`) | [`gate`](crate::gate) | [`Mechanism::charge_is_chosen_after_handler`] |
 //!
-//! The set is closed: [`all`] lists the mechanisms this crate implements, and [`find`] picks
-//! the one serving a (scheme, network) pair. A payload no mechanism recognizes (a Permit2 or
-//! Solana payload today) is not refused: it is passed to the facilitator unchecked, its replay
-//! identity is its JSON text, and it is kept for the option's `maxTimeoutSeconds`.
+//! The set is closed: [`all`] lists the mechanisms this crate implements — [`ExactEip3009`],
+//! [`ExactPermit2`] (`exact` with `assetTransferMethod: "permit2"`) and [`UptoPermit2`] — and
+//! [`find`] picks the one serving a (scheme, network, transfer method). A payload the option's
+//! mechanism does not recognize (a Solana payload for an EIP-3009 option, say) is not refused:
+//! it is passed to the facilitator unchecked, its replay identity is its JSON text, and it is
+//! kept for the option's `maxTimeoutSeconds`. The Permit2 mechanisms recognize every payload
+//! and refuse any that is not a Permit2 permit: nothing else can pay them.
 //!
 //! # Adding a mechanism
 //!

@@ -167,7 +167,7 @@ fn permit2_terms(terms: &Terms<'_>) -> Permit2Terms {
 mod tests {
     use super::*;
 
-    fn supported(extra: Value) -> SupportedKind {
+    fn supported(extra: &Value) -> SupportedKind {
         serde_json::from_value(serde_json::json!({
             "x402Version": 2, "scheme": "upto", "network": "eip155:84532", "extra": extra
         }))
@@ -186,7 +186,7 @@ mod tests {
             max_timeout_seconds: 60,
             extra: None,
         };
-        let kind = supported(serde_json::json!({
+        let kind = supported(&serde_json::json!({
             "facilitatorAddress": "0x1111111111111111111111111111111111111111"
         }));
         let extra = UptoPermit2.extra(&terms, Some(&kind)).unwrap().unwrap();
@@ -198,8 +198,10 @@ mod tests {
         assert_eq!(extra["name"], "USDC");
         for kind in [
             None,
-            Some(supported(serde_json::json!({}))),
-            Some(supported(serde_json::json!({"facilitatorAddress": "nope"}))),
+            Some(supported(&serde_json::json!({}))),
+            Some(supported(
+                &serde_json::json!({"facilitatorAddress": "nope"}),
+            )),
         ] {
             let error = UptoPermit2.extra(&terms, kind.as_ref()).unwrap_err();
             assert_eq!(
