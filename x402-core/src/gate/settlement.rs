@@ -88,7 +88,8 @@ impl AuthorizedPayment {
     }
 
     /// [`AuthorizedPayment::settle`] with the charge the handler chose for an `upto` payment
-    /// (read from its response by [`overrides::from_response`]; see [`overrides`]). `None`
+    /// (read from its response by [`from_response`](super::overrides::from_response); see
+    /// [`overrides`](super::overrides)). `None`
     /// charges the maximum; an invalid choice, or one above the maximum, settles nothing and
     /// fails with a 500 `invalid_settlement_override`; zero settles nothing and is paid with a
     /// receipt of `amount: "0"`. On other schemes the choice is ignored (the facilitator would
