@@ -68,6 +68,10 @@ macro_rules! conformance_suite {
             exact_permit2_route_is_advertised_and_paid_with_a_permit,
             eip3009_payload_for_a_permit2_option_is_refused_locally,
             permit2_allowance_required_is_a_412_with_the_challenge,
+            upto_is_charged_after_the_handler_even_when_the_gate_settles_before,
+            upto_permit_charged_nothing_cannot_be_used_again,
+            settlement_overrides_on_an_exact_route_is_ignored_and_removed,
+            permit2_allowance_required_under_upfront_is_a_412_too,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -871,4 +875,83 @@ pub async fn permit2_allowance_required_is_a_412_with_the_challenge(factory: &dy
         Some("permit2_allowance_required")
     );
     assert_eq!(f.facilitator.settle_calls(), 0);
+}
+
+/// `upto` is `authorization` only: even a gate in `SettlementMode::BeforeHandler` settles it
+/// after the handler, for the charge the handler chose.
+pub async fn upto_is_charged_after_the_handler_even_when_the_gate_settles_before(
+    factory: &dyn AppFactory,
+) {
+    let f = Fixture::with(factory, |b| b.settlement(SettlementMode::BeforeHandler));
+    let response = metered(&f, Some(("x-charge-header", r#"{"amount":"25%"}"#))).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(
+        receipt(&response, "payment-response").amount.as_deref(),
+        Some("2500")
+    );
+    assert_eq!(f.facilitator.settle_amounts(), ["2500"]);
+}
+
+/// A permit charged nothing moved nothing, but it was used for a request: sent again, it is a
+/// replay.
+pub async fn upto_permit_charged_nothing_cannot_be_used_again(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    f.routes.swap(fixture::upto_table());
+    let header = f.pay_permit2(&f.requirement("/metered"), None);
+    let request = TestRequest::get("/metered")
+        .header("PAYMENT-SIGNATURE", header)
+        .header("x-charge-header", r#"{"amount":"0"}"#);
+    assert_eq!(f.send(request.clone()).await.status, 200);
+    assert_refused(&f.send(request).await, "replay");
+    assert_eq!(f.facilitator.settle_calls(), 0);
+}
+
+/// On an `exact` route a `Settlement-Overrides` header changes nothing (the facilitator would
+/// refuse any amount but the signed one) and is still removed from the response.
+pub async fn settlement_overrides_on_an_exact_route_is_ignored_and_removed(
+    factory: &dyn AppFactory,
+) {
+    let f = Fixture::new(factory);
+    let spec = RouteSpec::from_yaml(&format!(
+        "payment: {{ wallet: '{}', network: base-sepolia, defaultPrice: '$0.001' }}\n\
+         routes: [{{ path: /metered, name: metered }}]",
+        fixture::PAY_TO
+    ))
+    .unwrap();
+    f.routes.swap(RouteTable::from_spec(&spec).unwrap());
+    let response = f
+        .send(
+            f.paid("/metered")
+                .header("x-charge-header", r#"{"amount":"1"}"#),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert!(response.header("settlement-overrides").is_none());
+    assert!(receipt(&response, "payment-response").success);
+    assert_eq!(f.facilitator.settle_amounts(), ["1000"]);
+}
+
+/// Under `upfront` the missing Permit2 allowance comes from `/settle`: answered 412 as well.
+pub async fn permit2_allowance_required_under_upfront_is_a_412_too(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let spec = RouteSpec::from_yaml(&format!(
+        "payment: {{ wallet: '{}', network: base-sepolia, defaultPrice: '$0.001' }}\n\
+         routes: [{{ path: /weather, name: weather, assetTransferMethod: permit2, paymentFlow: upfront }}]",
+        fixture::PAY_TO
+    ))
+    .unwrap();
+    f.routes.swap(RouteTable::from_spec(&spec).unwrap());
+    f.facilitator
+        .on_settle(Script::Refuse("PERMIT2_ALLOWANCE_REQUIRED"));
+    let header = f.pay_permit2(&f.requirement("/weather"), None);
+    let response = f
+        .send(TestRequest::get("/weather").header("PAYMENT-SIGNATURE", header))
+        .await;
+    assert_eq!(response.status, 412, "{}", response.text());
+    assert!(response.header("payment-required").is_some());
+    assert!(response.header("x-seen-payer").is_none(), "handler ran");
+    assert_eq!(
+        (f.facilitator.verify_calls(), f.facilitator.settle_calls()),
+        (0, 1)
+    );
 }
