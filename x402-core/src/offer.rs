@@ -328,8 +328,9 @@ impl Accept {
         };
         let requirements_json =
             serde_json::value::to_raw_value(&requirements).expect("requirements serialize to JSON");
-        // x402 v1 knows `exact` only.
-        let v1 = match network.v1_name().filter(|_| scheme == "exact") {
+        // x402 v1 knows `exact` by EIP-3009 only (no Permit2, no `upto`).
+        let v1_payable = mechanism.id().transfer == crate::mechanism::Transfer::Eip3009;
+        let v1 = match network.v1_name().filter(|_| v1_payable) {
             Some(name) => {
                 let requirements = v1::PaymentRequirements {
                     scheme: scheme.to_owned(),

@@ -130,6 +130,9 @@ fn an_exact_permit2_route_says_so_and_declares_announced_gas_sponsoring() {
     let permit2 = table.routes()[0].offer().unwrap();
     let extra = permit2.accepts()[0].requirements().extra.clone().unwrap();
     assert_eq!(extra["assetTransferMethod"], "permit2");
+    // x402 v1 has no Permit2.
+    assert!(permit2.accepts()[0].v1_requirements().is_none());
+    assert!(permit2.v1_body("http://a/p2", "").is_none());
     let required = permit2.payment_required("http://a/p2", "Payment required");
     let extensions = required.extensions.unwrap();
     assert!(extensions.contains_key("eip2612GasSponsoring"));
