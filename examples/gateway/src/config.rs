@@ -301,15 +301,17 @@ impl GatewayConfig {
     }
 
     /// Whether some route pays `scheme: upto`, whose offer needs the facilitator's
-    /// `/supported` answer.
+    /// `/supported` answer (always with `routesFrom.kubernetes`: those routes are not known
+    /// yet).
     pub fn needs_supported(&self) -> bool {
-        self.routes.iter().any(|route| {
-            route.scheme.as_deref() == Some("upto")
-                || route
-                    .accepts
-                    .iter()
-                    .any(|a| a.scheme.as_deref() == Some("upto"))
-        })
+        self.routes_from.is_some()
+            || self.routes.iter().any(|route| {
+                route.scheme.as_deref() == Some("upto")
+                    || route
+                        .accepts
+                        .iter()
+                        .any(|a| a.scheme.as_deref() == Some("upto"))
+            })
     }
 
     /// The `payment` and `routes` blocks as the route spec they are.

@@ -231,7 +231,13 @@ async fn start_inner(
                     kube::Client::try_default().await?
                 }
             };
-            let watcher = route_watcher(client, routes.clone(), &selection, metrics);
+            let watcher = route_watcher(
+                client,
+                routes.clone(),
+                &selection,
+                metrics,
+                supported.clone(),
+            );
             let readiness = watcher.readiness();
             let loaded: FirstTable =
                 Box::pin(async move { readiness.ready().await.map_err(|error| error.to_string()) });
@@ -326,6 +332,7 @@ pub fn route_watcher(
     routes: RouteTableHandle,
     selection: &KubernetesRoutes,
     metrics: Option<&'static MetricsRecorder>,
+    supported: Option<Arc<SupportedResponse>>,
 ) -> RouteWatcher {
     let mut watcher = RouteWatcher::new(client, routes)
         .namespaces(selection.namespaces.iter().cloned())
@@ -334,6 +341,9 @@ pub fn route_watcher(
         .on_swap(move |swap| label_gc(metrics, swap));
     if let Some(selector) = &selection.label_selector {
         watcher = watcher.labels(selector.clone());
+    }
+    if let Some(supported) = supported {
+        watcher = watcher.supported(supported);
     }
     watcher
 }

@@ -13,9 +13,12 @@
 //!   settle instead for an option of the `upfront` [flow](crate::flow), and settle after
 //!   verifying in [`SettlementMode::BeforeHandler`]), which consumes it and returns an
 //!   [`AuthorizedPayment`] and the typed [`Payment`]; it calls the handler with the
-//!   [`Payment`] in the request extensions, and finally awaits [`AuthorizedPayment::settle`]
-//!   with the handler's status *before* sending the body: settlement happens only if the
-//!   status is below 400, and a failed settlement replaces the handler's response.
+//!   [`Payment`] in the request extensions, and finally awaits
+//!   [`AuthorizedPayment::settle_with`] with the handler's status and the charge it chose for
+//!   an `upto` payment ([`overrides`]: the typed [`SettlementOverrides`] in the response
+//!   extensions, or the `Settlement-Overrides` header, which the adapter removes) *before*
+//!   sending the body: settlement happens only if the status is below 400, and a failed
+//!   settlement replaces the handler's response.
 //!
 //! The order is in the types: only [`AdmittedPayment::authorize`] makes an
 //! [`AuthorizedPayment`], and only that can settle, so an adapter cannot settle a payment the
