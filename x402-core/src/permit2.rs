@@ -407,6 +407,59 @@ mod signature {
             );
         }
 
+        /// Digests and signatures made by viem 2 (`hashTypedData` / `signTypedData` with anvil's
+        /// key #0, the typed data of the official client), so an independent EIP-712
+        /// implementation agrees with ours.
+        #[test]
+        fn digests_and_signatures_match_viems() {
+            use alloy_primitives::{address, hex};
+
+            use crate::wire::{Permit2Payload, Permit2Witness, TokenPermissions};
+            let payer = address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+            let permit = |spender, facilitator| Permit2Authorization {
+                from: payer,
+                permitted: TokenPermissions {
+                    token: address!("036CbD53842c5426634e7929541eC2318f3dCF7e"),
+                    amount: U256::from(10_000),
+                },
+                spender,
+                nonce: U256::from_str_radix(
+                    "33247007178036348590600198031289925668252061821958005840077069883511451257277",
+                    10,
+                )
+                .unwrap(),
+                deadline: U256::from(1_795_346_421u64),
+                witness: Permit2Witness {
+                    to: address!("209693Bc6afc0C5328bA36FaF03C514EF312287C"),
+                    facilitator,
+                    valid_after: U256::from(1_795_345_521u64),
+                },
+            };
+            let cases = [
+                (
+                    permit(
+                        super::super::UPTO_PERMIT2_PROXY,
+                        Some(address!("1111111111111111111111111111111111111111")),
+                    ),
+                    b256!("c187e7e635b0f8475b93a1abae49c62203275fd936ccd58b2ba5e6d932013794"),
+                    "40f914fa3bfeff4b5c135faf1442d309ea2b634a67c88ff756253c2d39b1bb161f1a3b2400bdd297f8be8fe9f287b110e5ec904572bd3678b2e242a9171d7bf81c",
+                ),
+                (
+                    permit(super::super::EXACT_PERMIT2_PROXY, None),
+                    b256!("2f3a83a45220468948f201f11036ced0db6612d6f0c46f74f4e0729dd1f6dd61"),
+                    "f9729b5b7408c0dac12140995d25c437a0712dae7c0e73c879e5eaab4ff9a8bc4e6ef26aacbc95b9b684b72c2df70c3b52b886af24b08f032f2e79cfb84b8d1e1c",
+                ),
+            ];
+            for (auth, digest, signature) in cases {
+                assert_eq!(eip712_digest(84_532, &auth), digest);
+                let payload = Permit2Payload {
+                    signature: hex::decode(signature).unwrap().into(),
+                    permit2_authorization: auth,
+                };
+                check(&payload.signature, 84_532, &payload.permit2_authorization).unwrap();
+            }
+        }
+
         #[test]
         fn domain_separators_are_permit2s() {
             // Permit2's DOMAIN_SEPARATOR() on Ethereum mainnet, Base Sepolia and anvil.
