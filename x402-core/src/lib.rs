@@ -11,9 +11,11 @@
 //!   decimal prices in atomic units;
 //! - [`spec`], [`path`], [`pattern`], [`matcher`] and [`table`]: the route configuration (the
 //!   `X402Route` spec shape), path normalisation, and the compiled, immutable [`RouteTable`];
-//! - [`mechanism`]: the payment mechanisms (EVM `exact` by EIP-3009 today) behind one trait
-//!   — offer part, payload classification, local checks, replay identity, settled amount —
-//!   and how to add one;
+//! - [`mechanism`]: the payment mechanisms (EVM `exact` by EIP-3009 or Permit2, EVM `upto` by
+//!   Permit2) behind one trait — offer part, payload classification, local checks, replay
+//!   identity, settled amount, payment flows — and how to add one; [`permit2`]: the Permit2
+//!   EIP-712 checks; [`flow`]: the payment flows (`authorization`, `upfront`);
+//!   [`gas_sponsoring`]: the Permit2 approval extensions an offer declares;
 //! - [`offer`]: the per-route payment offer, with its 402 challenge serialized once;
 //! - [`labels`]: the closed outcome/reason enums and per-route metric labels;
 //! - `client` (feature `client`): the buyer side — decode a 402, choose an option by policy,
@@ -25,8 +27,10 @@
 //!
 //! Dependencies run one way, and no module imports from a layer above its own: [`wire`],
 //! [`codec`], [`money`], [`network`] (and [`labels`], [`clock`], [`BoxFuture`]) at the bottom;
-//! the payment [`mechanism`]s (and the EIP-3009 cryptography they use, `evm`) above them;
-//! `facilitator` and [`replay`] above those; [`spec`] → [`table`] → [`offer`] beside them;
+//! [`flow`] beside them; the payment [`mechanism`]s (and the cryptography they use, `evm` and
+//! [`permit2`]) above them;
+//! `facilitator` and [`replay`] above those; [`spec`] → [`table`] → [`offer`] (with
+//! [`gas_sponsoring`]) beside them;
 //! [`gate`] on top, which is what the adapters call.
 //!
 //! # Example

@@ -247,8 +247,6 @@ impl PaymentPolicy {
     }
 }
 
-/// `extra.assetTransferMethod: "permit2"`: the option wants a Permit2 payload, which this
-/// library does not build.
 /// The payment option a policy chose.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
