@@ -19,7 +19,7 @@ use actix_web::{
 };
 use tests::{AppFactory, AppUnderTest, TestRequest, TestResponse};
 use tokio::sync::{mpsc, oneshot, watch};
-use x402_actix::{Paid, X402};
+use x402_actix::{Paid, SettlementOverrides, X402};
 use x402_core::gate::Gate;
 
 async fn weather(payment: Option<Paid>, request: HttpRequest) -> HttpResponse {
@@ -36,6 +36,25 @@ async fn weather(payment: Option<Paid>, request: HttpRequest) -> HttpResponse {
         ))
         .insert_header(("content-type", "application/json"))
         .body(r#"{"weather":"sunny"}"#)
+}
+
+async fn metered(request: HttpRequest) -> HttpResponse {
+    let headers = request.headers();
+    let mut response = HttpResponse::Ok();
+    if let Some(value) = headers.get("x-charge-header") {
+        response.insert_header(("settlement-overrides", value.clone()));
+    }
+    if let Some(units) = headers
+        .get("x-charge-typed")
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+    {
+        response
+            .extensions_mut()
+            .insert(SettlementOverrides::atomic(alloy_primitives::U256::from(
+                units,
+            )));
+    }
+    response.body("metered")
 }
 
 async fn stream() -> HttpResponse {
@@ -58,6 +77,7 @@ fn routes(config: &mut web::ServiceConfig) {
             web::get().to(|| async { HttpResponse::NotFound().body("missing") }),
         )
         .route("/stream", web::get().to(stream))
+        .route("/metered", web::get().to(metered))
         .route(
             "/slow",
             web::get().to(|| async {

@@ -11,6 +11,7 @@
 //! | `GET /missing` | 404 `missing` |
 //! | `GET /stream` | 200, the body `one,two,three` sent as three chunks 20 ms apart |
 //! | `GET /slow` | never answers (the client gives up) |
+//! | `GET /metered` | 200 `metered`; chooses the charge of an `upto` payment as the request asks: the value of the request header `x-charge-header` becomes its `Settlement-Overrides` response header, and `x-charge-typed: <atomic units>` puts a typed `SettlementOverrides` in its response extensions |
 
 use std::{future::Future, pin::Pin, time::Duration};
 

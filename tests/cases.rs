@@ -53,6 +53,25 @@ macro_rules! conformance_suite {
             settle_before_handler_charges_even_when_the_handler_fails,
             verify_only_mode_never_settles,
             resource_url_uses_the_configured_base_url,
+            upfront_route_is_advertised_and_settled_before_the_handler_without_verify,
+            upfront_payment_is_charged_even_when_the_handler_fails,
+            refused_upfront_settlement_never_runs_the_handler,
+            payment_naming_a_flow_we_did_not_offer_is_refused,
+            upto_offer_names_permit2_and_the_facilitator_address,
+            upto_without_a_choice_charges_the_maximum,
+            upto_charges_what_the_settlement_overrides_header_says_and_hides_it,
+            upto_charges_what_the_handler_put_in_its_response_extensions,
+            upto_charge_above_the_maximum_is_not_settled,
+            upto_invalid_settlement_overrides_is_not_settled,
+            upto_charge_of_zero_settles_nothing_and_says_so,
+            upto_permit_for_another_facilitator_is_refused_locally,
+            exact_permit2_route_is_advertised_and_paid_with_a_permit,
+            eip3009_payload_for_a_permit2_option_is_refused_locally,
+            permit2_allowance_required_is_a_412_with_the_challenge,
+            upto_is_charged_after_the_handler_even_when_the_gate_settles_before,
+            upto_permit_charged_nothing_cannot_be_used_again,
+            settlement_overrides_on_an_exact_route_is_ignored_and_removed,
+            permit2_allowance_required_under_upfront_is_a_412_too,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -564,4 +583,375 @@ pub async fn resource_url_uses_the_configured_base_url(factory: &dyn AppFactory)
     let response = f.get("/weather?x=1").await;
     let required: v2::PaymentRequired = challenge(&response);
     assert_eq!(required.resource.url, "https://pay.example.org/weather?x=1");
+}
+
+/// The fixture's table with `/weather` and `/fail` in the `upfront` payment flow.
+fn upfront_table() -> RouteTable {
+    let spec = RouteSpec::from_yaml(&format!(
+        "payment: {{ wallet: '{}', network: base-sepolia, defaultPrice: '$0.001' }}\n\
+         routes:\n\
+         - {{ path: /weather, name: weather, paymentFlow: upfront }}\n\
+         - {{ path: /fail, name: fail, paymentFlow: upfront }}",
+        fixture::PAY_TO
+    ))
+    .unwrap();
+    RouteTable::from_spec(&spec).unwrap()
+}
+
+/// An `upfront` option says so on the wire (`extra.paymentFlow`); its payment is settled
+/// before the handler, with no `/verify` call, and the receipt goes out with the response.
+pub async fn upfront_route_is_advertised_and_settled_before_the_handler_without_verify(
+    factory: &dyn AppFactory,
+) {
+    let f = Fixture::new(factory);
+    f.routes.swap(upfront_table());
+    let required = challenge(&f.get("/weather").await);
+    let extra = required.accepts[0].extra.as_ref().expect("extra");
+    assert_eq!(extra["paymentFlow"], "upfront");
+    let response = f.send(f.paid("/weather")).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert!(receipt(&response, "payment-response").success);
+    assert_eq!(response.header("x-seen-payer"), Some(PAYER));
+    assert_eq!(
+        (f.facilitator.verify_calls(), f.facilitator.settle_calls()),
+        (0, 1)
+    );
+}
+
+/// `upfront`: the buyer pays even when the handler then fails, and gets the receipt.
+pub async fn upfront_payment_is_charged_even_when_the_handler_fails(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    f.routes.swap(upfront_table());
+    let response = f.send(f.paid("/fail")).await;
+    assert_eq!(response.status, 500);
+    assert!(receipt(&response, "payment-response").success);
+    assert_eq!(
+        (f.facilitator.verify_calls(), f.facilitator.settle_calls()),
+        (0, 1)
+    );
+}
+
+/// `upfront`: a refused settlement is a 402 with the failure receipt; the handler never runs.
+pub async fn refused_upfront_settlement_never_runs_the_handler(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    f.routes.swap(upfront_table());
+    f.facilitator
+        .on_settle(Script::Refuse("insufficient_funds"));
+    let response = f.send(f.paid("/weather")).await;
+    assert_eq!(response.status, 402, "{}", response.text());
+    assert!(!receipt(&response, "payment-response").success);
+    assert!(response.header("x-seen-payer").is_none(), "handler ran");
+    assert_eq!(
+        (f.facilitator.verify_calls(), f.facilitator.settle_calls()),
+        (0, 1)
+    );
+}
+
+/// A payment whose `accepted` names a flow the option does not offer (or one we do not serve,
+/// such as `escrow`) is refused locally with `payment_flow_mismatch`.
+pub async fn payment_naming_a_flow_we_did_not_offer_is_refused(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    for flow in ["upfront", "escrow"] {
+        let mut requirement = f.requirement("/weather");
+        requirement
+            .extra
+            .get_or_insert_with(Default::default)
+            .insert("paymentFlow".to_owned(), flow.into());
+        let header = f.pay_v2(&requirement);
+        let response = f
+            .send(TestRequest::get("/weather").header("PAYMENT-SIGNATURE", header))
+            .await;
+        assert_refused(&response, "payment_flow_mismatch");
+    }
+    // An `upfront` option paid as if it were `authorization` (the field dropped).
+    f.routes.swap(upfront_table());
+    let mut requirement = f.requirement("/weather");
+    requirement
+        .extra
+        .as_mut()
+        .expect("extra")
+        .remove("paymentFlow");
+    let header = f.pay_v2(&requirement);
+    let response = f
+        .send(TestRequest::get("/weather").header("PAYMENT-SIGNATURE", header))
+        .await;
+    assert_refused(&response, "payment_flow_mismatch");
+    assert_no_facilitator_call(&f);
+}
+
+/// A paid `GET /metered` on the `upto` table, the charge asked for by `header` (the request
+/// header telling the handler how to choose: `x-charge-header` or `x-charge-typed`).
+async fn metered(f: &Fixture, choice: Option<(&str, &str)>) -> crate::TestResponse {
+    f.routes.swap(fixture::upto_table());
+    let mut request = TestRequest::get("/metered").header(
+        "PAYMENT-SIGNATURE",
+        f.pay_permit2(&f.requirement("/metered"), None),
+    );
+    if let Some((name, value)) = choice {
+        request = request.header(name, value);
+    }
+    f.send(request).await
+}
+
+/// `upto`: the offer is the maximum, by Permit2, naming the facilitator from `/supported`.
+pub async fn upto_offer_names_permit2_and_the_facilitator_address(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    f.routes.swap(fixture::upto_table());
+    let required = challenge(&f.get("/metered").await);
+    let accept = &required.accepts[0];
+    assert_eq!(
+        (accept.scheme.as_str(), accept.amount.as_str()),
+        ("upto", "10000")
+    );
+    let extra = accept.extra.as_ref().expect("extra");
+    assert_eq!(extra["assetTransferMethod"], "permit2");
+    assert_eq!(extra["facilitatorAddress"], fixture::UPTO_FACILITATOR);
+    assert!(
+        extra.get("paymentFlow").is_none(),
+        "authorization is the default"
+    );
+    assert_no_facilitator_call(&f);
+}
+
+/// `upto` without a choice from the handler settles the maximum, as the reference does.
+pub async fn upto_without_a_choice_charges_the_maximum(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let response = metered(&f, None).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(
+        receipt(&response, "payment-response").amount.as_deref(),
+        Some("10000")
+    );
+    assert_eq!(f.facilitator.settle_amounts(), ["10000"]);
+}
+
+/// The `Settlement-Overrides` response header sets the charge (40 % of 10000); `/settle` is
+/// asked for it, the receipt says it, and the header never reaches the client.
+pub async fn upto_charges_what_the_settlement_overrides_header_says_and_hides_it(
+    factory: &dyn AppFactory,
+) {
+    let f = Fixture::new(factory);
+    let response = metered(&f, Some(("x-charge-header", r#"{"amount":"40%"}"#))).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.text(), "metered");
+    let receipt = receipt(&response, "payment-response");
+    assert!(receipt.success);
+    assert_eq!(receipt.amount.as_deref(), Some("4000"));
+    assert!(response.header("settlement-overrides").is_none());
+    assert_eq!(
+        (f.facilitator.verify_calls(), f.facilitator.settle_amounts()),
+        (1, vec!["4000".to_owned()])
+    );
+}
+
+/// The typed charge in the handler's response extensions sets the charge.
+pub async fn upto_charges_what_the_handler_put_in_its_response_extensions(
+    factory: &dyn AppFactory,
+) {
+    let f = Fixture::new(factory);
+    let response = metered(&f, Some(("x-charge-typed", "2500"))).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(
+        receipt(&response, "payment-response").amount.as_deref(),
+        Some("2500")
+    );
+    assert_eq!(f.facilitator.settle_amounts(), ["2500"]);
+}
+
+/// A charge above the authorized maximum is never clamped: nothing is settled, the handler's
+/// output is dropped, and the client gets a 500 naming the problem.
+pub async fn upto_charge_above_the_maximum_is_not_settled(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let response = metered(&f, Some(("x-charge-header", r#"{"amount":"10001"}"#))).await;
+    assert_eq!(response.status, 500, "{}", response.text());
+    assert_eq!(response.json()["reason"], "invalid_settlement_override");
+    assert!(!response.text().contains("metered"));
+    assert!(response.header("payment-response").is_none());
+    assert!(response.header("settlement-overrides").is_none());
+    assert_eq!(f.facilitator.settle_calls(), 0);
+}
+
+/// A `Settlement-Overrides` value that is not one of the three forms fails closed too.
+pub async fn upto_invalid_settlement_overrides_is_not_settled(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let response = metered(&f, Some(("x-charge-header", r#"{"amount":"a lot"}"#))).await;
+    assert_eq!(response.status, 500, "{}", response.text());
+    assert_eq!(response.json()["reason"], "invalid_settlement_override");
+    assert_eq!(f.facilitator.settle_calls(), 0);
+}
+
+/// A charge of zero: no `/settle` call, and a receipt saying nothing moved.
+pub async fn upto_charge_of_zero_settles_nothing_and_says_so(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let response = metered(&f, Some(("x-charge-header", r#"{"amount":"0"}"#))).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let receipt = receipt(&response, "payment-response");
+    assert!(receipt.success);
+    assert_eq!(receipt.amount.as_deref(), Some("0"));
+    assert_eq!(receipt.transaction, "");
+    assert_eq!(receipt.payer.as_deref(), Some(PAYER));
+    assert_eq!(
+        (f.facilitator.verify_calls(), f.facilitator.settle_calls()),
+        (1, 0)
+    );
+}
+
+/// A permit whose witness names another facilitator could never be settled by ours: refused
+/// before any facilitator call.
+pub async fn upto_permit_for_another_facilitator_is_refused_locally(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    f.routes.swap(fixture::upto_table());
+    let other = "0x2222222222222222222222222222222222222222"
+        .parse()
+        .unwrap();
+    let header = f.pay_permit2(&f.requirement("/metered"), Some(other));
+    let response = f
+        .send(TestRequest::get("/metered").header("PAYMENT-SIGNATURE", header))
+        .await;
+    assert_refused(&response, "facilitator_mismatch");
+    assert_no_facilitator_call(&f);
+}
+
+/// The fixture's `/weather` paid by Permit2 (`assetTransferMethod: permit2`).
+fn permit2_table() -> RouteTable {
+    let spec = RouteSpec::from_yaml(&format!(
+        "payment: {{ wallet: '{}', network: base-sepolia, defaultPrice: '$0.001' }}\n\
+         routes: [{{ path: /weather, name: weather, assetTransferMethod: permit2 }}]",
+        fixture::PAY_TO
+    ))
+    .unwrap();
+    RouteTable::from_spec(&spec).unwrap()
+}
+
+/// `exact` by Permit2: the offer says `assetTransferMethod: "permit2"` (official clients read an
+/// absent one as EIP-3009) and a signed permit pays it.
+pub async fn exact_permit2_route_is_advertised_and_paid_with_a_permit(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    f.routes.swap(permit2_table());
+    let required = challenge(&f.get("/weather").await);
+    let accept = &required.accepts[0];
+    assert_eq!(accept.scheme, "exact");
+    assert_eq!(
+        accept.extra.as_ref().expect("extra")["assetTransferMethod"],
+        "permit2"
+    );
+    let header = f.pay_permit2(&f.requirement("/weather"), None);
+    let response = f
+        .send(TestRequest::get("/weather").header("PAYMENT-SIGNATURE", header))
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert!(receipt(&response, "payment-response").success);
+    assert_eq!(response.header("x-seen-payer"), Some(PAYER));
+    assert_eq!(
+        (f.facilitator.verify_calls(), f.facilitator.settle_calls()),
+        (1, 1)
+    );
+}
+
+/// An EIP-3009 payload cannot pay a Permit2 option: refused before any facilitator call.
+pub async fn eip3009_payload_for_a_permit2_option_is_refused_locally(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    f.routes.swap(permit2_table());
+    let response = f.send(f.paid("/weather")).await;
+    assert_refused(&response, "invalid_payment_header");
+    assert_no_facilitator_call(&f);
+}
+
+/// The payer has not approved Permit2: the facilitator's `permit2_allowance_required` is
+/// answered 412 with the challenge, as the official server does, so the buyer approves and
+/// retries.
+pub async fn permit2_allowance_required_is_a_412_with_the_challenge(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    f.routes.swap(permit2_table());
+    f.facilitator
+        .on_verify(Script::Refuse("permit2_allowance_required"));
+    let header = f.pay_permit2(&f.requirement("/weather"), None);
+    let response = f
+        .send(TestRequest::get("/weather").header("PAYMENT-SIGNATURE", header))
+        .await;
+    assert_eq!(response.status, 412, "{}", response.text());
+    assert_eq!(
+        challenge(&response).error.as_deref(),
+        Some("permit2_allowance_required")
+    );
+    assert_eq!(f.facilitator.settle_calls(), 0);
+}
+
+/// `upto` is `authorization` only: even a gate in `SettlementMode::BeforeHandler` settles it
+/// after the handler, for the charge the handler chose.
+pub async fn upto_is_charged_after_the_handler_even_when_the_gate_settles_before(
+    factory: &dyn AppFactory,
+) {
+    let f = Fixture::with(factory, |b| b.settlement(SettlementMode::BeforeHandler));
+    let response = metered(&f, Some(("x-charge-header", r#"{"amount":"25%"}"#))).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(
+        receipt(&response, "payment-response").amount.as_deref(),
+        Some("2500")
+    );
+    assert_eq!(f.facilitator.settle_amounts(), ["2500"]);
+}
+
+/// A permit charged nothing moved nothing, but it was used for a request: sent again, it is a
+/// replay.
+pub async fn upto_permit_charged_nothing_cannot_be_used_again(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    f.routes.swap(fixture::upto_table());
+    let header = f.pay_permit2(&f.requirement("/metered"), None);
+    let request = TestRequest::get("/metered")
+        .header("PAYMENT-SIGNATURE", header)
+        .header("x-charge-header", r#"{"amount":"0"}"#);
+    assert_eq!(f.send(request.clone()).await.status, 200);
+    assert_refused(&f.send(request).await, "replay");
+    assert_eq!(f.facilitator.settle_calls(), 0);
+}
+
+/// On an `exact` route a `Settlement-Overrides` header changes nothing (the facilitator would
+/// refuse any amount but the signed one) and is still removed from the response.
+pub async fn settlement_overrides_on_an_exact_route_is_ignored_and_removed(
+    factory: &dyn AppFactory,
+) {
+    let f = Fixture::new(factory);
+    let spec = RouteSpec::from_yaml(&format!(
+        "payment: {{ wallet: '{}', network: base-sepolia, defaultPrice: '$0.001' }}\n\
+         routes: [{{ path: /metered, name: metered }}]",
+        fixture::PAY_TO
+    ))
+    .unwrap();
+    f.routes.swap(RouteTable::from_spec(&spec).unwrap());
+    let response = f
+        .send(
+            f.paid("/metered")
+                .header("x-charge-header", r#"{"amount":"1"}"#),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert!(response.header("settlement-overrides").is_none());
+    assert!(receipt(&response, "payment-response").success);
+    assert_eq!(f.facilitator.settle_amounts(), ["1000"]);
+}
+
+/// Under `upfront` the missing Permit2 allowance comes from `/settle`: answered 412 as well.
+pub async fn permit2_allowance_required_under_upfront_is_a_412_too(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    let spec = RouteSpec::from_yaml(&format!(
+        "payment: {{ wallet: '{}', network: base-sepolia, defaultPrice: '$0.001' }}\n\
+         routes: [{{ path: /weather, name: weather, assetTransferMethod: permit2, paymentFlow: upfront }}]",
+        fixture::PAY_TO
+    ))
+    .unwrap();
+    f.routes.swap(RouteTable::from_spec(&spec).unwrap());
+    f.facilitator
+        .on_settle(Script::Refuse("PERMIT2_ALLOWANCE_REQUIRED"));
+    let header = f.pay_permit2(&f.requirement("/weather"), None);
+    let response = f
+        .send(TestRequest::get("/weather").header("PAYMENT-SIGNATURE", header))
+        .await;
+    assert_eq!(response.status, 412, "{}", response.text());
+    assert!(response.header("payment-required").is_some());
+    assert!(response.header("x-seen-payer").is_none(), "handler ran");
+    assert_eq!(
+        (f.facilitator.verify_calls(), f.facilitator.settle_calls()),
+        (0, 1)
+    );
 }

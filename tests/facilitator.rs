@@ -49,6 +49,8 @@ pub struct ScriptedFacilitator {
     /// Verify calls so far, watched so a test can wait for the n-th one.
     verify_calls: watch::Sender<usize>,
     settle_calls: AtomicUsize,
+    /// The `amount` of the requirement of every settle call, in order.
+    settle_amounts: Mutex<Vec<String>>,
 }
 
 impl Default for ScriptedFacilitator {
@@ -59,6 +61,7 @@ impl Default for ScriptedFacilitator {
             settle_next: Mutex::default(),
             verify_calls: watch::Sender::new(0),
             settle_calls: AtomicUsize::new(0),
+            settle_amounts: Mutex::new(Vec::new()),
         }
     }
 }
@@ -103,6 +106,11 @@ impl ScriptedFacilitator {
     /// How many settle calls were made.
     pub fn settle_calls(&self) -> usize {
         self.settle_calls.load(Ordering::SeqCst)
+    }
+
+    /// The requirement `amount` each settle call asked for, in order (for `upto`, the charge).
+    pub fn settle_amounts(&self) -> Vec<String> {
+        self.settle_amounts.lock().unwrap().clone()
     }
 }
 
@@ -179,6 +187,11 @@ impl Facilitator for ScriptedFacilitator {
         request: &'a FacilitatorRequest<'a>,
     ) -> BoxFuture<'a, Result<SettleResponse, FacilitatorError>> {
         self.settle_calls.fetch_add(1, Ordering::SeqCst);
+        let amount = match request.requirements() {
+            x402_core::facilitator::Requirements::V1(r) => r.max_amount_required.clone(),
+            x402_core::facilitator::Requirements::V2(r) => r.amount.clone(),
+        };
+        self.settle_amounts.lock().unwrap().push(amount);
         let next = self.settle_next.lock().unwrap().pop_front();
         let script = next.unwrap_or_else(|| self.settle.lock().unwrap().clone());
         Box::pin(async move {

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use alloy_primitives::Address;
 use x402_core::{
     RouteTable, codec,
     evm::{
@@ -10,8 +11,9 @@ use x402_core::{
         signer::{PrivateKeySigner, sign_payment},
     },
     gate::{Gate, GateBuilder, RouteTableHandle},
+    permit2::{self, Permit2Terms},
     spec::RouteSpec,
-    wire::{ExactEvmPayload, v2},
+    wire::{ExactEvmPayload, SupportedResponse, v2},
 };
 
 use crate::{AppFactory, AppUnderTest, ScriptedFacilitator, TestRequest, TestResponse};
@@ -132,6 +134,70 @@ impl Fixture {
     pub fn paid(&self, path: &str) -> TestRequest {
         TestRequest::get(path).header("PAYMENT-SIGNATURE", self.pay_v2(&self.requirement(path)))
     }
+}
+
+impl Fixture {
+    /// A `PAYMENT-SIGNATURE` value paying `requirement` with a Permit2 permit signed by the
+    /// payer key at [`NOW`]: for `upto` (the witness names `extra.facilitatorAddress`, or
+    /// `facilitator` when given, to forge a mismatch) and for `exact` by Permit2.
+    pub fn pay_permit2(
+        &self,
+        requirement: &v2::PaymentRequirements,
+        facilitator: Option<Address>,
+    ) -> String {
+        let view = RequirementView::from_v2(requirement).expect("usable requirement");
+        let offered = requirement.extra.as_ref().and_then(|e| {
+            e.get("facilitatorAddress")?
+                .as_str()?
+                .parse::<Address>()
+                .ok()
+        });
+        let facilitator = facilitator.or(offered);
+        let terms = Permit2Terms {
+            chain_id: view.chain_id,
+            asset: view.asset,
+            pay_to: view.pay_to,
+            amount: view.amount,
+            spender: if requirement.scheme == "upto" {
+                permit2::UPTO_PERMIT2_PROXY
+            } else {
+                permit2::EXACT_PERMIT2_PROXY
+            },
+            facilitator,
+        };
+        let payload =
+            permit2::signer::sign_payment(&self.signer, &terms, NOW, view.max_timeout_seconds)
+                .expect("signs");
+        codec::encode_header(&serde_json::json!({
+            "x402Version": 2,
+            "resource": { "url": "http://api.example.com/metered", "description": "", "mimeType": "" },
+            "accepted": requirement,
+            "payload": payload,
+        }))
+    }
+}
+
+/// The facilitator address the `upto` tables are built with (from its `/supported`).
+pub const UPTO_FACILITATOR: &str = "0x1111111111111111111111111111111111111111";
+
+/// A table with the `upto` route `/metered` (max `$0.01`, 10000 units), built with a
+/// `/supported` naming [`UPTO_FACILITATOR`].
+pub fn upto_table() -> RouteTable {
+    let spec = RouteSpec::from_yaml(&format!(
+        "payment: {{ wallet: '{PAY_TO}', network: base-sepolia }}\n\
+         routes: [{{ path: /metered, name: metered, scheme: upto, price: '$0.01' }}]"
+    ))
+    .expect("spec parses");
+    let supported: SupportedResponse = serde_json::from_value(serde_json::json!({
+        "kinds": [{"x402Version": 2, "scheme": "upto", "network": "eip155:84532",
+                   "extra": {"facilitatorAddress": UPTO_FACILITATOR}}]
+    }))
+    .expect("supported parses");
+    RouteTable::builder()
+        .supported(&supported)
+        .spec(&spec)
+        .build()
+        .expect("upto table builds")
 }
 
 /// A `PAYMENT-SIGNATURE` value with `accepted` = `requirement` and `payload`.

@@ -6,14 +6,14 @@ use axum::{
     Router,
     body::Body,
     http::{HeaderMap, StatusCode},
-    response::IntoResponse,
+    response::{IntoResponse, Response},
     routing::get,
 };
 use http_body_util::BodyExt;
 use tests::{AppFactory, AppUnderTest, TestRequest, TestResponse};
 use tower::ServiceExt;
 use x402_core::gate::Gate;
-use x402_tower::{Paid, X402Layer};
+use x402_tower::{Paid, SettlementOverrides, X402Layer};
 
 async fn weather(payment: Option<Paid>, headers: HeaderMap) -> impl IntoResponse {
     let payer = payment
@@ -31,6 +31,26 @@ async fn weather(payment: Option<Paid>, headers: HeaderMap) -> impl IntoResponse
         ],
         r#"{"weather":"sunny"}"#,
     )
+}
+
+async fn metered(headers: HeaderMap) -> Response {
+    let mut response = "metered".into_response();
+    if let Some(value) = headers.get("x-charge-header") {
+        response
+            .headers_mut()
+            .insert("settlement-overrides", value.clone());
+    }
+    if let Some(units) = headers
+        .get("x-charge-typed")
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+    {
+        response
+            .extensions_mut()
+            .insert(SettlementOverrides::atomic(alloy_primitives::U256::from(
+                units,
+            )));
+    }
+    response
 }
 
 async fn stream() -> Body {
@@ -52,6 +72,7 @@ fn app() -> Router {
             get(|| async { (StatusCode::NOT_FOUND, "missing") }),
         )
         .route("/stream", get(stream))
+        .route("/metered", get(metered))
         .route(
             "/slow",
             get(|| async {

@@ -61,5 +61,8 @@ pub use extract::{Paid, PaymentMissing};
 pub use middleware::{ResponseFuture, X402, X402Middleware};
 pub use x402_core::{
     self,
-    gate::{Gate, GateBuilder, Payment, PaymentOutcome, RouteTableHandle, SettlementMode},
+    gate::{
+        Gate, GateBuilder, Payment, PaymentOutcome, RouteTableHandle, SettlementMode,
+        SettlementOverrides,
+    },
 };

@@ -30,8 +30,9 @@ use actix_web::{
 use pin_project_lite::pin_project;
 use x402_core::{
     gate::{
-        self, Admission, Gate, PaymentOutcome, Reply, RequestParts,
+        self, Admission, Gate, PaymentOutcome, Reply, RequestParts, SettlementOverrides,
         headers::{Header, HeaderMerge, STRIPPED_REQUEST_HEADERS},
+        overrides,
     },
     table::HeaderLookup,
 };
@@ -189,7 +190,19 @@ where
                     request.extensions_mut().insert(payment);
                     let mut response = service.call(request).await?;
                     let status = response.status().as_u16();
-                    match authorized.settle(status).await.into_response_parts() {
+                    // The handler's charge (`upto`); the header never reaches the client.
+                    let header = response.headers_mut().remove(SETTLEMENT_OVERRIDES).next();
+                    let extension = response
+                        .response_mut()
+                        .extensions_mut()
+                        .remove::<SettlementOverrides>();
+                    let overrides =
+                        overrides::from_response(extension, header.as_ref().map(|v| v.as_bytes()));
+                    match authorized
+                        .settle_with(status, overrides)
+                        .await
+                        .into_response_parts()
+                    {
                         Ok((headers, outcome)) => {
                             for (name, value) in headers {
                                 append_header(response.headers_mut(), name, value);
@@ -208,6 +221,7 @@ where
 }
 
 const PAYMENT_SIGNATURE: HeaderName = HeaderName::from_static("payment-signature");
+const SETTLEMENT_OVERRIDES: HeaderName = HeaderName::from_static(gate::SETTLEMENT_OVERRIDES_HEADER);
 const X_PAYMENT: HeaderName = HeaderName::from_static("x-payment");
 const PAYMENT_REQUIRED: HeaderName = HeaderName::from_static("payment-required");
 const PAYMENT_RESPONSE: HeaderName = HeaderName::from_static("payment-response");

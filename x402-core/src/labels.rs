@@ -144,8 +144,16 @@ label_enum! {
         NoMatchingRequirement => "no_matching_requirement",
         /// The scheme is not supported here.
         UnsupportedScheme => "unsupported_scheme",
+        /// The payment's `accepted` names another payment flow (`extra.paymentFlow`) than the
+        /// option it otherwise matches, or one this server does not offer.
+        PaymentFlowMismatch => "payment_flow_mismatch",
         /// `authorization.to` is not the route's `payTo`.
         RecipientMismatch => "recipient_mismatch",
+        /// A Permit2 payment's `spender` is not the scheme's x402 proxy.
+        SpenderMismatch => "spender_mismatch",
+        /// An `upto` payment's witness names another facilitator than the offer's
+        /// `facilitatorAddress`.
+        FacilitatorMismatch => "facilitator_mismatch",
         /// `authorization.value` is not the route's amount.
         AmountMismatch => "amount_mismatch",
         /// The authorization is not valid yet (`validAfter` in the future).
@@ -181,6 +189,7 @@ label_enum! {
     /// | `ledger_unavailable` | 503 | the payment ledger cannot record a step; retriable, with `Retry-After` |
     /// | `payment_request_mismatch` | 409 | (with a ledger) this payment was made for another request |
     /// | `payment_in_progress` | 409 | (with a ledger) the same payment is being processed; retriable, with `Retry-After` |
+    /// | `invalid_settlement_override` | 500 | an `upto` handler chose a charge above the authorized maximum, or an invalid `Settlement-Overrides`; nothing was settled |
     ///
     /// ```
     /// use x402_core::labels::ErrorCode;
@@ -214,6 +223,10 @@ label_enum! {
         PaymentRequestMismatch => "payment_request_mismatch",
         /// The same payment is being processed by another request: 409, retriable.
         PaymentInProgress => "payment_in_progress",
+        /// An `upto` handler chose a charge that cannot be settled (above the authorized
+        /// maximum, or not a valid `Settlement-Overrides` value): nothing is settled and the
+        /// handler's output is dropped: 500.
+        InvalidSettlementOverride => "invalid_settlement_override",
     }
 }
 

@@ -11,9 +11,11 @@
 //!   decimal prices in atomic units;
 //! - [`spec`], [`path`], [`pattern`], [`matcher`] and [`table`]: the route configuration (the
 //!   `X402Route` spec shape), path normalisation, and the compiled, immutable [`RouteTable`];
-//! - [`mechanism`]: the payment mechanisms (EVM `exact` by EIP-3009 today) behind one trait
-//!   — offer part, payload classification, local checks, replay identity, settled amount —
-//!   and how to add one;
+//! - [`mechanism`]: the payment mechanisms (EVM `exact` by EIP-3009 or Permit2, EVM `upto` by
+//!   Permit2) behind one trait — offer part, payload classification, local checks, replay
+//!   identity, settled amount, payment flows — and how to add one; [`permit2`]: the Permit2
+//!   EIP-712 checks; [`flow`]: the payment flows (`authorization`, `upfront`);
+//!   [`gas_sponsoring`]: the Permit2 approval extensions an offer declares;
 //! - [`offer`]: the per-route payment offer, with its 402 challenge serialized once;
 //! - [`labels`]: the closed outcome/reason enums and per-route metric labels;
 //! - [`ledger`] and [`usage`]: the durable payment ledger (SQLite with feature `sqlite`) and
@@ -27,8 +29,10 @@
 //!
 //! Dependencies run one way, and no module imports from a layer above its own: [`wire`],
 //! [`codec`], [`money`], [`network`] (and [`labels`], [`clock`], [`BoxFuture`]) at the bottom;
-//! the payment [`mechanism`]s (and the EIP-3009 cryptography they use, `evm`) above them;
-//! `facilitator` and [`replay`] above those, [`ledger`] above them; [`spec`] → [`table`] → [`offer`] beside them;
+//! [`flow`] beside them; the payment [`mechanism`]s (and the cryptography they use, `evm` and
+//! [`permit2`]) above them;
+//! `facilitator` and [`replay`] above those, [`ledger`] above them; [`spec`] → [`table`] →
+//! [`offer`] (with [`gas_sponsoring`]) beside them;
 //! [`gate`] on top, which is what the adapters call.
 //!
 //! # Example
@@ -91,6 +95,8 @@ mod error;
 #[cfg(feature = "evm")]
 pub mod evm;
 pub mod facilitator;
+pub mod flow;
+pub mod gas_sponsoring;
 pub mod gate;
 pub mod labels;
 pub mod ledger;
@@ -102,6 +108,7 @@ pub mod offer;
 pub mod path;
 pub mod pattern;
 mod paywall;
+pub mod permit2;
 pub mod replay;
 pub mod spec;
 pub mod table;

@@ -34,7 +34,8 @@ use serde_json::value::RawValue;
 
 use crate::{
     codec,
-    labels::RouteLabels,
+    flow::{self, PaymentFlow},
+    labels::{Reason, RouteLabels},
     mechanism::{Mechanism, OfferError, Terms},
     network::{Asset, Network},
     telemetry::RouteSeries,
@@ -45,6 +46,8 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct Offer {
     accepts: Box<[Accept]>,
+    /// `PaymentRequired.extensions` (the gas-sponsoring declarations of Permit2 options).
+    extensions: Option<crate::wire::JsonObject>,
     description: Box<str>,
     mime_type: Box<str>,
     v2_template: HeaderTemplate,
@@ -63,6 +66,7 @@ pub struct Accept {
     asset: Asset,
     amount: U256,
     pay_to: Address,
+    flow: PaymentFlow,
     series: RouteSeries,
 }
 
@@ -81,6 +85,7 @@ pub(crate) struct ResolvedAccept {
     pub(crate) amount: U256,
     pub(crate) pay_to: Address,
     pub(crate) max_timeout_seconds: u64,
+    pub(crate) flow: PaymentFlow,
     pub(crate) labels: RouteLabels,
 }
 
@@ -98,16 +103,50 @@ pub(crate) enum TemplateError {
 impl Offer {
     /// The offer of `resolved`'s options. `supported` is the facilitator's `/supported` answer
     /// when the table builder was given one: each mechanism reads its kind there.
+    #[cfg(test)]
     pub(crate) fn new(
         resolved: Vec<ResolvedAccept>,
         description: &str,
         mime_type: &str,
         supported: Option<&SupportedResponse>,
     ) -> Result<Self, TemplateError> {
-        let accepts = resolved
-            .into_iter()
-            .map(|r| Accept::new(r, description, mime_type, supported))
-            .collect::<Result<Box<[_]>, _>>()?;
+        Self::offering(resolved, description, mime_type, supported).map(|(offer, _)| offer)
+    }
+
+    /// [`Offer::new`], leaving out the options whose mechanism cannot build its part (e.g.
+    /// `upto` without a facilitator address in `/supported`): they are returned beside the
+    /// offer, by index, with the reason. An error when no option is left.
+    pub(crate) fn offering(
+        resolved: Vec<ResolvedAccept>,
+        description: &str,
+        mime_type: &str,
+        supported: Option<&SupportedResponse>,
+    ) -> Result<(Self, Vec<(usize, OfferError)>), TemplateError> {
+        let mut accepts = Vec::with_capacity(resolved.len());
+        let mut left_out = Vec::new();
+        for (i, r) in resolved.into_iter().enumerate() {
+            match Accept::new(r, description, mime_type, supported) {
+                Ok(accept) => accepts.push(accept),
+                Err(TemplateError::Mechanism(error)) => left_out.push((i, error)),
+                Err(error) => return Err(error),
+            }
+        }
+        if accepts.is_empty()
+            && let Some((_, error)) = left_out.first()
+        {
+            return Err(TemplateError::Mechanism(error.clone()));
+        }
+        let accepts: Box<[Accept]> = accepts.into();
+        let permit2: Vec<&Accept> = accepts
+            .iter()
+            .filter(|a| a.mechanism.id().transfer == crate::mechanism::Transfer::Permit2)
+            .collect();
+        let extensions = if permit2.is_empty() {
+            None
+        } else {
+            let eip2612 = permit2.iter().any(|a| a.asset.eip712.is_some());
+            crate::gas_sponsoring::declarations(supported, eip2612)
+        };
 
         let v2_template = HeaderTemplate::new(JsonTemplate::new(&v2::PaymentRequired {
             x402_version: V2,
@@ -121,7 +160,7 @@ impl Offer {
                 icon_url: None,
             },
             accepts: accepts.iter().map(|a| (*a.requirements).clone()).collect(),
-            extensions: None,
+            extensions: extensions.clone(),
         })?);
 
         let v1_accepts: Vec<_> = accepts
@@ -139,13 +178,15 @@ impl Offer {
             })?)
         };
 
-        Ok(Self {
+        let offer = Self {
             accepts,
+            extensions,
             description: description.into(),
             mime_type: mime_type.into(),
             v2_template,
             v1_template,
-        })
+        };
+        Ok((offer, left_out))
     }
 
     /// The payment options, in the order they are advertised.
@@ -200,7 +241,7 @@ impl Offer {
                 .iter()
                 .map(|a| (*a.requirements).clone())
                 .collect(),
-            extensions: None,
+            extensions: self.extensions.clone(),
         }
     }
 
@@ -208,7 +249,20 @@ impl Offer {
     /// `accepted` on every field, where the server's `extra` must be a subset of the client's
     /// (the client may add keys), as the official server matches.
     pub fn find_v2(&self, accepted: &v2::PaymentRequirements) -> Option<&Accept> {
-        self.accepts.iter().find(|a| a.matches_accepted(accepted))
+        self.select_v2(accepted).ok()
+    }
+
+    /// [`Offer::find_v2`], saying why nothing matched: [`Reason::PaymentFlowMismatch`] when an
+    /// option matches but for the payment flow `accepted` names (another flow than the
+    /// option's, or one we do not serve), else [`Reason::NoMatchingRequirement`].
+    pub fn select_v2(&self, accepted: &v2::PaymentRequirements) -> Result<&Accept, Reason> {
+        if let Some(accept) = self.accepts.iter().find(|a| a.matches_accepted(accepted)) {
+            return Ok(accept);
+        }
+        if self.accepts.iter().any(|a| a.matches_except_flow(accepted)) {
+            return Err(Reason::PaymentFlowMismatch);
+        }
+        Err(Reason::NoMatchingRequirement)
     }
 
     /// The options a v1 payment may be for: those with the same scheme and v1 network name.
@@ -238,6 +292,7 @@ impl Accept {
             amount,
             pay_to,
             max_timeout_seconds,
+            flow,
             labels,
         } = resolved;
         let terms = Terms {
@@ -246,6 +301,7 @@ impl Accept {
             amount,
             pay_to,
             max_timeout_seconds,
+            extra: None,
         };
         let scheme = mechanism.id().scheme;
         // The facilitator's v2 kind for this scheme and network, if it named one.
@@ -254,7 +310,13 @@ impl Accept {
                 .iter()
                 .find(|k| k.x402_version == 2 && k.scheme == scheme && k.network == network.caip2())
         });
-        let extra = mechanism.extra(&terms, kind)?;
+        let mut extra = mechanism.extra(&terms, kind)?;
+        if let Some(value) = flow.wire_value() {
+            extra.get_or_insert_with(Default::default).insert(
+                flow::PAYMENT_FLOW_KEY.to_owned(),
+                serde_json::Value::from(value),
+            );
+        }
         let requirements = v2::PaymentRequirements {
             scheme: scheme.to_owned(),
             network: network.caip2().to_owned(),
@@ -266,7 +328,9 @@ impl Accept {
         };
         let requirements_json =
             serde_json::value::to_raw_value(&requirements).expect("requirements serialize to JSON");
-        let v1 = match network.v1_name() {
+        // x402 v1 knows `exact` by EIP-3009 only (no Permit2, no `upto`).
+        let v1_payable = mechanism.id().transfer == crate::mechanism::Transfer::Eip3009;
+        let v1 = match network.v1_name().filter(|_| v1_payable) {
             Some(name) => {
                 let requirements = v1::PaymentRequirements {
                     scheme: scheme.to_owned(),
@@ -298,6 +362,7 @@ impl Accept {
             asset,
             amount,
             pay_to,
+            flow,
             series: RouteSeries::new(labels),
         })
     }
@@ -315,6 +380,7 @@ impl Accept {
             amount: self.amount,
             pay_to: self.pay_to,
             max_timeout_seconds: self.requirements.max_timeout_seconds,
+            extra: self.requirements.extra.as_ref(),
         }
     }
 
@@ -367,6 +433,11 @@ impl Accept {
         self.pay_to
     }
 
+    /// The payment flow: when this option's payments are verified and settled.
+    pub fn flow(&self) -> PaymentFlow {
+        self.flow
+    }
+
     /// The requirement as the local EVM checks read it, from the values typed at build time
     /// (nothing is parsed per request).
     #[cfg(feature = "evm")]
@@ -386,7 +457,16 @@ impl Accept {
 
     /// Whether a client's `accepted` is this option: equal on every field but `extra`, and
     /// every key of our `extra` present in the client's with the same value.
+    ///
+    /// The payment flow must be ours exactly: a client's `accepted` may not add a
+    /// `paymentFlow` our option does not name.
     pub fn matches_accepted(&self, accepted: &v2::PaymentRequirements) -> bool {
+        self.matches_except_flow(accepted)
+            && PaymentFlow::of_extra(accepted.extra.as_ref()) == Ok(self.flow)
+    }
+
+    /// [`Accept::matches_accepted`] without the payment-flow rule.
+    fn matches_except_flow(&self, accepted: &v2::PaymentRequirements) -> bool {
         let ours = &self.requirements;
         ours.scheme == accepted.scheme
             && ours.network == accepted.network
@@ -396,8 +476,11 @@ impl Accept {
             && ours.max_timeout_seconds == accepted.max_timeout_seconds
             && match (&ours.extra, &accepted.extra) {
                 (None, _) => true,
-                (Some(ours), Some(theirs)) => ours.iter().all(|(k, v)| theirs.get(k) == Some(v)),
-                (Some(ours), None) => ours.is_empty(),
+                (Some(ours), Some(theirs)) => ours
+                    .iter()
+                    .filter(|(k, _)| *k != flow::PAYMENT_FLOW_KEY)
+                    .all(|(k, v)| theirs.get(k) == Some(v)),
+                (Some(ours), None) => ours.keys().all(|k| k == flow::PAYMENT_FLOW_KEY),
             }
     }
 }
@@ -646,6 +729,7 @@ mod tests {
             amount: U256::from(1000),
             pay_to: Address::ZERO,
             max_timeout_seconds: 60,
+            flow: PaymentFlow::Authorization,
         }
     }
 

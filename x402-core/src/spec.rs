@@ -137,6 +137,21 @@ pub struct RouteRule {
     /// Extension: the token, overriding `payment.asset` and the network's USDC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asset: Option<AssetSpec>,
+    /// The scheme of the route's payment: `exact` (the default) or `upto` (EVM: the buyer
+    /// authorizes the price as a maximum and the handler chooses the charge). The default of
+    /// each `accepts` entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+    /// When the payment is settled: `authorization` (the default: verify, run the handler,
+    /// settle after it) or `upfront` (settle before the handler, without `/verify`; advertised
+    /// as `extra.paymentFlow: "upfront"`). The default of each `accepts` entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_flow: Option<String>,
+    /// How an EVM `exact` payment moves the funds: `eip3009` (the default) or `permit2` (for
+    /// tokens without EIP-3009; advertised as `extra.assetTransferMethod: "permit2"`). `upto`
+    /// is always `permit2`. The default of each `accepts` entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset_transfer_method: Option<String>,
     /// Extension: several payment options (network/asset/price each). When set, the route's
     /// own price/network/payTo/asset are the defaults of each option.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -222,9 +237,15 @@ pub enum ConditionAction {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 // Exhaustive on purpose: written as a struct literal; a new field is a breaking change.
 pub struct AcceptSpec {
-    /// The scheme; only `exact` is supported (the default).
+    /// The scheme: `exact` (the default) or `upto` (inherits the route's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheme: Option<String>,
+    /// The payment flow, `authorization` or `upfront` (inherits the route's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_flow: Option<String>,
+    /// The asset transfer method, `eip3009` or `permit2` (inherits the route's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset_transfer_method: Option<String>,
     /// The network (inherits the route's, then `payment.network`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,

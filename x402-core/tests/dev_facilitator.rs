@@ -202,6 +202,9 @@ fn supported_lists_the_configured_networks_as_v2_and_v1_kinds() {
             (2, "exact", "eip155:31337"),
             (1, "exact", "base-sepolia"),
             (1, "exact", "base"),
+            (2, "upto", "eip155:84532"),
+            (2, "upto", "eip155:8453"),
+            (2, "upto", "eip155:31337"),
         ]
     );
 }
@@ -589,7 +592,10 @@ fn every_response_says_it_settles_nothing_on_chain() {
         supported
             .kinds
             .iter()
-            .all(|kind: &SupportedKind| kind.extra == dev_marker())
+            .all(
+                |kind: &SupportedKind| kind.extra.as_ref().unwrap()[DEV_MARKER_KEY]
+                    == DEV_MARKER_VALUE
+            )
     );
     assert_eq!(DEV_MARKER_VALUE, "settles nothing on chain");
 }

@@ -31,7 +31,7 @@ use k8s_openapi::{
 };
 use kube::api::DynamicObject;
 use serde::Deserialize;
-use x402_core::{ErrorChain, RouteTable, spec::RouteSpec};
+use x402_core::{ErrorChain, RouteTable, spec::RouteSpec, wire::SupportedResponse};
 
 use crate::crd::X402RouteStatus;
 
@@ -61,6 +61,12 @@ pub enum Compiled {
 
 /// Reads and compiles the `spec` of one `X402Route` object.
 pub fn compile(object: &DynamicObject) -> Compiled {
+    compile_with(object, None)
+}
+
+/// [`compile`] with the facilitator's `/supported` answer, which `scheme: upto` routes need
+/// (their offer names the facilitator's address).
+pub fn compile_with(object: &DynamicObject, supported: Option<&SupportedResponse>) -> Compiled {
     let spec = match object.data.get("spec") {
         None => return Compiled::Failed("`spec` is missing".to_owned()),
         Some(value) => match RouteSpec::deserialize(value) {
@@ -68,7 +74,11 @@ pub fn compile(object: &DynamicObject) -> Compiled {
             Err(error) => return Compiled::Failed(format!("`spec` does not parse: {error}")),
         },
     };
-    match RouteTable::from_spec(&spec) {
+    let mut builder = RouteTable::builder().spec(&spec);
+    if let Some(supported) = supported {
+        builder = builder.supported(supported);
+    }
+    match builder.build() {
         Ok(table) => Compiled::Good {
             routes: table.len(),
             spec: Box::new(spec),
@@ -225,6 +235,28 @@ mod tests {
         })));
         assert!(
             matches!(compiled, Compiled::Good { routes: 2, .. }),
+            "{compiled:?}"
+        );
+    }
+
+    #[test]
+    fn an_upto_route_needs_the_facilitators_supported_answer() {
+        let upto = object(&json!({
+            "payment": { "wallet": WALLET, "network": "base-sepolia", "defaultPrice": "0.01" },
+            "routes": [ { "path": "/llm", "scheme": "upto" } ],
+        }));
+        let Compiled::Failed(why) = compile(&upto) else {
+            panic!("compiled without a facilitator address")
+        };
+        assert!(why.contains("facilitatorAddress"), "{why}");
+        let supported: SupportedResponse = serde_json::from_value(json!({
+            "kinds": [{ "x402Version": 2, "scheme": "upto", "network": "eip155:84532",
+                        "extra": { "facilitatorAddress": WALLET } }],
+        }))
+        .unwrap();
+        let compiled = compile_with(&upto, Some(&supported));
+        assert!(
+            matches!(compiled, Compiled::Good { routes: 1, .. }),
             "{compiled:?}"
         );
     }

@@ -72,6 +72,7 @@ use x402_core::{
     gate::RouteTableHandle,
     labels::{ReloadResult, keys, names},
     spec::RouteSpec,
+    wire::SupportedResponse,
 };
 
 use crate::{
@@ -98,6 +99,7 @@ pub struct RouteWatcher {
     field_manager: String,
     write_status: bool,
     case_insensitive: bool,
+    supported: Option<Arc<SupportedResponse>>,
     on_swap: Option<SwapHook>,
     ready: signal::Sender<bool>,
 }
@@ -127,6 +129,7 @@ impl RouteWatcher {
             field_manager: DEFAULT_FIELD_MANAGER.to_owned(),
             write_status: true,
             case_insensitive: false,
+            supported: None,
             on_swap: None,
             ready: signal::Sender::new(false),
         }
@@ -184,6 +187,14 @@ impl RouteWatcher {
         self
     }
 
+    /// The facilitator's `/supported` answer, for `scheme: upto` routes (their offer names the
+    /// facilitator's address); without it their `upto` options are not offered.
+    #[must_use]
+    pub fn supported(mut self, supported: Arc<SupportedResponse>) -> Self {
+        self.supported = Some(supported);
+        self
+    }
+
     /// Called after every table swap, e.g. to remove the metric series of deleted routes.
     #[must_use]
     pub fn on_swap(mut self, hook: impl Fn(&TableSwap) + Send + Sync + 'static) -> Self {
@@ -211,7 +222,7 @@ impl RouteWatcher {
         if let Some(selector) = &self.labels {
             config = config.labels(selector);
         }
-        let mut state = State::new(apis.len());
+        let mut state = State::new(apis.len(), self.supported.clone());
         let mut events = stream::select_all(apis.into_iter().enumerate().map(|(index, api)| {
             watcher::watcher(api, config.clone())
                 .default_backoff()
@@ -353,6 +364,7 @@ struct State {
     entries: BTreeMap<(String, String), Entry>,
     streams: Vec<StreamState>,
     published: bool,
+    supported: Option<Arc<SupportedResponse>>,
 }
 
 #[derive(Debug, Default)]
@@ -364,11 +376,12 @@ struct StreamState {
 }
 
 impl State {
-    fn new(streams: usize) -> Self {
+    fn new(streams: usize, supported: Option<Arc<SupportedResponse>>) -> Self {
         Self {
             entries: BTreeMap::new(),
             streams: (0..streams).map(|_| StreamState::default()).collect(),
             published: false,
+            supported,
         }
     }
 
@@ -443,7 +456,7 @@ impl State {
             return false;
         }
         entry.spec = Some(spec);
-        match convert::compile(object) {
+        match convert::compile_with(object, self.supported.as_deref()) {
             Compiled::Good { spec, routes } => {
                 entry.error = None;
                 let changed = entry.good.as_ref().map(|(good, _)| good) != Some(&spec);
@@ -472,12 +485,15 @@ impl State {
             .iter()
             .filter_map(|((ns, name), e)| Some((format!("{ns}/{name}"), &*e.good.as_ref()?.0)))
             .collect();
+        let mut builder = RouteTable::builder().case_insensitive_by_default(case_insensitive);
+        if let Some(supported) = &self.supported {
+            builder = builder.supported(supported);
+        }
         sources
             .iter()
-            .fold(
-                RouteTable::builder().case_insensitive_by_default(case_insensitive),
-                |builder, (source, spec)| builder.named_spec(source, spec),
-            )
+            .fold(builder, |builder, (source, spec)| {
+                builder.named_spec(source, spec)
+            })
             .build()
     }
 }

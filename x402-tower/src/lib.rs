@@ -81,5 +81,8 @@ pub use layer::X402Layer;
 pub use service::{HeaderMapLookup, X402, reply_response};
 pub use x402_core::{
     self,
-    gate::{Gate, GateBuilder, Payment, PaymentOutcome, RouteTableHandle, SettlementMode},
+    gate::{
+        Gate, GateBuilder, Payment, PaymentOutcome, RouteTableHandle, SettlementMode,
+        SettlementOverrides,
+    },
 };

@@ -11,8 +11,9 @@ use http_body::Body;
 use tower_service::Service;
 use x402_core::{
     gate::{
-        self, Admission, Gate, PaymentOutcome, Reply, RequestParts,
+        self, Admission, Gate, PaymentOutcome, Reply, RequestParts, SettlementOverrides,
         headers::{Header, HeaderMerge, STRIPPED_REQUEST_HEADERS},
+        overrides,
     },
     table::HeaderLookup,
 };
@@ -132,7 +133,17 @@ where
                     request.extensions_mut().insert(payment);
                     let mut response = inner.call(request).await?;
                     let status = response.status().as_u16();
-                    match authorized.settle(status).await.into_response_parts() {
+                    // The handler's charge (`upto`); the header never reaches the client.
+                    let header = response.headers_mut().remove(SETTLEMENT_OVERRIDES);
+                    let overrides = overrides::from_response(
+                        response.extensions_mut().remove::<SettlementOverrides>(),
+                        header.as_ref().map(HeaderValue::as_bytes),
+                    );
+                    match authorized
+                        .settle_with(status, overrides)
+                        .await
+                        .into_response_parts()
+                    {
                         Ok((headers, outcome)) => {
                             for (name, value) in headers {
                                 append_header(response.headers_mut(), name, value);
@@ -149,6 +160,7 @@ where
 }
 
 const PAYMENT_SIGNATURE: HeaderName = HeaderName::from_static("payment-signature");
+const SETTLEMENT_OVERRIDES: HeaderName = HeaderName::from_static(gate::SETTLEMENT_OVERRIDES_HEADER);
 const X_PAYMENT: HeaderName = HeaderName::from_static("x-payment");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");

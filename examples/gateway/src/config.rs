@@ -18,9 +18,11 @@ use serde::Deserialize;
 use x402_core::{
     RouteTable,
     facilitator::dev::DevFacilitator,
+    flow::PaymentFlow,
     gate::{Gate, RouteTableHandle, SettlementMode, UnmatchedPolicy},
     replay::ReplayGuard,
     spec::{IngressRef, PaymentDefaults, RouteRule, RouteSpec},
+    wire::SupportedResponse,
 };
 
 /// The configuration file, as written.
@@ -303,6 +305,20 @@ impl GatewayConfig {
         })
     }
 
+    /// Whether some route pays `scheme: upto`, whose offer needs the facilitator's
+    /// `/supported` answer (always with `routesFrom.kubernetes`: those routes are not known
+    /// yet).
+    pub fn needs_supported(&self) -> bool {
+        self.routes_from.is_some()
+            || self.routes.iter().any(|route| {
+                route.scheme.as_deref() == Some("upto")
+                    || route
+                        .accepts
+                        .iter()
+                        .any(|a| a.scheme.as_deref() == Some("upto"))
+            })
+    }
+
     /// The `payment` and `routes` blocks as the route spec they are.
     pub fn spec(&self) -> RouteSpec {
         RouteSpec {
@@ -315,15 +331,33 @@ impl GatewayConfig {
 
 /// Reads, parses and validates the file at `path`.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    load_with(path, None)
+}
+
+/// [`load`], building the route table with the facilitator's `/supported` answer, which
+/// `scheme: upto` routes need (their offer names the facilitator's address).
+pub fn load_with(
+    path: &Path,
+    supported: Option<&SupportedResponse>,
+) -> Result<Loaded, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
     })?;
-    validate(path, GatewayConfig::parse(path, &text)?)
+    validate_with(path, GatewayConfig::parse(path, &text)?, supported)
 }
 
 /// Validates a parsed configuration, collecting every error.
 pub fn validate(path: &Path, config: GatewayConfig) -> Result<Loaded, ConfigError> {
+    validate_with(path, config, None)
+}
+
+/// [`validate`] with the facilitator's `/supported` answer (see [`load_with`]).
+pub fn validate_with(
+    path: &Path,
+    config: GatewayConfig,
+    supported: Option<&SupportedResponse>,
+) -> Result<Loaded, ConfigError> {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
 
@@ -461,11 +495,20 @@ pub fn validate(path: &Path, config: GatewayConfig) -> Result<Loaded, ConfigErro
     let source = path.display().to_string();
     let spec = config.spec();
     // Gateway modes match case-insensitively unless a route says otherwise: the upstream may.
-    let table = match RouteTable::builder()
+    // `settlement: before` is the protocol's `upfront` flow: advertised, and no `/verify`.
+    let default_flow = if settlement == SettlementMode::BeforeHandler {
+        PaymentFlow::Upfront
+    } else {
+        PaymentFlow::Authorization
+    };
+    let mut builder = RouteTable::builder()
         .case_insensitive_by_default(true)
-        .named_spec(&source, &spec)
-        .build()
-    {
+        .default_payment_flow(default_flow)
+        .named_spec(&source, &spec);
+    if let Some(supported) = supported {
+        builder = builder.supported(supported);
+    }
+    let table = match builder.build() {
         Ok(table) => {
             warnings.extend(table.warnings().iter().map(ToString::to_string));
             Some(table)

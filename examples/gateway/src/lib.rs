@@ -81,6 +81,7 @@ use x402_core::{
     gate::{Gate, GateConfigError, PathRule, RouteTableHandle, TableSwap},
     labels::{ReloadResult, RouteLabels, keys, names},
     network::Network,
+    wire::SupportedResponse,
 };
 #[cfg(feature = "kube")]
 use x402_kube::watch::RouteWatcher;
@@ -199,7 +200,8 @@ async fn start_inner(
     client: KubeClient,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, StartError> {
-    let loaded = config::load(&path)?;
+    let supported = startup_supported(&path).await;
+    let loaded = config::load_with(&path, supported.as_deref())?;
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
@@ -239,7 +241,13 @@ async fn start_inner(
                     kube::Client::try_default().await?
                 }
             };
-            let watcher = route_watcher(client, routes.clone(), &selection, metrics);
+            let watcher = route_watcher(
+                client,
+                routes.clone(),
+                &selection,
+                metrics,
+                supported.clone(),
+            );
             let readiness = watcher.readiness();
             let loaded: FirstTable =
                 Box::pin(async move { readiness.ready().await.map_err(|error| error.to_string()) });
@@ -309,6 +317,7 @@ async fn start_inner(
         gate,
         metrics,
         routes_from_file: loaded.is_none(),
+        supported,
         startup: config,
         startup_warnings: warnings.clone(),
     });
@@ -356,6 +365,7 @@ pub fn route_watcher(
     routes: RouteTableHandle,
     selection: &KubernetesRoutes,
     metrics: Option<&'static MetricsRecorder>,
+    supported: Option<Arc<SupportedResponse>>,
 ) -> RouteWatcher {
     let mut watcher = RouteWatcher::new(client, routes)
         .namespaces(selection.namespaces.iter().cloned())
@@ -364,6 +374,9 @@ pub fn route_watcher(
         .on_swap(move |swap| label_gc(metrics, swap));
     if let Some(selector) = &selection.label_selector {
         watcher = watcher.labels(selector.clone());
+    }
+    if let Some(supported) = supported {
+        watcher = watcher.supported(supported);
     }
     watcher
 }
@@ -499,10 +512,38 @@ fn dev_networks(table: &RouteTable) -> Vec<DevNetwork> {
         .collect()
 }
 
+/// The facilitator's `/supported` answer when some route is `scheme: upto` (its offer names
+/// the facilitator's address), fetched once at startup and kept for every reload, so that the
+/// 402 and the paid retry name the same address. `None` (and a warning) when the facilitator
+/// cannot answer: the `upto` options are then not offered, and the table build says why.
+async fn startup_supported(path: &Path) -> Option<Arc<SupportedResponse>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let config = GatewayConfig::parse(path, &text).ok()?;
+    if !config.needs_supported() {
+        return None;
+    }
+    let facilitator: Arc<dyn Facilitator> = if config.facilitator.as_deref() == Some("dev") {
+        let networks = Network::known().filter_map(|n| DevNetwork::from_network(&n).ok());
+        Arc::new(DevFacilitator::new(networks))
+    } else {
+        let url = config.payment.facilitator_url.clone()?;
+        Arc::new(HttpFacilitator::builder(url).build().ok()?)
+    };
+    match facilitator.supported().await {
+        Ok(supported) => Some(supported),
+        Err(error) => {
+            tracing::warn!(%error, "the facilitator's /supported is unavailable; `upto` routes are not offered");
+            None
+        }
+    }
+}
+
 /// Reloads the route table from the file.
 #[derive(Debug)]
 struct Reloader {
     path: PathBuf,
+    /// The facilitator's `/supported` of startup (see `startup_supported`).
+    supported: Option<Arc<SupportedResponse>>,
     gate: Gate,
     metrics: Option<&'static MetricsRecorder>,
     /// `false` with `routesFrom.kubernetes`: a reload then checks the file and swaps nothing.
@@ -513,7 +554,7 @@ struct Reloader {
 
 impl Reloader {
     fn reload(&self) -> Result<ReloadSummary, ConfigError> {
-        let loaded = match config::load(&self.path) {
+        let loaded = match config::load_with(&self.path, self.supported.as_deref()) {
             Ok(loaded) => loaded,
             Err(error) => {
                 tracing::error!("reload refused, keeping the current routes: {error}");

@@ -79,6 +79,11 @@ async fn upstream() -> Upstream {
         )
         .route("/stream", get(stream))
         .route("/slow", get(slow))
+        // A metering upstream: it charges 40 % of an `upto` payment's maximum.
+        .route(
+            "/metered",
+            get(|| async { ([("settlement-overrides", r#"{"amount":"40%"}"#)], "tokens") }),
+        )
         .fallback(echo)
         .with_state(gates.clone());
     let hits = Arc::new(AtomicUsize::new(0));
@@ -1760,4 +1765,65 @@ async fn allowing_ambiguous_spellings_on_a_free_route_refuses_to_start() {
         text.contains("only a priced route may allow ambiguous paths"),
         "{text}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// `upto` through the proxy
+
+/// The upstream's `Settlement-Overrides` sets the charge of a proxied `upto` request: the
+/// offer names the facilitator's address from its `/supported`, the charge (40 % of the
+/// maximum) is settled and in the receipt, and the header never reaches the client.
+#[tokio::test]
+async fn proxy_upto_route_charges_what_the_upstream_says_in_settlement_overrides() {
+    use x402_core::permit2::{self, Permit2Terms};
+    let setup = proxy_setup_with(
+        r#"
+  - { path: /metered, name: metered, scheme: upto, price: "$0.01" }
+"#,
+    )
+    .await;
+    let url = format!("{}/metered", setup.gateway.base);
+    let response = client().get(&url).send().await.expect("answers");
+    assert_eq!(response.status(), StatusCode::PAYMENT_REQUIRED);
+    let required = challenge(&response);
+    let accept = required.accepts[0].clone();
+    assert_eq!(accept.scheme, "upto");
+    let facilitator = x402_core::facilitator::dev::DEV_FACILITATOR_ADDRESS;
+    assert_eq!(
+        accept.extra.as_ref().expect("extra")["facilitatorAddress"],
+        facilitator.to_checksum(None)
+    );
+
+    let view = x402_core::evm::RequirementView::from_v2(&accept).expect("usable");
+    let terms = Permit2Terms {
+        chain_id: view.chain_id,
+        asset: view.asset,
+        pay_to: view.pay_to,
+        amount: view.amount,
+        spender: permit2::UPTO_PERMIT2_PROXY,
+        facilitator: Some(facilitator),
+    };
+    let payload = permit2::signer::sign_payment(
+        &buyer(),
+        &terms,
+        SystemClock.now(),
+        view.max_timeout_seconds,
+    )
+    .expect("signs");
+    let header = codec::encode_header(&serde_json::json!({
+        "x402Version": 2, "resource": required.resource, "accepted": accept, "payload": payload,
+    }));
+    let response = client()
+        .get(&url)
+        .header("PAYMENT-SIGNATURE", header)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get("settlement-overrides").is_none());
+    let receipt = receipt(&response).expect("a receipt");
+    assert!(receipt.success);
+    assert_eq!(receipt.amount.as_deref(), Some("4000"));
+    let settled = setup.facilitator.dev.settlements();
+    assert_eq!(settled.last().expect("settled").value.to_string(), "4000");
 }

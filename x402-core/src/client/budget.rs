@@ -278,6 +278,15 @@ impl Reservation {
     /// The payment settled, or its fate is unknown: the amount stays counted.
     pub fn keep(self) {}
 
+    /// The payment settled for `spent`, at most the amount reserved (an `upto` payment reserves
+    /// its maximum and is charged what the seller chose): the difference is given back.
+    pub fn keep_only(self, spent: U256) {
+        if self.counted && spent < self.amount {
+            self.budget
+                .release(self.asset, self.amount - spent, self.day);
+        }
+    }
+
     /// The payment certainly did not happen: the amount is given back.
     pub fn release(self) {
         if self.counted {
@@ -365,6 +374,20 @@ mod tests {
         assert_eq!(budget.remaining(usdc(), NOW), Some(U256::from(1_000)));
         drop(budget.reserve(usdc(), U256::from(400), NOW).unwrap());
         assert_eq!(budget.remaining(usdc(), NOW), Some(U256::from(600)));
+    }
+
+    #[test]
+    fn keeping_part_of_a_reservation_gives_back_the_rest() {
+        let budget = budget(Some(10_000), None);
+        let reservation = budget.reserve(usdc(), U256::from(10_000), NOW).unwrap();
+        assert_eq!(budget.remaining(usdc(), NOW), Some(U256::ZERO));
+        reservation.keep_only(U256::from(4_000));
+        assert_eq!(budget.used(usdc()), U256::from(4_000));
+        assert_eq!(budget.remaining(usdc(), NOW), Some(U256::from(6_000)));
+        // Never more than was reserved.
+        let reservation = budget.reserve(usdc(), U256::from(1_000), NOW).unwrap();
+        reservation.keep_only(U256::from(5_000));
+        assert_eq!(budget.used(usdc()), U256::from(5_000));
     }
 
     #[test]

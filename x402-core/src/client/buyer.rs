@@ -310,6 +310,7 @@ impl Buyer {
         };
         self.inner.metrics.attempt(&chain);
         let index = candidate.index;
+        let upto = candidate.mechanism.scheme == "upto";
         Ok(PendingPayment {
             buyer: self.clone(),
             signed,
@@ -320,6 +321,7 @@ impl Buyer {
                 chain,
                 asset,
                 amount,
+                upto,
             },
         })
     }
@@ -355,6 +357,8 @@ struct PurchaseInfo {
     chain: String,
     asset: AssetKey,
     amount: U256,
+    /// An `upto` payment: `amount` is the maximum reserved; the receipt says the charge.
+    upto: bool,
 }
 
 impl PendingPayment {
@@ -380,10 +384,21 @@ impl PendingPayment {
         let max = self.buyer.inner.max_header_bytes;
         let receipt = receipt.and_then(|value| codec::decode_settle_response(value, max).ok());
         let outcome = PurchaseOutcome::of(status, receipt.as_ref());
+        // `upto`: the maximum was reserved; a successful receipt says what was charged.
+        let charged = match (&receipt, self.purchase.upto) {
+            (Some(receipt), true) if receipt.success => receipt
+                .amount
+                .as_deref()
+                .and_then(|a| U256::from_str_radix(a, 10).ok())
+                .map(|a| a.min(self.purchase.amount)),
+            _ => None,
+        };
         let metrics = self.buyer.metrics();
         let chain = &self.purchase.chain;
         match outcome {
-            PurchaseOutcome::Paid => metrics.succeeded(chain, self.purchase.amount),
+            PurchaseOutcome::Paid => {
+                metrics.succeeded(chain, charged.unwrap_or(self.purchase.amount));
+            }
             PurchaseOutcome::Unconfirmed => metrics.unconfirmed(chain),
             PurchaseOutcome::Failed(failure) => metrics.failed(chain, failure),
         }
@@ -391,6 +406,8 @@ impl PendingPayment {
         // payment or a failed settlement is a 402); anything else may have moved the money.
         if (400..500).contains(&status) {
             self.reservation.release();
+        } else if let Some(charged) = charged {
+            self.reservation.keep_only(charged);
         } else {
             self.reservation.keep();
         }
@@ -401,7 +418,9 @@ impl PendingPayment {
             chain,
             asset,
             amount,
+            upto: _,
         } = self.purchase;
+        let amount = charged.unwrap_or(amount);
         Purchase {
             challenge,
             index,
@@ -477,7 +496,8 @@ pub struct Purchase {
     pub chain: String,
     /// The asset paid in.
     pub asset: AssetKey,
-    /// The price paid, in atomic units.
+    /// The price paid, in atomic units (for `upto`, the charge the receipt names, else the
+    /// maximum authorized).
     pub amount: U256,
     /// The decoded `PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE`, if the answer had a readable one.
     pub receipt: Option<SettleResponse>,

@@ -62,4 +62,4 @@ pub use buyer::{
 pub use challenge::{Challenge, ChallengeError};
 pub use payload::{PaymentError, SignedPayment, build_payment};
 pub use policy::{AssetKey, AssetRule, Candidate, PaymentPolicy, Refusal, SelectError};
-pub use signer::{AuthorizationToSign, SignFuture, Signer, SignerError};
+pub use signer::{AuthorizationToSign, Permit2ToSign, SignFuture, Signer, SignerError};

@@ -3,12 +3,13 @@
 use alloy_primitives::{B256, U256};
 use serde_json::{Map, Value};
 
-use super::{AuthorizationToSign, Candidate, Challenge, Signer, SignerError};
+use super::{AuthorizationToSign, Candidate, Challenge, Permit2ToSign, Signer, SignerError};
 use crate::{
     codec::{self, PaymentHeader},
     evm::{self, CheckError, CheckOptions},
     mechanism::Transfer,
-    wire::{ExactEvmPayload, PaymentPayload, SchemePayload, V1, V2, v1, v2},
+    permit2::{self, Permit2Terms},
+    wire::{ExactEvmPayload, PaymentPayload, Permit2Payload, SchemePayload, V1, V2, v1, v2},
 };
 
 /// How far back a v1 authorization is valid from, as the official v1 clients set it.
@@ -45,6 +46,10 @@ pub enum PaymentError {
     /// misconfigured key, chain or token. Nothing was sent.
     #[error("the signer's signature does not check, nothing was sent")]
     BadSignature(#[source] CheckError),
+    /// The signer's Permit2 signature does not check against its own address. Nothing was
+    /// sent.
+    #[error("the signer's Permit2 signature does not check, nothing was sent")]
+    BadPermit(#[source] permit2::Permit2CheckError),
 }
 
 /// Signs the payment for `candidate` (chosen from `challenge`) at unix time `now`, as the
@@ -66,6 +71,10 @@ pub async fn build_payment(
     let signed = match candidate.mechanism.transfer {
         Transfer::Eip3009 => {
             SchemePayload::ExactEvm(sign_eip3009(challenge, candidate, signer, now).await?)
+        }
+        Transfer::Permit2 => {
+            let signed = sign_permit2(challenge, candidate, signer, now).await?;
+            SchemePayload::Other(signed.to_object())
         }
     };
     Ok(match challenge {
@@ -113,6 +122,74 @@ async fn sign_eip3009(
     };
     evm::check_exact_evm(&signed, requirement, now, &CheckOptions::default())
         .map_err(PaymentError::BadSignature)?;
+    Ok(signed)
+}
+
+/// A Permit2 permit for the candidate (`upto`: of the maximum, to the upto proxy, naming the
+/// `facilitatorAddress` of the offer; `exact`: of the price, to the exact proxy), signed and
+/// checked against the signer, as the official client fills it: a random uint256 nonce,
+/// `deadline = now + maxTimeoutSeconds`, `validAfter = now - 600`.
+async fn sign_permit2(
+    challenge: &Challenge,
+    candidate: &Candidate<'_>,
+    signer: &dyn Signer,
+    now: u64,
+) -> Result<Permit2Payload, PaymentError> {
+    let requirement = &candidate.requirement;
+    let upto = candidate.mechanism.scheme == "upto";
+    let facilitator = if upto {
+        let extra = match challenge {
+            Challenge::V2 { required, .. } => required.accepts[candidate.index].extra.as_ref(),
+            Challenge::V1(required) => required.accepts[candidate.index].extra.as_ref(),
+        };
+        let address = extra
+            .and_then(|e| e.get(crate::mechanism::FACILITATOR_ADDRESS_KEY)?.as_str())
+            .and_then(|text| text.parse().ok())
+            .ok_or(PaymentError::Requirement {
+                index: candidate.index,
+                source: CheckError::InvalidRequirement {
+                    field: "extra.facilitatorAddress",
+                    value: String::new(),
+                    problem: "an upto requirement must name its facilitator",
+                },
+            })?;
+        Some(address)
+    } else {
+        None
+    };
+    let terms = Permit2Terms {
+        chain_id: requirement.chain_id,
+        asset: requirement.asset,
+        pay_to: requirement.pay_to,
+        amount: requirement.amount,
+        spender: if upto {
+            permit2::UPTO_PERMIT2_PROXY
+        } else {
+            permit2::EXACT_PERMIT2_PROXY
+        },
+        facilitator,
+    };
+    let nonce = U256::from_be_bytes(B256::random().0);
+    let permit = permit2::authorization_for(
+        signer.address(),
+        &terms,
+        now,
+        requirement.max_timeout_seconds,
+        nonce,
+    );
+    let digest = permit2::eip712_digest(terms.chain_id, &permit);
+    let signature = signer
+        .sign_permit2(Permit2ToSign {
+            chain_id: terms.chain_id,
+            permit: &permit,
+            digest,
+        })
+        .await?;
+    let signed = Permit2Payload {
+        signature,
+        permit2_authorization: permit,
+    };
+    permit2::check_permit2(&signed, &terms, now, true).map_err(PaymentError::BadPermit)?;
     Ok(signed)
 }
 
@@ -304,6 +381,73 @@ mod tests {
             &CheckOptions::default(),
         )
         .unwrap();
+    }
+
+    fn upto_challenge() -> Challenge {
+        let header = codec::encode_header(&serde_json::json!({
+            "x402Version": 2, "error": "Payment required",
+            "resource": { "url": "http://127.0.0.1:4021/llm", "description": "", "mimeType": "" },
+            "accepts": [{
+                "scheme": "upto", "network": "eip155:84532", "amount": "10000",
+                "asset": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+                "payTo": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C",
+                "maxTimeoutSeconds": 300,
+                "extra": { "name": "USDC", "version": "2", "assetTransferMethod": "permit2",
+                           "facilitatorAddress": "0x1111111111111111111111111111111111111111" }
+            }]
+        }));
+        Challenge::from_header(header.as_bytes(), DEFAULT_MAX_HEADER_BYTES).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_upto_payment_is_a_permit_of_the_maximum_for_the_offered_facilitator() {
+        let challenge = upto_challenge();
+        let payment = pay(&challenge).await;
+        let SchemePayload::Other(object) = payment.payload.scheme_payload() else {
+            panic!("not a Permit2 payload")
+        };
+        let permit = Permit2Payload::from_object(object).unwrap();
+        let auth = &permit.permit2_authorization;
+        assert_eq!(auth.spender, permit2::UPTO_PERMIT2_PROXY);
+        assert_eq!(auth.permitted.amount, U256::from(10_000));
+        assert_eq!(
+            auth.witness.facilitator,
+            Some(alloy_primitives::Address::repeat_byte(0x11))
+        );
+        assert_eq!(auth.deadline, U256::from(NOW + 300));
+        assert_eq!(auth.witness.valid_after, U256::from(NOW - 600));
+        // It passes the seller's mechanism checks.
+        let Challenge::V2 { required, .. } = &challenge else {
+            unreachable!()
+        };
+        let terms = Permit2Terms {
+            chain_id: 84_532,
+            asset: required.accepts[0].asset.parse().unwrap(),
+            pay_to: required.accepts[0].pay_to.parse().unwrap(),
+            amount: U256::from(10_000),
+            spender: permit2::UPTO_PERMIT2_PROXY,
+            facilitator: Some(alloy_primitives::Address::repeat_byte(0x11)),
+        };
+        permit2::check_permit2(&permit, &terms, NOW, true).unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_upto_requirement_without_a_facilitator_cannot_be_paid() {
+        let challenge = upto_challenge();
+        let Challenge::V2 { mut required, json } = challenge else {
+            unreachable!()
+        };
+        required.accepts[0]
+            .extra
+            .as_mut()
+            .unwrap()
+            .remove("facilitatorAddress");
+        let challenge = Challenge::V2 { required, json };
+        let candidate = PaymentPolicy::new().select(&challenge).unwrap();
+        let error = build_payment(&challenge, &candidate, &signer(), NOW)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, PaymentError::Requirement { .. }), "{error}");
     }
 
     /// A signer that claims one address and signs with another key.

@@ -8,6 +8,7 @@ use alloy_primitives::{Address, U256};
 use super::{Cap, Challenge};
 use crate::{
     evm::{CheckError, RequirementView},
+    flow::PaymentFlow,
     mechanism::{self, MechanismId},
     network::Network,
 };
@@ -58,12 +59,17 @@ pub enum AssetRule {
     Any,
 }
 
+/// An option's preference, lowest first: the `authorization` flow, then EIP-3009 over Permit2,
+/// then the policy's network order; ties go to the seller's order.
+type Rank = (u8, u8, usize);
+
 /// How a buyer chooses among a challenge's payment options.
 ///
-/// Options are kept when they are `exact` EIP-3009 payments on an allowed network, in an
-/// allowed asset, at no more than the asset's maximum per request; among those, the first on
-/// the most preferred network wins (the order of [`networks`](Self::networks)), ties going to
-/// the seller's order.
+/// Options are kept when they are `exact` (EIP-3009 or Permit2) or `upto` payments in a known
+/// payment flow on an allowed network, in an allowed asset, at no more than the asset's maximum
+/// per request (for `upto`, the maximum authorized); among those, the `authorization` flow is
+/// preferred to `upfront`, EIP-3009 to Permit2, then the most preferred network (the order of
+/// [`networks`](Self::networks)), ties going to the seller's order.
 ///
 /// ```
 /// use x402_core::client::{AssetKey, PaymentPolicy};
@@ -80,6 +86,8 @@ pub struct PaymentPolicy {
     networks: Vec<Network>,
     assets: AssetRule,
     max_per_request: HashMap<AssetKey, U256>,
+    /// Refuse Permit2 options (`exact` by Permit2, `upto`).
+    no_permit2: bool,
 }
 
 impl PaymentPolicy {
@@ -110,6 +118,15 @@ impl PaymentPolicy {
         self
     }
 
+    /// Whether Permit2 options (`upto`, `exact` by Permit2) may be paid (default: yes; the
+    /// signer must implement [`Signer::sign_permit2`](super::Signer::sign_permit2)). An
+    /// EIP-3009 option is preferred to a Permit2 one anyway: it needs no Permit2 approval.
+    #[must_use]
+    pub fn permit2(mut self, allowed: bool) -> Self {
+        self.no_permit2 = !allowed;
+        self
+    }
+
     /// The `maxPerRequest` cap of `asset`, if one is set.
     pub fn max_per_request_of(&self, asset: &AssetKey) -> Option<U256> {
         self.max_per_request.get(asset).copied()
@@ -118,7 +135,7 @@ impl PaymentPolicy {
     /// The option to pay, or why none can be paid (each option's reason, in the seller's order).
     pub fn select<'c>(&self, challenge: &'c Challenge) -> Result<Candidate<'c>, SelectError> {
         let mut refusals = Vec::new();
-        let mut best: Option<(usize, Candidate<'c>)> = None;
+        let mut best: Option<(Rank, Candidate<'c>)> = None;
         for index in 0..challenge.len() {
             match self.check(challenge, index) {
                 Ok((rank, candidate)) => {
@@ -138,7 +155,7 @@ impl PaymentPolicy {
         &self,
         challenge: &'c Challenge,
         index: usize,
-    ) -> Result<(usize, Candidate<'c>), Refusal> {
+    ) -> Result<(Rank, Candidate<'c>), Refusal> {
         let (scheme, network_name, extra) = match challenge {
             Challenge::V1(required) => {
                 let option = &required.accepts[index];
@@ -154,9 +171,13 @@ impl PaymentPolicy {
                 scheme: scheme.clone(),
             });
         }
-        if mechanism::transfer_method(extra) == Some("permit2") {
+        if self.no_permit2 && mechanism::transfer_method(extra) == Some("permit2") {
             return Err(Refusal::Permit2);
         }
+        // Skip flows we do not know; prefer `authorization` (a failed handler then costs
+        // nothing), as the official client does.
+        let flow = PaymentFlow::of_extra(extra)
+            .map_err(|unknown| Refusal::PaymentFlow { flow: unknown.0 })?;
         let network = Network::parse(network_name).map_err(|error| Refusal::Network {
             network: network_name.clone(),
             problem: error.to_string(),
@@ -166,7 +187,11 @@ impl PaymentPolicy {
                 scheme: scheme.clone(),
             });
         };
-        let rank = if self.networks.is_empty() {
+        let eip3009 = mechanism.id().transfer == mechanism::Transfer::Eip3009;
+        if self.no_permit2 && !eip3009 {
+            return Err(Refusal::Permit2);
+        }
+        let network_rank = if self.networks.is_empty() {
             0
         } else {
             self.networks
@@ -183,7 +208,10 @@ impl PaymentPolicy {
             Challenge::V2 { required, .. } => RequirementView::from_v2(&required.accepts[index]),
         }
         .map_err(Refusal::Requirement)?;
-        requirement.domain().map_err(Refusal::Requirement)?;
+        // EIP-3009 signs over the token's domain; Permit2 over Permit2's.
+        if eip3009 {
+            requirement.domain().map_err(Refusal::Requirement)?;
+        }
         let asset = AssetKey::new(&network, requirement.asset);
         let allowed = match &self.assets {
             AssetRule::NetworkDefaults => AssetKey::default_for(&network) == Some(asset),
@@ -202,6 +230,11 @@ impl PaymentPolicy {
                 cap,
             });
         }
+        let rank = (
+            u8::from(flow != PaymentFlow::Authorization),
+            u8::from(!eip3009),
+            network_rank,
+        );
         Ok((
             rank,
             Candidate {
@@ -214,8 +247,6 @@ impl PaymentPolicy {
     }
 }
 
-/// `extra.assetTransferMethod: "permit2"`: the option wants a Permit2 payload, which this
-/// library does not build.
 /// The payment option a policy chose.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -246,15 +277,22 @@ impl Candidate<'_> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Refusal {
-    /// A scheme other than `exact`.
-    #[error("scheme {scheme:?} is not supported (only \"exact\")")]
+    /// A scheme (or transfer method) this library does not pay.
+    #[error("scheme {scheme:?} is not supported (\"exact\", \"upto\")")]
     Scheme {
         /// The scheme.
         scheme: String,
     },
-    /// `extra.assetTransferMethod` is `permit2`.
-    #[error("Permit2 payments are not supported (only EIP-3009)")]
+    /// `extra.assetTransferMethod` is `permit2` and the policy pays EIP-3009 only
+    /// ([`PaymentPolicy::permit2`]).
+    #[error("Permit2 payments are turned off (EIP-3009 only)")]
     Permit2,
+    /// `extra.paymentFlow` names a flow this library does not serve (e.g. `escrow`).
+    #[error("payment flow {flow:?} is not supported (authorization, upfront)")]
+    PaymentFlow {
+        /// The flow as the seller spelled it.
+        flow: String,
+    },
     /// The network is not an EVM network this library knows how to name.
     #[error("network {network:?}: {problem}")]
     Network {
@@ -364,15 +402,49 @@ mod tests {
     }
 
     #[test]
+    fn authorization_is_preferred_to_upfront_and_eip3009_to_permit2() {
+        let mut upfront = option("eip155:84532", USDC_BASE_SEPOLIA, "1000");
+        upfront["extra"]["paymentFlow"] = "upfront".into();
+        let mut permit2 = option("eip155:84532", USDC_BASE_SEPOLIA, "1000");
+        permit2["extra"]["assetTransferMethod"] = "permit2".into();
+        let mut escrow = option("eip155:84532", USDC_BASE_SEPOLIA, "1000");
+        escrow["extra"]["paymentFlow"] = "escrow".into();
+        let plain = option("eip155:84532", USDC_BASE_SEPOLIA, "1000");
+        let pick = |options: &[serde_json::Value]| {
+            PaymentPolicy::new()
+                .select(&challenge(options))
+                .map(|c| c.index)
+        };
+        assert_eq!(pick(&[upfront.clone(), plain.clone()]), Ok(1));
+        assert_eq!(pick(&[permit2.clone(), plain]), Ok(1));
+        assert_eq!(
+            pick(&[upfront.clone(), permit2.clone()]),
+            Ok(1),
+            "the flow comes first"
+        );
+        assert_eq!(pick(&[permit2.clone()]), Ok(0));
+        let error = pick(&[escrow]).unwrap_err();
+        assert_eq!(
+            error.refusals[0].1,
+            Refusal::PaymentFlow {
+                flow: "escrow".to_owned()
+            }
+        );
+        let only_permit2 = challenge(&[permit2]);
+        let off = PaymentPolicy::new().permit2(false).select(&only_permit2);
+        assert_eq!(off.unwrap_err().refusals[0].1, Refusal::Permit2);
+    }
+
+    #[test]
     fn each_refused_option_says_why() {
         let mut permit2 = option("eip155:84532", USDC_BASE_SEPOLIA, "1000");
         permit2["extra"]["assetTransferMethod"] = "permit2".into();
         let mut no_domain = option("eip155:84532", USDC_BASE_SEPOLIA, "1000");
         no_domain["extra"] = serde_json::json!({});
-        let mut upto = option("eip155:84532", USDC_BASE_SEPOLIA, "1000");
-        upto["scheme"] = "upto".into();
+        let mut unknown = option("eip155:84532", USDC_BASE_SEPOLIA, "1000");
+        unknown["scheme"] = "batch-settlement".into();
         let challenge = challenge(&[
-            upto,
+            unknown,
             permit2,
             option("solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp", "x", "1000"),
             option("eip155:8453", USDC_BASE, "1000"),
@@ -388,6 +460,7 @@ mod tests {
         let error = PaymentPolicy::new()
             .networks([network("base-sepolia")])
             .max_per_request(usdc, U256::from(10_000))
+            .permit2(false)
             .select(&challenge)
             .unwrap_err();
         let reasons: Vec<_> = error.refusals.iter().map(|(_, r)| r.clone()).collect();

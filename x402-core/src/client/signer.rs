@@ -5,7 +5,10 @@ use std::{error::Error as StdError, fmt, future::Future, pin::Pin};
 
 use alloy_primitives::{Address, B256, Bytes};
 
-use crate::{evm::Eip3009Domain, wire::Eip3009Authorization};
+use crate::{
+    evm::Eip3009Domain,
+    wire::{Eip3009Authorization, Permit2Authorization},
+};
 
 /// What [`Signer::sign_authorization`] returns.
 pub type SignFuture<'a> = Pin<Box<dyn Future<Output = Result<Bytes, SignerError>> + Send + 'a>>;
@@ -23,6 +26,21 @@ pub struct AuthorizationToSign<'a> {
     /// The authorization; `from` is the signer's [`address`](Signer::address).
     pub authorization: &'a Eip3009Authorization,
     /// `keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(authorization))`.
+    pub digest: B256,
+}
+
+/// A Permit2 `PermitWitnessTransferFrom` to sign (EVM `upto`, and `exact` by Permit2), with
+/// its EIP-712 digest already computed over the Permit2 domain `{name: "Permit2", chainId,
+/// verifyingContract: 0x000000000022D473030F116dDEE9F6B43aC78BA3}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Permit2ToSign<'a> {
+    /// The EIP-155 chain id of the domain.
+    pub chain_id: u64,
+    /// The permit; `from` is the signer's [`address`](Signer::address) (not signed: Permit2
+    /// recovers the owner).
+    pub permit: &'a Permit2Authorization,
+    /// `keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(permit))`.
     pub digest: B256,
 }
 
@@ -56,6 +74,16 @@ pub trait Signer: fmt::Debug + Send + Sync {
 
     /// Signs `request`.
     fn sign_authorization<'a>(&'a self, request: AuthorizationToSign<'a>) -> SignFuture<'a>;
+
+    /// Signs a Permit2 permit (`upto`, `exact` by Permit2). The default refuses: a signer that
+    /// implements only [`sign_authorization`](Self::sign_authorization) pays EIP-3009 options
+    /// only (the policy prefers those anyway).
+    fn sign_permit2<'a>(&'a self, request: Permit2ToSign<'a>) -> SignFuture<'a> {
+        let _ = request;
+        Box::pin(std::future::ready(Err(SignerError::new(
+            "this signer does not sign Permit2 permits",
+        ))))
+    }
 }
 
 /// A signer failed; the message and the causes are the signer's.
@@ -78,6 +106,15 @@ impl Signer for alloy_signer_local::PrivateKeySigner {
     }
 
     fn sign_authorization<'a>(&'a self, request: AuthorizationToSign<'a>) -> SignFuture<'a> {
+        use alloy_signer::SignerSync as _;
+        let signed = self
+            .sign_hash_sync(&request.digest)
+            .map(|signature| Bytes::from(signature.as_bytes()))
+            .map_err(SignerError::new);
+        Box::pin(std::future::ready(signed))
+    }
+
+    fn sign_permit2<'a>(&'a self, request: Permit2ToSign<'a>) -> SignFuture<'a> {
         use alloy_signer::SignerSync as _;
         let signed = self
             .sign_hash_sync(&request.digest)

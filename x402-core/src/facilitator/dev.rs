@@ -20,8 +20,18 @@
 //!   balances are on) and answer with a deterministic fake transaction hash,
 //!   `keccak256(chainId as uint256 ‖ from ‖ nonce)`. Settling the same authorization twice
 //!   fails the second time.
+//! - Permit2 payments (`upto`, and `exact` with `assetTransferMethod: "permit2"`): the local
+//!   Permit2 checks of [`crate::permit2`] (spender, recipient, the `upto` witness naming
+//!   [`DEV_FACILITATOR_ADDRESS`], deadline, `validAfter`, token, the EIP-712 signature); at
+//!   `/verify` the permitted amount must equal the requirement's `amount`, at `/settle` of an
+//!   `upto` payment the requirement's `amount` is the charge and may be anything up to the
+//!   permitted maximum: the partial settlement is recorded (`DevSettlement::value`), and a
+//!   charge of zero records nothing and answers `amount: "0"` with an empty `transaction`, as the
+//!   reference facilitator does. No allowance exists here, so `permit2_allowance_required` never
+//!   comes from it.
 //! - `supported`: the configured networks, each as a v2 kind (CAIP-2) and, when it has one, a
-//!   v1 kind (its v1 name), scheme `exact`.
+//!   v1 kind (its v1 name), scheme `exact`; and a v2 `upto` kind per network whose `extra`
+//!   names [`DEV_FACILITATOR_ADDRESS`] as `facilitatorAddress`.
 //!
 //! # Example
 //!
@@ -65,10 +75,11 @@ use crate::{
         eip155_chain_id,
     },
     network::Network,
+    permit2::{Permit2Terms, check_permit2},
     wire::PaymentPayload,
     wire::{
-        JsonObject, SchemePayload, SettleResponse, SupportedKind, SupportedResponse,
-        VerifyResponse, v1, v2,
+        JsonObject, Permit2Payload, SchemePayload, SettleResponse, SupportedKind,
+        SupportedResponse, VerifyResponse, v1, v2,
     },
 };
 
@@ -85,6 +96,13 @@ pub const NONCE_ALREADY_USED: &str = "invalid_exact_evm_nonce_already_used";
 pub const INSUFFICIENT_FUNDS: &str = "insufficient_funds";
 /// `invalidReason` for a network the dev facilitator is not configured for.
 pub const INVALID_NETWORK: &str = "invalid_network";
+/// `invalidReason` / `errorReason` for an `upto` charge above the permitted maximum.
+pub const UPTO_AMOUNT_EXCEEDS_PERMITTED: &str = "upto_amount_exceeds_permitted";
+
+/// The facilitator address the dev facilitator advertises for `upto` (`facilitatorAddress` in
+/// its `/supported`), which `upto` witnesses must name. A made-up address: no key exists.
+pub const DEV_FACILITATOR_ADDRESS: Address =
+    alloy_primitives::address!("00000000000000000000000000000000de7f4020");
 
 /// A network the dev facilitator accepts payments on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -333,19 +351,21 @@ impl DevFacilitator {
         payment: &PaymentPayload,
         requirements: Requirements<'_>,
     ) -> VerifyResponse {
-        let outcome = self.check(payment, requirements).and_then(|accepted| {
-            match self
-                .ledger()
-                .refuse(accepted.payer, accepted.nonce, accepted.value)
-            {
-                Some((reason, message)) => Err(Refused {
-                    reason,
-                    message,
-                    payer: Some(accepted.payer),
-                }),
-                None => Ok(accepted),
-            }
-        });
+        let outcome = self
+            .check(payment, requirements, false)
+            .and_then(|accepted| {
+                match self
+                    .ledger()
+                    .refuse(accepted.payer, accepted.nonce, accepted.value)
+                {
+                    Some((reason, message)) => Err(Refused {
+                        reason,
+                        message,
+                        payer: Some(accepted.payer),
+                    }),
+                    None => Ok(accepted),
+                }
+            });
         match outcome {
             Ok(accepted) => VerifyResponse {
                 is_valid: true,
@@ -373,15 +393,21 @@ impl DevFacilitator {
         requirements: Requirements<'_>,
     ) -> SettleResponse {
         let outcome = self
-            .check(payment, requirements)
-            .and_then(|accepted| self.record(accepted));
+            .check(payment, requirements, true)
+            .and_then(|accepted| {
+                if accepted.value.is_zero() {
+                    // An `upto` charge of zero moves nothing and uses no nonce.
+                    return Ok((accepted, None));
+                }
+                self.record(accepted).map(|(a, tx)| (a, Some(tx)))
+            });
         match outcome {
             Ok((accepted, transaction)) => SettleResponse {
                 success: true,
                 error_reason: None,
                 error_message: None,
                 payer: Some(accepted.payer.to_string()),
-                transaction: transaction.to_string(),
+                transaction: transaction.map(|tx| tx.to_string()).unwrap_or_default(),
                 network: accepted.network,
                 amount: accepted.v2.then(|| accepted.value.to_string()),
                 extensions: None,
@@ -406,6 +432,7 @@ impl DevFacilitator {
         &self,
         payment: &PaymentPayload,
         requirements: Requirements<'_>,
+        settling: bool,
     ) -> Result<Accepted, Refused> {
         let claimed_payer = claimed_payer(payment);
         let (network, v2) = match requirements {
@@ -433,6 +460,13 @@ impl DevFacilitator {
                 payer: claimed_payer,
             });
         };
+        if let (PaymentPayload::V2(v2_payment), Requirements::V2(requirement)) =
+            (payment, requirements)
+            && let SchemePayload::Other(object) = &v2_payment.payload
+            && Permit2Payload::is_permit2(object)
+        {
+            return self.check_permit2(v2_payment, object, requirement, network, settling);
+        }
         let refuse = |error: CheckError| Refused {
             reason: error.invalid_reason(),
             message: error.to_string(),
@@ -467,6 +501,117 @@ impl DevFacilitator {
             chain_id: network.chain_id,
             network: payment_network(payment).to_owned(),
             v2,
+        })
+    }
+
+    /// The checks of a Permit2 payment (`upto`, or `exact` by Permit2). The payer's agreed
+    /// maximum is `accepted.amount`; the requirement's `amount` is the charge (equal to it
+    /// except when settling `upto`).
+    fn check_permit2(
+        &self,
+        payment: &v2::PaymentPayload,
+        object: &JsonObject,
+        requirement: &v2::PaymentRequirements,
+        network: &DevNetwork,
+        settling: bool,
+    ) -> Result<Accepted, Refused> {
+        let refused = |reason: &'static str, message: String, payer: Option<Address>| Refused {
+            reason,
+            message,
+            payer,
+        };
+        let upto = requirement.scheme == UPTO;
+        if !upto
+            && (requirement.scheme != EXACT
+                || crate::mechanism::transfer_method(requirement.extra.as_ref()) != Some("permit2"))
+        {
+            return Err(refused(
+                "unsupported_payload_type",
+                "a Permit2 payload pays `upto`, or `exact` with assetTransferMethod permit2"
+                    .to_owned(),
+                None,
+            ));
+        }
+        let payload = Permit2Payload::from_object(object)
+            .map_err(|e| refused("invalid_permit2_payload", format!("payload: {e}"), None))?;
+        let auth = &payload.permit2_authorization;
+        let payer = Some(auth.from);
+        let parse = |field: &'static str, text: &str| {
+            text.parse::<Address>().map_err(|_| {
+                refused(
+                    "invalid_payment_requirements",
+                    format!("{field} {text:?} is not an address"),
+                    payer,
+                )
+            })
+        };
+        let amount = |field: &'static str, text: &str| {
+            U256::from_str_radix(text, 10).map_err(|_| {
+                refused(
+                    "invalid_payment_requirements",
+                    format!("{field} {text:?} is not a decimal amount"),
+                    payer,
+                )
+            })
+        };
+        let maximum = amount("accepted.amount", &payment.accepted.amount)?;
+        let charge = amount("amount", &requirement.amount)?;
+        if upto && settling {
+            if charge > maximum {
+                return Err(refused(
+                    UPTO_AMOUNT_EXCEEDS_PERMITTED,
+                    format!("charge {charge} is above the permitted {maximum}"),
+                    payer,
+                ));
+            }
+        } else if charge != maximum {
+            return Err(refused(
+                "permit2_amount_mismatch",
+                format!("amount {charge} is not the accepted {maximum}"),
+                payer,
+            ));
+        }
+        let terms = Permit2Terms {
+            chain_id: network.chain_id,
+            asset: parse("asset", &requirement.asset)?,
+            pay_to: parse("payTo", &requirement.pay_to)?,
+            amount: maximum,
+            spender: if upto {
+                crate::permit2::UPTO_PERMIT2_PROXY
+            } else {
+                crate::permit2::EXACT_PERMIT2_PROXY
+            },
+            facilitator: upto.then_some(DEV_FACILITATOR_ADDRESS),
+        };
+        if self.options.check_signature && payload.signature.len() != 65 {
+            return Err(refused(
+                UNSUPPORTED_SIGNATURE,
+                format!(
+                    "a {}-byte signature needs a chain; the dev facilitator checks only 65-byte ECDSA signatures",
+                    payload.signature.len()
+                ),
+                payer,
+            ));
+        }
+        check_permit2(
+            &payload,
+            &terms,
+            self.clock.now(),
+            self.options.check_signature,
+        )
+        .map_err(|e| refused(e.invalid_reason(), e.to_string(), payer))?;
+        // Permit2 nonces belong to the owner, not the token: kept apart from EIP-3009 nonces.
+        let mut preimage = [0u8; 39];
+        preimage[..7].copy_from_slice(b"permit2");
+        preimage[7..].copy_from_slice(&auth.nonce.to_be_bytes::<32>());
+        Ok(Accepted {
+            payer: auth.from,
+            pay_to: terms.pay_to,
+            value: charge,
+            nonce: keccak256(preimage),
+            chain_id: network.chain_id,
+            network: payment.accepted.network.clone(),
+            v2: true,
         })
     }
 
@@ -554,8 +699,21 @@ fn supported_response(networks: &[DevNetwork], marker: &JsonObject) -> Supported
     let v1_kinds = networks
         .iter()
         .filter_map(|network| Some(kind(1, network.v1_name.as_deref()?)));
+    let upto_kinds = networks.iter().map(|network| {
+        let mut extra = marker.clone();
+        extra.insert(
+            crate::mechanism::FACILITATOR_ADDRESS_KEY.to_owned(),
+            Value::from(DEV_FACILITATOR_ADDRESS.to_checksum(None)),
+        );
+        SupportedKind {
+            x402_version: 2,
+            scheme: UPTO.to_owned(),
+            network: network.caip2.clone(),
+            extra: Some(extra),
+        }
+    });
     SupportedResponse {
-        kinds: v2_kinds.chain(v1_kinds).collect(),
+        kinds: v2_kinds.chain(v1_kinds).chain(upto_kinds).collect(),
         extensions: Vec::new(),
         signers: serde_json::Map::new(),
     }
@@ -575,6 +733,9 @@ fn exact_evm(payment: &PaymentPayload) -> Option<&crate::wire::ExactEvmPayload> 
 fn claimed_payer(payment: &PaymentPayload) -> Option<Address> {
     exact_evm(payment).map(|payload| payload.authorization.from)
 }
+
+/// The scheme of `upto` payments.
+const UPTO: &str = "upto";
 
 fn payment_network(payment: &PaymentPayload) -> &str {
     match payment {

@@ -104,12 +104,10 @@ impl Gate {
 
         let now = self.config.clock.now();
         let selected = match &decoded.payload() {
-            PaymentPayload::V2(payload) => match offer.find_v2(&payload.accepted) {
-                Some(accept) => self
-                    .check(accept, &payload.payload, now)
-                    .map(|c| (accept, c)),
-                None => Err(Reason::NoMatchingRequirement),
-            },
+            PaymentPayload::V2(payload) => offer.select_v2(&payload.accepted).and_then(|accept| {
+                self.check(accept, &payload.payload, now)
+                    .map(|c| (accept, c))
+            }),
             PaymentPayload::V1(payload) => {
                 let mut result = Err(Reason::NoMatchingRequirement);
                 for accept in offer.find_v1(&payload.scheme, &payload.network) {
@@ -157,6 +155,7 @@ impl Gate {
             chain = %accept.labels().chain(),
             x402_version = decoded.payload().x402_version(),
             payer = tracing::field::Empty,
+            amount = tracing::field::Empty,
             outcome = tracing::field::Empty,
         );
         if let Some(payer) = checked.payer {
@@ -185,6 +184,7 @@ impl Gate {
                 .then(|| LedgerRequest::of(request)),
             ledger_token: None,
             replayed: None,
+            charge: None,
             span,
         }))
     }

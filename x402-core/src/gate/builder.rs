@@ -18,7 +18,11 @@ pub enum SettlementMode {
     /// Verify, run the handler, settle only if it answered below 400, before sending its body.
     #[default]
     AfterHandler,
-    /// Verify and settle, then run the handler (the client pays even if the handler fails).
+    /// Verify and settle, then run the handler (the client pays even if the handler fails),
+    /// for every option. On the wire this is the `authorization` flow settled early; to
+    /// advertise it as the protocol's `upfront` flow (no `/verify`), configure the options
+    /// with `paymentFlow: upfront` instead (see [`crate::flow`]), which settle before the
+    /// handler in any mode but [`SettlementMode::VerifyOnly`].
     BeforeHandler,
     /// Verify only; settlement happens elsewhere (e.g. a ForwardAuth hop).
     VerifyOnly,

@@ -9,12 +9,16 @@
 //!   browsers), a 402 re-challenge naming why a payment was refused, or a 400 for a path that
 //!   cannot be matched safely;
 //! - [`Admission::Pay`]: an [`AdmittedPayment`], decoded and through the local checks. The
-//!   adapter then awaits [`AdmittedPayment::authorize`] (replay claim + facilitator verify, and
-//!   settle too in [`SettlementMode::BeforeHandler`]), which consumes it and returns an
+//!   adapter then awaits [`AdmittedPayment::authorize`] (replay claim + facilitator verify;
+//!   settle instead for an option of the `upfront` [flow](crate::flow), and settle after
+//!   verifying in [`SettlementMode::BeforeHandler`]), which consumes it and returns an
 //!   [`AuthorizedPayment`] and the typed [`Payment`]; it calls the handler with the
-//!   [`Payment`] in the request extensions, and finally awaits [`AuthorizedPayment::settle`]
-//!   with the handler's status *before* sending the body: settlement happens only if the
-//!   status is below 400, and a failed settlement replaces the handler's response.
+//!   [`Payment`] in the request extensions, and finally awaits
+//!   [`AuthorizedPayment::settle_with`] with the handler's status and the charge it chose for
+//!   an `upto` payment ([`overrides`]: the typed [`SettlementOverrides`] in the response
+//!   extensions, or the `Settlement-Overrides` header, which the adapter removes) *before*
+//!   sending the body: settlement happens only if the status is below 400, and a failed
+//!   settlement replaces the handler's response.
 //!
 //! The order is in the types: only [`AdmittedPayment::authorize`] makes an
 //! [`AuthorizedPayment`], and only that can settle, so an adapter cannot settle a payment the
@@ -30,6 +34,7 @@ mod admission;
 mod builder;
 pub mod headers;
 mod ledgered;
+pub mod overrides;
 mod pending;
 mod reply;
 mod settlement;
@@ -39,6 +44,7 @@ use std::sync::Arc;
 pub use self::{
     admission::Admission,
     builder::{GateBuilder, GateConfigError, PathRule, SettlementMode, UnmatchedPolicy},
+    overrides::{OverrideError, SETTLEMENT_OVERRIDES_HEADER, SettlementOverrides},
     pending::{AdmittedPayment, AuthorizedPayment, Payment},
     reply::{PAYMENT_REQUIRED_TEXT, Reply},
     settlement::{PaymentOutcome, ResponseHeaders, Settlement},

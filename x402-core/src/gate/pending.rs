@@ -37,7 +37,9 @@ use crate::{
 pub struct Payment {
     /// The payer, as checked locally or reported by the facilitator.
     pub payer: Option<Address>,
-    /// The amount, in atomic units of the asset.
+    /// The amount, in atomic units of the asset: the price (for `upto`, the authorized
+    /// maximum; the charge is chosen after the handler, see
+    /// [`SettlementOverrides`](super::SettlementOverrides)).
     pub amount: U256,
     /// The network.
     pub network: Network,
@@ -85,6 +87,8 @@ pub struct AdmittedPayment {
     pub(super) ledger_request: Option<LedgerRequest>,
     pub(super) ledger_token: Option<ClaimToken>,
     pub(super) replayed: Option<SettleResponse>,
+    /// The charge the handler chose (`upto`), once known.
+    pub(super) charge: Option<U256>,
     pub(super) span: tracing::Span,
 }
 
@@ -113,8 +117,12 @@ impl AdmittedPayment {
         &self.offer().accepts()[self.accept]
     }
 
-    /// The atomic units this payment moves when it settles, as its mechanism reckons it.
+    /// The atomic units this payment moves when it settles: the handler's charge (`upto`)
+    /// once chosen, else as its mechanism reckons it.
     pub(super) fn settled_amount(&self) -> U256 {
+        if let Some(charge) = self.charge {
+            return charge;
+        }
         let payload = match self.decoded.payload() {
             PaymentPayload::V1(p) => &p.payload,
             PaymentPayload::V2(p) => &p.payload,
@@ -148,8 +156,9 @@ impl AdmittedPayment {
             .reject(self.route(), self.offer(), &self.url, reason, detail)
     }
 
-    /// Claims the payment against replays and verifies it with the facilitator (and settles it
-    /// too in [`SettlementMode::BeforeHandler`]). `Ok` carries the payment to
+    /// Claims the payment against replays and verifies it with the facilitator; settles it
+    /// instead when its option's flow is `upfront` (no `/verify`), and after verifying in
+    /// [`SettlementMode::BeforeHandler`]. `Ok` carries the payment to
     /// [settle](AuthorizedPayment::settle) after the handler and the typed [`Payment`] for the
     /// handler; `Err` is the reply to send instead of calling it.
     pub async fn authorize(mut self) -> Result<(AuthorizedPayment, Payment), Reply> {
@@ -175,6 +184,41 @@ impl AdmittedPayment {
             self.claim_replay().await?;
         }
 
+        if self.verifies_before_handler() {
+            self.verify().await?;
+        }
+        if self.settles_before_handler() {
+            match self.settle_now().await {
+                Ok(receipt) => self.settled = Some(receipt),
+                Err(reply) => return Err(reply),
+            }
+        }
+        Ok(self.payment())
+    }
+
+    /// Whether `/verify` is called: always in [`SettlementMode::VerifyOnly`], else unless the
+    /// option's flow is `upfront` (whose `/settle` re-verifies).
+    fn verifies_before_handler(&self) -> bool {
+        self.gate.config.settlement == SettlementMode::VerifyOnly
+            || self.accept().flow().verifies_before_handler()
+    }
+
+    /// Whether the payment settles before the handler: an `upfront` option, or every payment
+    /// in [`SettlementMode::BeforeHandler`] but those whose charge the handler chooses
+    /// (`upto`); never in [`SettlementMode::VerifyOnly`].
+    pub(super) fn settles_before_handler(&self) -> bool {
+        match self.gate.config.settlement {
+            SettlementMode::VerifyOnly => false,
+            SettlementMode::BeforeHandler => {
+                !self.accept().mechanism().charge_is_chosen_after_handler()
+            }
+            SettlementMode::AfterHandler => self.accept().flow().settles_before_handler(),
+        }
+    }
+
+    /// `/verify`, recorded in the ledger when there is one; a refusal is the 402 naming the
+    /// facilitator's reason (412 when the payer must first approve Permit2).
+    async fn verify(&mut self) -> Result<(), Reply> {
         let request = self.facilitator_request();
         let verified = self.gate.config.facilitator.verify(&request).await;
         drop(request);
@@ -190,28 +234,24 @@ impl AdmittedPayment {
                 self.record(Transition::Verified {
                     payer: payer.as_deref(),
                 })
-                .await?;
+                .await
             }
             Ok(response) => {
                 let detail = response.invalid_reason.as_deref();
                 let reason = detail.unwrap_or(Reason::VerifyRejected.as_str()).to_owned();
                 // Refused: nothing charged; a failure to record it only leaves the claim to lapse.
                 let _ = self.record(Transition::Failed { reason: &reason }).await;
-                return Err(self.reject(Reason::VerifyRejected, detail));
+                let mut reply = self.reject(Reason::VerifyRejected, detail);
+                if needs_permit2_allowance(detail) {
+                    reply.status = 412;
+                }
+                Err(reply)
             }
             Err(error) => {
                 tracing::warn!(%error, "facilitator verify failed");
-                return Err(self.gate.facilitator_trouble(self.series(), &error));
+                Err(self.gate.facilitator_trouble(self.series(), &error))
             }
         }
-
-        if self.gate.config.settlement == SettlementMode::BeforeHandler {
-            match self.settle_now().await {
-                Ok(receipt) => self.settled = Some(receipt),
-                Err(reply) => return Err(reply),
-            }
-        }
-        Ok(self.payment())
     }
 
     /// Claims the payment in the replay guard (no ledger configured).
@@ -270,9 +310,10 @@ impl AdmittedPayment {
     }
 
     /// Whether the adapter must hold the handler's response until [`AuthorizedPayment::settle`]
-    /// has run (true in the default mode).
+    /// has run (true in the default mode, for an option of the `authorization` flow).
     pub fn settles_after_handler(&self) -> bool {
         self.gate.config.settlement == SettlementMode::AfterHandler
+            && !self.settles_before_handler()
     }
 }
 
@@ -299,6 +340,14 @@ impl AdmittedPayment {
             self.claimed = false;
         }
     }
+}
+
+/// Whether a facilitator's reason says the payer must first approve Permit2
+/// (`permit2_allowance_required`, compared case-insensitively: the spec spells it in capitals).
+/// The official server answers it with 412 Precondition Failed and the challenge, so the buyer
+/// knows to send the one-time `approve` and retry.
+pub(super) fn needs_permit2_allowance(reason: Option<&str>) -> bool {
+    reason.is_some_and(|r| r.eq_ignore_ascii_case("permit2_allowance_required"))
 }
 
 impl Drop for AdmittedPayment {

@@ -13,11 +13,16 @@
 //! | what makes one payment unique, for replay protection | [`gate`](crate::gate) | [`Mechanism::replay_id`] |
 //! | the amount a settlement moves (metrics, the handler's [`Payment`](crate::gate::Payment)) | [`gate`](crate::gate) | [`Mechanism::settled_amount`] |
 //! | which options a buyer can pay | `client` | [`find`] |
+//! | which payment flows an option may use | table build | [`Mechanism::flows`] |
+//! | whether the handler chooses the charge (`upto`) | [`gate`](crate::gate) | [`Mechanism::charge_is_chosen_after_handler`] |
 //!
-//! The set is closed: [`all`] lists the mechanisms this crate implements, and [`find`] picks
-//! the one serving a (scheme, network) pair. A payload no mechanism recognizes (a Permit2 or
-//! Solana payload today) is not refused: it is passed to the facilitator unchecked, its replay
-//! identity is its JSON text, and it is kept for the option's `maxTimeoutSeconds`.
+//! The set is closed: [`all`] lists the mechanisms this crate implements — [`ExactEip3009`],
+//! [`ExactPermit2`] (`exact` with `assetTransferMethod: "permit2"`) and [`UptoPermit2`] — and
+//! [`find`] picks the one serving a (scheme, network, transfer method). A payload the option's
+//! mechanism does not recognize (a Solana payload for an EIP-3009 option, say) is not refused:
+//! it is passed to the facilitator unchecked, its replay identity is its JSON text, and it is
+//! kept for the option's `maxTimeoutSeconds`. The Permit2 mechanisms recognize every payload
+//! and refuse any that is not a Permit2 permit: nothing else can pay them.
 //!
 //! # Adding a mechanism
 //!
@@ -36,13 +41,20 @@
 //!    pays the official server, and the conformance cases for its local checks.
 
 pub(crate) mod exact_eip3009;
+pub(crate) mod exact_permit2;
+pub(crate) mod upto_permit2;
 
 use std::fmt;
 
 use alloy_primitives::{Address, U256};
 
-pub use self::exact_eip3009::ExactEip3009;
+pub use self::{
+    exact_eip3009::ExactEip3009,
+    exact_permit2::ExactPermit2,
+    upto_permit2::{FACILITATOR_ADDRESS_KEY, UptoPermit2},
+};
 use crate::{
+    flow::PaymentFlow,
     labels::Reason,
     network::{Asset, Network},
     wire::{JsonObject, SchemePayload, SupportedKind},
@@ -90,6 +102,21 @@ pub trait Mechanism: fmt::Debug + Send + Sync + 'static {
 
     /// The atomic units a settlement of this payment moves (the price, for `exact`).
     fn settled_amount(&self, terms: &Terms<'_>, payload: &SchemePayload) -> U256;
+
+    /// The [payment flows](crate::flow) this mechanism allows, its default first (both for
+    /// EVM `exact`; `upto` charges after the handler, so only `authorization`). A route option
+    /// configured with another flow is refused when the table is built.
+    fn flows(&self) -> &'static [PaymentFlow] {
+        PaymentFlow::ALL
+    }
+
+    /// Whether the charge is chosen after the handler, up to the price (`upto`): the gate then
+    /// settles the amount the handler chose
+    /// ([`SettlementOverrides`](crate::gate::SettlementOverrides)). `false` (the default): the
+    /// payment settles exactly the price.
+    fn charge_is_chosen_after_handler(&self) -> bool {
+        false
+    }
 }
 
 /// A mechanism's name: its scheme, chain family and transfer method.
@@ -135,6 +162,8 @@ impl ChainFamily {
 pub enum Transfer {
     /// EIP-3009 `transferWithAuthorization`, signed with EIP-712.
     Eip3009,
+    /// A Permit2 `permitWitnessTransferFrom`, signed with EIP-712, spent by an x402 proxy.
+    Permit2,
 }
 
 impl Transfer {
@@ -142,6 +171,7 @@ impl Transfer {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Eip3009 => "eip3009",
+            Self::Permit2 => "permit2",
         }
     }
 }
@@ -160,6 +190,9 @@ pub struct Terms<'a> {
     pub pay_to: Address,
     /// How long a payment for this option may take.
     pub max_timeout_seconds: u64,
+    /// The requirement's `extra` as advertised (what the mechanism wrote from the facilitator's
+    /// `/supported`, e.g. `upto`'s `facilitatorAddress`); `None` while the offer is built.
+    pub extra: Option<&'a JsonObject>,
 }
 
 /// What a mechanism's local checks established.
@@ -241,7 +274,7 @@ pub enum OfferError {
 
 /// Every mechanism this crate implements, most specific first.
 pub fn all() -> &'static [&'static dyn Mechanism] {
-    &[&ExactEip3009]
+    &[&ExactEip3009, &ExactPermit2, &UptoPermit2]
 }
 
 /// The mechanism paying `scheme` on `network` by the transfer method `extra` names, if any.
@@ -287,7 +320,9 @@ mod tests {
         let found = find("exact", &base, None).unwrap();
         assert_eq!(found.id().scheme, "exact");
         assert_eq!(found.id().transfer, Transfer::Eip3009);
-        assert!(find("upto", &base, None).is_none());
+        let upto = find("upto", &base, None).unwrap();
+        assert_eq!(upto.id().to_string(), "upto on eip155 by permit2");
+        assert!(find("batch-settlement", &base, None).is_none());
         let extra = |method: &str| {
             serde_json::from_value::<JsonObject>(serde_json::json!({
                 "name": "USDC", "assetTransferMethod": method
@@ -295,11 +330,15 @@ mod tests {
             .unwrap()
         };
         assert!(find("exact", &base, Some(&extra("eip3009"))).is_some());
-        assert!(find("exact", &base, Some(&extra("permit2"))).is_none());
+        let permit2 = find("exact", &base, Some(&extra("permit2"))).unwrap();
+        assert_eq!(permit2.id().to_string(), "exact on eip155 by permit2");
+        assert!(find("upto", &base, Some(&extra("eip3009"))).is_none());
+        assert!(find("upto", &base, Some(&extra("permit2"))).is_some());
         assert_eq!(transfer_method(Some(&extra("permit2"))), Some("permit2"));
         assert_eq!(transfer_method(None), None);
         assert_eq!(found.id().to_string(), "exact on eip155 by eip3009");
         assert!(knows_scheme("exact"));
-        assert!(!knows_scheme("upto"));
+        assert!(knows_scheme("upto"));
+        assert!(!knows_scheme("escrow"));
     }
 }

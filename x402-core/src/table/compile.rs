@@ -10,6 +10,7 @@ use super::{
     HostPattern, HostSet, Location, MAX_MAX_TIMEOUT_SECONDS, MethodSet, Route, RouteKind,
 };
 use crate::{
+    flow::PaymentFlow,
     labels::RouteLabels,
     mechanism, money,
     network::{Asset, Eip712Domain, Network},
@@ -31,6 +32,8 @@ pub(super) struct SpecCompiler<'e> {
     pub(super) supported: Option<&'e SupportedResponse>,
     /// How a route without `caseInsensitive` matches.
     pub(super) default_case: MatchCase,
+    /// The payment flow of an option that names none (when its mechanism allows it).
+    pub(super) default_flow: PaymentFlow,
 }
 
 /// A spec's `payment` block, validated.
@@ -57,6 +60,8 @@ struct Level<'a> {
     amount: Option<&'a str>,
     asset: Option<&'a AssetSpec>,
     max_timeout_seconds: Option<u64>,
+    payment_flow: Option<&'a str>,
+    transfer_method: Option<&'a str>,
 }
 
 impl SpecCompiler<'_> {
@@ -146,7 +151,7 @@ impl SpecCompiler<'_> {
         table_index: usize,
         rule: &RouteRule,
         defaults: &Defaults<'_>,
-    ) -> Option<(Route, PathPattern, Option<BuildWarning>)> {
+    ) -> Option<(Route, PathPattern, Vec<BuildWarning>)> {
         let name: Arc<str> = Arc::from(rule.name.as_deref().unwrap_or(&rule.path));
         let at = Some((i, &*name));
         let errors_before = self.errors.len();
@@ -184,7 +189,7 @@ impl SpecCompiler<'_> {
             );
         }
         let conditional = rule.mode == Some(RouteMode::Conditional);
-        let mut warning = None;
+        let mut warning_list = Vec::new();
         let kind = if rule.free {
             Some(RouteKind::Free)
         } else {
@@ -192,17 +197,19 @@ impl SpecCompiler<'_> {
                 self.conditions(at, i, &rule.conditions)
             } else {
                 if !rule.conditions.is_empty() {
-                    warning = Some(BuildWarning::ConditionsIgnored {
+                    warning_list.push(BuildWarning::ConditionsIgnored {
                         route: (table_index, name.clone()),
                     });
                 }
                 Vec::new()
             };
-            self.offer(at, i, rule, defaults, &name)
-                .map(|offer| RouteKind::Priced {
-                    offer,
-                    conditions: conditions.into(),
-                })
+            let mut left_out = Vec::new();
+            let offer = self.offer(at, (i, table_index), rule, defaults, &name, &mut left_out);
+            warning_list.extend(left_out);
+            offer.map(|offer| RouteKind::Priced {
+                offer,
+                conditions: conditions.into(),
+            })
         };
 
         if self.errors.len() > errors_before {
@@ -222,16 +229,18 @@ impl SpecCompiler<'_> {
             facilitator_url: defaults.facilitator_url.clone(),
             allow_ambiguous_path: rule.allow_ambiguous_path,
         };
-        Some((route, pattern?, warning))
+        Some((route, pattern?, warning_list))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn offer(
         &mut self,
         at: Option<(usize, &str)>,
-        i: usize,
+        (i, table_index): (usize, usize),
         rule: &RouteRule,
         defaults: &Defaults<'_>,
         name: &Arc<str>,
+        warnings: &mut Vec<BuildWarning>,
     ) -> Option<Offer> {
         let route_level = Level {
             network: rule.network.as_deref(),
@@ -240,24 +249,41 @@ impl SpecCompiler<'_> {
             amount: rule.amount.as_deref(),
             asset: rule.asset.as_ref(),
             max_timeout_seconds: rule.max_timeout_seconds,
+            payment_flow: rule.payment_flow.as_deref(),
+            transfer_method: rule.asset_transfer_method.as_deref(),
         };
         let route_field = format!("routes[{i}]");
+        let route_scheme = rule.scheme.as_deref();
         let mut resolved = Vec::new();
         let mut ok = true;
         if rule.accepts.is_empty() {
+            let scheme = route_scheme.unwrap_or(DEFAULT_SCHEME);
+            if !mechanism::knows_scheme(scheme) {
+                self.error(
+                    at,
+                    format!("{route_field}.scheme"),
+                    scheme,
+                    ConfigErrorKind::Scheme,
+                );
+                return None;
+            }
             let levels = [(route_field, route_level)];
-            match self.accept(at, &levels, defaults, name, DEFAULT_SCHEME) {
+            match self.accept(at, &levels, defaults, name, scheme) {
                 Some(accept) => resolved.push(accept),
                 None => ok = false,
             }
         } else {
             for (j, option) in rule.accepts.iter().enumerate() {
                 let field = format!("routes[{i}].accepts[{j}]");
-                let scheme = option.scheme.as_deref().unwrap_or(DEFAULT_SCHEME);
+                let (scheme_field, scheme) = match (option.scheme.as_deref(), route_scheme) {
+                    (Some(scheme), _) => (&field, scheme),
+                    (None, Some(scheme)) => (&route_field, scheme),
+                    (None, None) => (&field, DEFAULT_SCHEME),
+                };
                 if !mechanism::knows_scheme(scheme) {
                     self.error(
                         at,
-                        format!("{field}.scheme"),
+                        format!("{scheme_field}.scheme"),
                         scheme,
                         ConfigErrorKind::Scheme,
                     );
@@ -271,6 +297,8 @@ impl SpecCompiler<'_> {
                     amount: option.amount.as_deref(),
                     asset: option.asset.as_ref(),
                     max_timeout_seconds: option.max_timeout_seconds,
+                    payment_flow: option.payment_flow.as_deref(),
+                    transfer_method: option.asset_transfer_method.as_deref(),
                 };
                 let levels = [(field, level), (route_field.clone(), route_level)];
                 match self.accept(at, &levels, defaults, name, scheme) {
@@ -284,8 +312,17 @@ impl SpecCompiler<'_> {
         }
         let description = rule.description.as_deref().unwrap_or("");
         let mime_type = rule.mime_type.as_deref().unwrap_or("");
-        match Offer::new(resolved, description, mime_type, self.supported) {
-            Ok(offer) => Some(offer),
+        match Offer::offering(resolved, description, mime_type, self.supported) {
+            Ok((offer, left_out)) => {
+                for (option, reason) in left_out {
+                    warnings.push(BuildWarning::OptionNotOffered {
+                        route: (table_index, name.clone()),
+                        option,
+                        reason,
+                    });
+                }
+                Some(offer)
+            }
             Err(TemplateError::Placeholder) => {
                 self.error(
                     at,
@@ -437,15 +474,71 @@ impl SpecCompiler<'_> {
                 .unwrap_or(DEFAULT_MAX_TIMEOUT_SECONDS),
         };
 
+        let flow = match levels
+            .iter()
+            .find_map(|(f, l)| l.payment_flow.map(|p| (f, p)))
+        {
+            Some((f, text)) => match PaymentFlow::parse(text) {
+                Some(flow) => Some((Some(f), flow)),
+                None => {
+                    self.error(
+                        at,
+                        field_of(f, "paymentFlow"),
+                        text,
+                        ConfigErrorKind::PaymentFlow,
+                    );
+                    return None;
+                }
+            },
+            None => None,
+        };
+
+        let transfer = levels
+            .iter()
+            .find_map(|(f, l)| l.transfer_method.map(|t| (f, t)));
         let (network, pay_to) = (network?, pay_to?);
-        let Some(mechanism) = mechanism::find(scheme, &network, None) else {
-            self.error(
-                at,
-                field_of(base_field, "scheme"),
-                scheme,
-                ConfigErrorKind::Scheme,
-            );
+        // The mechanism is found by scheme and, when one is named, transfer method, as a
+        // requirement's `extra` names it.
+        let method_extra = transfer.map(|(_, method)| {
+            crate::wire::JsonObject::from_iter([(
+                "assetTransferMethod".to_owned(),
+                serde_json::Value::from(method),
+            )])
+        });
+        let Some(mechanism) = mechanism::find(scheme, &network, method_extra.as_ref()) else {
+            match transfer {
+                Some((f, method)) if mechanism::knows_scheme(scheme) => self.error(
+                    at,
+                    field_of(f, "assetTransferMethod"),
+                    method,
+                    ConfigErrorKind::AssetTransferMethod,
+                ),
+                _ => self.error(
+                    at,
+                    field_of(base_field, "scheme"),
+                    scheme,
+                    ConfigErrorKind::Scheme,
+                ),
+            }
             return None;
+        };
+        let allowed = mechanism.flows();
+        let flow = match flow {
+            Some((_, flow)) if allowed.contains(&flow) => flow,
+            Some((f, flow)) => {
+                self.error(
+                    at,
+                    field_of(f.map_or(base_field, String::as_str), "paymentFlow"),
+                    flow.as_str(),
+                    ConfigErrorKind::UnsupportedPaymentFlow {
+                        mechanism: mechanism.id(),
+                    },
+                );
+                return None;
+            }
+            // The table's default where the mechanism allows it, else the mechanism's own.
+            None if allowed.contains(&self.default_flow) => self.default_flow,
+            None => allowed.first().copied().unwrap_or_default(),
         };
         let labels = RouteLabels::new(name.clone(), network.caip2());
         Some(ResolvedAccept {
@@ -455,6 +548,7 @@ impl SpecCompiler<'_> {
             amount: value,
             pay_to,
             max_timeout_seconds,
+            flow,
             labels,
         })
     }

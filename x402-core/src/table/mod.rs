@@ -206,6 +206,7 @@ impl RouteTable {
             specs: Vec::new(),
             supported: None,
             default_case: MatchCase::Sensitive,
+            default_flow: crate::flow::PaymentFlow::Authorization,
         }
     }
 
@@ -362,6 +363,7 @@ pub struct RouteTableBuilder<'s> {
     specs: Vec<(Option<&'s str>, &'s RouteSpec)>,
     supported: Option<&'s SupportedResponse>,
     default_case: MatchCase,
+    default_flow: crate::flow::PaymentFlow,
 }
 
 impl<'s> RouteTableBuilder<'s> {
@@ -396,6 +398,14 @@ impl<'s> RouteTableBuilder<'s> {
         self
     }
 
+    /// The [payment flow](crate::flow) of options that name none (`paymentFlow` unset at every
+    /// level), where their mechanism allows it; by default `authorization`. The gateway's
+    /// `settlement: before` sets [`PaymentFlow::Upfront`](crate::flow::PaymentFlow::Upfront).
+    pub fn default_payment_flow(mut self, flow: crate::flow::PaymentFlow) -> Self {
+        self.default_flow = flow;
+        self
+    }
+
     /// Compiles every spec, returning every error at once.
     pub fn build(self) -> Result<RouteTable, BuildErrors> {
         let mut errors = Vec::new();
@@ -408,6 +418,7 @@ impl<'s> RouteTableBuilder<'s> {
                 errors: &mut errors,
                 supported: self.supported,
                 default_case: self.default_case,
+                default_flow: self.default_flow,
             };
             cx.compile(spec, &mut routes, &mut patterns, &mut warnings);
         }
@@ -586,8 +597,22 @@ pub enum ConfigErrorKind {
     #[error("invalid regular expression")]
     Regex(#[from] regex::Error),
     /// An unsupported payment scheme.
-    #[error("unsupported scheme; only `exact` is supported")]
+    #[error("unsupported scheme; `exact` and `upto` are supported")]
     Scheme,
+    /// An asset transfer method the scheme does not have (`eip3009` or `permit2` for `exact`,
+    /// `permit2` for `upto`).
+    #[error("not a transfer method of this scheme; `eip3009` or `permit2` (`upto`: `permit2`)")]
+    AssetTransferMethod,
+    /// Not a payment flow (`authorization` or `upfront`).
+    #[error("not a payment flow; `authorization` (the default) or `upfront`")]
+    PaymentFlow,
+    /// A payment flow the option's mechanism does not allow (e.g. `upfront` with `upto`, whose
+    /// charge is only known after the handler).
+    #[error("payment flow not allowed for {mechanism}")]
+    UnsupportedPaymentFlow {
+        /// The option's mechanism.
+        mechanism: crate::mechanism::MechanismId,
+    },
     /// `maxTimeoutSeconds` out of range.
     #[error("must be between 1 and {MAX_MAX_TIMEOUT_SECONDS} seconds")]
     Timeout,
@@ -622,6 +647,17 @@ pub enum BuildWarning {
         /// The route (table index and name).
         route: (usize, Arc<str>),
     },
+    /// One of the route's payment options is not offered: its mechanism needs something the
+    /// facilitator's `/supported` did not give (e.g. `upto`'s `facilitatorAddress`). The route
+    /// is offered with its other options; with none left it is a build error instead.
+    OptionNotOffered {
+        /// The route (table index and name).
+        route: (usize, Arc<str>),
+        /// The option's index in the route's options (`accepts`).
+        option: usize,
+        /// Why it cannot be offered.
+        reason: crate::mechanism::OfferError,
+    },
 }
 
 impl fmt::Display for BuildWarning {
@@ -635,6 +671,15 @@ impl fmt::Display for BuildWarning {
             Self::ConditionsIgnored { route } => write!(
                 f,
                 "route #{} ({:?}) has conditions but not `mode: conditional`; they are ignored",
+                route.0, route.1
+            ),
+            Self::OptionNotOffered {
+                route,
+                option,
+                reason,
+            } => write!(
+                f,
+                "route #{} ({:?}): payment option #{option} is not offered: {reason}",
                 route.0, route.1
             ),
         }

@@ -47,8 +47,13 @@ use serde_json::{Map, Value};
 pub mod v1;
 pub mod v2;
 
+mod permit2;
 mod scheme;
 mod version;
+pub use permit2::{
+    PERMIT2_AUTHORIZATION_KEY, Permit2Authorization, Permit2Payload, Permit2Witness,
+    TokenPermissions,
+};
 pub(crate) use scheme::ExactEvmOnly;
 pub use scheme::{Eip3009Authorization, ExactEvmPayload, SchemePayload};
 pub use version::{V1, V2};
