@@ -5,13 +5,14 @@
 #   DURATION=10s ROUNDS=7 benches/load/run.sh
 #   LOAD_SERVER_SERVICE_TIMES=1 benches/load/run.sh   # servers also log their own service times
 #   PAYMENTS_CACHE=/tmp/pools benches/load/run.sh      # keep the signed payments for the next run
+#   ONLY='paid|bare/weather' benches/load/run.sh        # only the paths whose name matches (grep -E)
 #
 # What it does:
 #   1. installs wrk (Debian package) if it is missing, builds `load-server` with `--features incumbent` (the bench profile: release with debug info, so it shares the
 #      benchmarks' build);
 #   2. signs PAYMENTS payments for our offer and for x402-axum's (`load-server sign`), and gives
 #      each round its own slice of PAYMENTS / ROUNDS of them, so no payment is sent twice over
-#      the run (default 200 000 per round: enough for 40 k paid requests/s over 5 s);
+#      the run (default 300 000 per round: enough for 60 k paid requests/s over 5 s);
 #   3. for each round and each path, starts a fresh `load-server serve` pinned to SERVER_CPU
 #      (a fresh process = a fresh replay guard, since each payment is accepted once), runs
 #      `wrk -t2 -c$CONNECTIONS -d$DURATION --latency` pinned to CLIENT_CPU, and stops it;
@@ -37,7 +38,8 @@ CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
-PAYMENTS=${PAYMENTS:-$((ROUNDS * 200000))}
+PAYMENTS=${PAYMENTS:-$((ROUNDS * 300000))}
+ONLY=${ONLY:-.}
 SERVICE_LOG=${LOAD_SERVER_SERVICE_TIMES:+1}
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -110,6 +112,13 @@ paths=(
   "x402-axum/paid|x402-axum|on|/weather|x402-axum|bare/weather|200"
 )
 
+selected=()
+for spec in "${paths[@]}"; do
+  if grep -qE "$ONLY" <<<"${spec%%|*}"; then selected+=("$spec"); fi
+done
+[[ ${#selected[@]} -gt 0 ]] || { echo "ONLY=$ONLY matches no path" >&2; exit 1; }
+paths=("${selected[@]}")
+
 # results: one line per run: name rps p50 p90 p99 non2xx
 : >"$work/results"
 for round in $(seq "$ROUNDS"); do
@@ -155,7 +164,8 @@ for spec in "${paths[@]}"; do
   line=$(awk -v n="$name" '$1 == n' "$work/results" | sort -k2,2 -g | awk -v r="$ROUNDS" 'NR == int(r / 2) + 1')
   base=$(awk -v n="$baseline" '$1 == n' "$work/results" | sort -k2,2 -g | awk -v r="$ROUNDS" 'NR == int(r / 2) + 1 { print $2 }')
   read -r _ rps p50 p90 p99 non2xx total _ <<<"$line"
-  ratio=$(awk -v a="$rps" -v b="$base" 'BEGIN { printf "%.2f", a / b }')
+  # (No ratio when ONLY left the baseline out.)
+  ratio=$(awk -v a="$rps" -v b="$base" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }')
   if [[ $status == 200 ]]; then
     answers="all 2xx"
     [[ $non2xx == 0 ]] || answers="WARNING: $non2xx of $total not 2xx"
@@ -174,6 +184,9 @@ printf '| %-24s |' path
 for round in $(seq "$ROUNDS"); do printf ' %13s |' "round $round"; done
 printf ' %s\n' worst
 for name in x402/paid/signature_off x402/paid/signature_on x402-axum/paid; do
+  # Both this path and x402-axum's paid must have run (ONLY may leave either out).
+  awk -v n="$name" '$1 == n { found = 1 } END { exit !found }' "$work/results" || continue
+  awk '$1 == "x402-axum/paid" { found = 1 } END { exit !found }' "$work/results" || continue
   printf '| %-24s |' "$name"
   worst=0
   for round in $(seq "$ROUNDS"); do
