@@ -1,7 +1,7 @@
 // The scenarios. Each is `{ name, applies(target), run(ctx, target) }`; `run` throws (with
 // `check`) on the first failed assertion and returns a one-line detail on success. `ctx` is the
 // environment plus `reference` (the official @x402/express server for the same route). A
-// target is `{ name, url, settles, failedHandlerCharged?, v1? }` and serves `GET /weather`
+// target is `{ name, url, settles, failedHandlerCharged?, v1?, flow? }` and serves `GET /weather`
 // (paid), `GET /broken` (paid, answers 500) and `GET /health` (free); a target with `streamUrl`
 // also has a paid route there streaming `STREAM.chunks` chunks, one every `STREAM.everyMs` ms.
 //
@@ -192,14 +192,21 @@ export const SCENARIOS = [
       const ours = await challenge(`${target.url}/weather`);
       const official = await challenge(`${ctx.reference.url}/weather`);
       check(ours.x402Version === 2, `x402Version ${ours.x402Version}`);
+      // A target settling before its handler offers the `upfront` flow: the official offer
+      // with `extra.paymentFlow: "upfront"` (the official server's flow is `authorization`,
+      // which the wire leaves unsaid).
+      const expected = official.accepts.map((option) =>
+        target.flow ? { ...option, extra: { ...option.extra, paymentFlow: target.flow } } : option,
+      );
       const a = ours.accepts.map(canonical).sort();
-      const b = official.accepts.map(canonical).sort();
+      const b = expected.map(canonical).sort();
       check(
         canonical(a) === canonical(b),
         `accepts differ:\n  ours:     ${a.join(", ")}\n  official: ${b.join(", ")}`,
       );
       const first = ours.accepts[0];
-      return `${a.length} option(s) identical (${first.amount} of ${first.asset.slice(0, 8)}… on ${first.network}, ${first.maxTimeoutSeconds} s)`;
+      const flow = target.flow ? `, paymentFlow ${target.flow}` : "";
+      return `${a.length} option(s) identical (${first.amount} of ${first.asset.slice(0, 8)}… on ${first.network}, ${first.maxTimeoutSeconds} s${flow})`;
     },
   },
   {

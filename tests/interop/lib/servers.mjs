@@ -1,6 +1,6 @@
 // Our servers, built by cargo (`cargo build -p examples --examples`), started on free loopback
 // ports and pointed at the official facilitator on network base-sepolia. Each becomes a target
-// of the scenarios: `{ name, url, settles, failedHandlerCharged, streamUrl }`.
+// of the scenarios: `{ name, url, settles, failedHandlerCharged, streamUrl, flow }`.
 
 import { access, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -128,7 +128,15 @@ export async function startOurServers(env) {
       { name: "gateway proxy", url: proxy, settles: true, streamUrl: `${proxy}/stream` },
       // Settling at the auth hop: the hop cannot see the upstream's status, so a failing
       // upstream is charged. The gateway warns about it at startup; verify-only is the default.
-      { name: "gateway fwd-auth (before)", url: faSettle, settles: true, failedHandlerCharged: true },
+      // Settling before the upstream is the `upfront` flow, said on the wire as
+      // `extra.paymentFlow: "upfront"` (the official server offers `authorization`).
+      {
+        name: "gateway fwd-auth (before)",
+        url: faSettle,
+        settles: true,
+        failedHandlerCharged: true,
+        flow: "upfront",
+      },
       { name: "gateway fwd-auth (verify-only)", url: faVerify, settles: false },
     ];
     return { targets, stop };
