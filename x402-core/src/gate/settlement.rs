@@ -134,12 +134,7 @@ impl AdmittedPayment {
             SettlementMode::VerifyOnly => {
                 // The authorization was used for this request: refuse it again until it
                 // expires, even though it settles elsewhere.
-                self.gate
-                    .config
-                    .replay
-                    .confirm(self.replay_key, self.expires_at)
-                    .await;
-                self.claimed = false;
+                self.confirm_claim().await;
                 telemetry::request(self.series(), Outcome::Verified);
                 Settlement::Verified
             }
@@ -223,6 +218,15 @@ impl AdmittedPayment {
         };
         // A ledger records it as settled for nothing; a replay guard claim is confirmed.
         self.record_settlement(&Ok(receipt.clone())).await;
+        self.confirm_claim().await;
+        telemetry::request(self.series(), Outcome::Paid);
+        self.span.record("amount", 0u64);
+        self.paid(receipt)
+    }
+
+    /// Keeps this payment's replay guard claim until its authorization expires (it settled, or
+    /// may have); nothing when the guard holds no claim (a ledger records the outcome instead).
+    async fn confirm_claim(&mut self) {
         if self.claimed {
             self.gate
                 .config
@@ -231,9 +235,6 @@ impl AdmittedPayment {
                 .await;
             self.claimed = false;
         }
-        telemetry::request(self.series(), Outcome::Paid);
-        self.span.record("amount", 0u64);
-        self.paid(receipt)
     }
 
     fn paid(&mut self, mut receipt: SettleResponse) -> Settlement {
@@ -305,14 +306,7 @@ impl AdmittedPayment {
                     self.payer = receipt.payer.as_deref().and_then(|p| p.parse().ok());
                 }
                 // Only a replay guard claim (a ledger records the settlement instead).
-                if self.claimed {
-                    self.gate
-                        .config
-                        .replay
-                        .confirm(self.replay_key, self.expires_at)
-                        .await;
-                    self.claimed = false;
-                }
+                self.confirm_claim().await;
                 telemetry::settled(self.series(), self.settled_amount());
                 self.span
                     .record("amount", tracing::field::display(self.settled_amount()));
@@ -348,14 +342,7 @@ impl AdmittedPayment {
                 tracing::error!(%error, "settlement failed");
                 // The payment may have landed: keep the claim until the authorization expires
                 // (a ledger keeps its record pending instead).
-                if self.claimed {
-                    self.gate
-                        .config
-                        .replay
-                        .confirm(self.replay_key, self.expires_at)
-                        .await;
-                    self.claimed = false;
-                }
+                self.confirm_claim().await;
                 if let FacilitatorError::SettleUnknown { transaction, .. } = &error
                     && error.is_settlement_pending()
                 {
