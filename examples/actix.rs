@@ -89,6 +89,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
             .route("/weather", web::get().to(weather))
             .route("/broken", web::get().to(broken))
     })
+    // Nagle off, so a response written in parts never waits for the client's delayed ACK.
+    .tcp_nodelay(true)
     .bind(("127.0.0.1", port))?
     .run()
     .await?;

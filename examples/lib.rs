@@ -177,12 +177,19 @@ pub fn facilitator_from_env() -> Result<(Arc<dyn Facilitator>, String), String> 
     }
 }
 
+/// What [`listen_on_loopback`] returns: a listener that sets `TCP_NODELAY` on each connection.
+pub type Listener = axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)>;
+
 /// Binds `127.0.0.1` on `PORT` (or `default`) for the example `name`, with the errors a person
 /// running it can act on (a port in use names the example and a free port to try).
+///
+/// Accepted connections get `TCP_NODELAY`: `axum::serve` leaves Nagle's algorithm on, and a
+/// response sent in several writes (a stream's chunks, a head before its body) then waits up to
+/// 40 ms for the client's delayed ACK before each write after the first.
 pub async fn listen_on_loopback(
     default: u16,
     name: &str,
-) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), String> {
+) -> Result<(Listener, std::net::SocketAddr), String> {
     let port = match std::env::var("PORT").ok().filter(|p| !p.is_empty()) {
         None => default,
         Some(text) => text
@@ -203,6 +210,11 @@ pub async fn listen_on_loopback(
     let address = listener
         .local_addr()
         .map_err(|error| format!("cannot read the listening address: {error}"))?;
+    fn set_nodelay(tcp: &mut tokio::net::TcpStream) {
+        // Best effort: a connection without it is slower, not wrong.
+        let _ = tcp.set_nodelay(true);
+    }
+    let listener = axum::serve::ListenerExt::tap_io(listener, set_nodelay as fn(&mut _));
     Ok((listener, address))
 }
 

@@ -68,9 +68,16 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use axum::Router;
+use axum::{
+    Router,
+    serve::{ListenerExt, TapIo},
+};
 use metrics::counter;
-use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::watch,
+    task::JoinHandle,
+};
 use tower::Layer;
 use x402_core::{
     RouteTable,
@@ -416,6 +423,20 @@ struct Serving {
     background: Vec<JoinHandle<()>>,
 }
 
+/// `listener` with `TCP_NODELAY` set on every accepted connection, as a reverse proxy must
+/// (nginx's `tcp_nodelay on`). axum leaves the OS default (Nagle on), and a proxied response
+/// goes out in several writes (head, then each body chunk as the upstream sends it): with
+/// Nagle, a write that follows an unacknowledged one waits for the client's delayed ACK, up
+/// to 40 ms on Linux.
+fn without_nagle(listener: TcpListener) -> TapIo<TcpListener, fn(&mut TcpStream)> {
+    fn set_nodelay(tcp: &mut TcpStream) {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY on an accepted connection");
+        }
+    }
+    listener.tap_io(set_nodelay)
+}
+
 /// Serves until the stop signal, drains the main listener (readiness says so meanwhile), then
 /// stops the operations listener. With routes from Kubernetes, the main listener accepts
 /// nothing until the first full list is live (`/readyz` answers 503 meanwhile), so a paid
@@ -435,7 +456,7 @@ async fn serve(
     let (ops_done_tx, ops_done_rx) = watch::channel(false);
     let ops_task = ops.map(|(listener, router)| {
         tokio::spawn(async move {
-            axum::serve(listener, router)
+            axum::serve(without_nagle(listener), router)
                 .with_graceful_shutdown(stopped(ops_done_rx))
                 .await
         })
@@ -471,7 +492,7 @@ async fn serve(
             }
         };
         axum::serve(
-            listener,
+            without_nagle(listener),
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(draining)
