@@ -718,3 +718,21 @@ async fn next_hangup(signal: &mut Hangup) {
 async fn next_hangup(_: &mut Hangup) {
     std::future::pending::<()>().await;
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::serve::Listener as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_connections_have_nagle_off() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut listener = without_nagle(listener);
+        let client = tokio::spawn(TcpStream::connect(address));
+        let (accepted, _) = listener.accept().await;
+        assert!(accepted.nodelay().unwrap(), "TCP_NODELAY not set");
+        drop(client.await.unwrap().unwrap());
+    }
+}
