@@ -1,6 +1,7 @@
 // Our servers, built by cargo (`cargo build -p examples --examples`), started on free loopback
 // ports and pointed at the official facilitator on network base-sepolia. Each becomes a target
-// of the scenarios: `{ name, url, settles, failedHandlerCharged, streamUrl, flow }`.
+// of the scenarios: `{ name, url, settles, failedHandlerCharged, streamUrl, flow, permit2,
+// upto }`.
 
 import { access, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -82,6 +83,17 @@ async function startGateway(name, template, values, workDir) {
 }
 
 /**
+ * The `upto` route `url` of a target, as the scenarios use it: `(charge) => URL` where `charge`
+ * is `{ atomic, percent }` (e.g. `{ atomic: 400n, percent: "40%" }`); the handler is told the
+ * charge in the query parameter `param`, as a percentage when `percent` (a `Settlement-Overrides`
+ * value) or else in atomic units (the typed API of the examples).
+ */
+export const uptoRoute =
+  (url, param, { percent = false } = {}) =>
+  (charge) =>
+    `${url}?${param}=${encodeURIComponent(percent && charge.percent ? charge.percent : String(charge.atomic))}`;
+
+/**
  * Starts every server under test. Resolves to `{ targets, stop }`; `stop` closes the in-process
  * helpers (the binaries are children, stopped by `stopAll`).
  */
@@ -107,9 +119,10 @@ export async function startOurServers(env) {
       closers.push(proxy.close);
       return proxy.url;
     };
-    const [axum, streaming, actix, proxy, faSettle, faVerify] = await Promise.all([
+    const [axum, streaming, metered, actix, proxy, faSettle, faVerify] = await Promise.all([
       startExample("axum (quickstart)", "quickstart", ["--serve-only"], env),
       startExample("axum (streaming)", "streaming", [], env),
+      startExample("axum (metered)", "metered", [], env),
       startExample("actix", "actix", [], env),
       startGateway(
         "gateway proxy",
@@ -123,9 +136,35 @@ export async function startOurServers(env) {
     const targets = [
       // `streamUrl`: a paid route streaming a chunk every 50 ms for 2 s (the streaming
       // example for our tower layer; the upstream's /stream through the gateway).
-      { name: "axum (quickstart)", url: axum, settles: true, streamUrl: `${streaming}/stream` },
-      { name: "actix", url: actix, settles: true },
-      { name: "gateway proxy", url: proxy, settles: true, streamUrl: `${proxy}/stream` },
+      // `permit2`: the URL of an `exact` route paid through Permit2; `upto(charge)`: the URL of
+      // an `upto` route (at most PRICE) whose handler charges `charge`, a string the
+      // scenarios pass as "400" or "40%" style (see `uptoRoute`): the metered example and
+      // actix take atomic units in `?tokens=` and charge them by the typed API (the
+      // response's `SettlementOverrides` extension); through the gateway, the upstream sets
+      // `Settlement-Overrides: {"amount": charge}`.
+      {
+        name: "axum (quickstart)",
+        url: axum,
+        settles: true,
+        streamUrl: `${streaming}/stream`,
+        permit2: `${metered}/permit2`,
+        upto: uptoRoute(`${metered}/metered`, "tokens"),
+      },
+      {
+        name: "actix",
+        url: actix,
+        settles: true,
+        permit2: `${actix}/permit2`,
+        upto: uptoRoute(`${actix}/metered`, "tokens"),
+      },
+      {
+        name: "gateway proxy",
+        url: proxy,
+        settles: true,
+        streamUrl: `${proxy}/stream`,
+        permit2: `${proxy}/permit2`,
+        upto: uptoRoute(`${proxy}/metered`, "charge", { percent: true }),
+      },
       // Settling at the auth hop: the hop cannot see the upstream's status, so a failing
       // upstream is charged. The gateway warns about it at startup; verify-only is the default.
       // Settling before the upstream is the `upfront` flow, said on the wire as
