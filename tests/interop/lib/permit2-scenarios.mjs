@@ -1,0 +1,247 @@
+// The Permit2 and `upto` scenarios (issue 18): the official @x402/evm client pays `exact` by
+// Permit2 and `upto` (a partial charge, a zero charge, a charge above the maximum) on every
+// target with such routes, a payer who has not approved Permit2 gets 412 and then pays, and our
+// Rust buyer pays both kinds. Each settles on the local chain through the genuine Permit2 and
+// the test proxies of `lib/permit2.mjs`. A target with `permit2` (the URL of an `exact` route
+// paid through Permit2) and `upto` (`(charge) => URL` of an `upto` route at most PRICE whose
+// handler charges `charge`, see `uptoRoute` in lib/servers.mjs) runs them.
+
+import { getAddress, parseEventLogs } from "viem";
+import { x402ExactPermit2ProxyAddress, x402UptoPermit2ProxyAddress } from "@x402/evm";
+import { decodePaymentSignatureHeader } from "@x402/core/http";
+
+import { erc20Abi, USDC } from "./chain.mjs";
+import {
+  decodePaymentResponseHeader,
+  encodePaymentSignatureHeader,
+  payV2,
+  v2Core,
+} from "./clients.mjs";
+import { freshAccount, PAYER_FUNDS } from "./env.mjs";
+import { rustBuy } from "./rust-buyer.mjs";
+import { canonical, challenge, check, moves, PRICE, refusal } from "./scenarios.mjs";
+
+/** The partial `upto` charge: 40 % of the maximum (PRICE). */
+const PARTIAL = { atomic: (PRICE * 40n) / 100n, percent: "40%" };
+/** A charge one unit above the maximum the payer authorized. */
+const ABOVE = { atomic: PRICE + 1n };
+
+/** The settlement tx is mined, succeeded, and holds a USDC Transfer `from` → payee of `value`. */
+async function checkTransfer(ctx, hash, from, value) {
+  check(/^0x[0-9a-f]{64}$/i.test(hash ?? ""), `receipt transaction ${hash} is not a tx hash`);
+  const receipt = await ctx.chain.publicClient.getTransactionReceipt({ hash });
+  check(receipt.status === "success", `tx ${hash} reverted`);
+  const transfers = parseEventLogs({ abi: erc20Abi, logs: receipt.logs, eventName: "Transfer" });
+  const paid = transfers.filter(
+    (log) =>
+      getAddress(log.address) === getAddress(USDC) &&
+      getAddress(log.args.from) === getAddress(from) &&
+      getAddress(log.args.to) === getAddress(ctx.payee.address),
+  );
+  check(
+    paid.length === 1 && paid[0].args.value === value,
+    `tx ${hash}: USDC transfers to the payee ${paid.map((l) => l.args.value).join(", ") || "none"}, expected one of ${value}`,
+  );
+  return receipt;
+}
+
+/** The payment the client sent is a Permit2 one for `spender` (the exact or the upto proxy). */
+function checkPermit2Payload(paymentHeader, spender, maximum) {
+  check(paymentHeader, "the client sent no PAYMENT-SIGNATURE");
+  const payload = decodePaymentSignatureHeader(paymentHeader);
+  const authorization = payload.payload?.permit2Authorization;
+  check(authorization, `not a Permit2 payload: ${JSON.stringify(payload.payload).slice(0, 200)}`);
+  check(
+    getAddress(authorization.spender) === getAddress(spender),
+    `Permit2 spender ${authorization.spender}, expected ${spender}`,
+  );
+  check(
+    BigInt(authorization.permitted.amount) === maximum,
+    `permitted amount ${authorization.permitted.amount}, expected ${maximum}`,
+  );
+  return payload;
+}
+
+/** A paid 200 with a success receipt (no `Settlement-Overrides` header); the receipt decoded. */
+async function paidReceipt(response, network) {
+  const body = await response.text();
+  check(response.status === 200, `paid GET: ${response.status}, expected 200: ${body.slice(0, 200)}`);
+  check(!response.headers.has("settlement-overrides"), "the Settlement-Overrides header reached the client");
+  const header = response.headers.get("payment-response");
+  check(header, "200 without PAYMENT-RESPONSE");
+  const receipt = decodePaymentResponseHeader(header);
+  check(receipt.success === true, `PAYMENT-RESPONSE success=${receipt.success}: ${JSON.stringify(receipt)}`);
+  check(receipt.network === network, `PAYMENT-RESPONSE network ${receipt.network}`);
+  return { receipt, body };
+}
+
+const permit2 = (target) => target.permit2 !== undefined;
+const upto = (target) => target.upto !== undefined;
+
+/** Our Rust buyer paid `url` with `key`: one report, 200, a success receipt for `amount`. */
+async function rustPaid(ctx, url, payer, amount) {
+  const run = await rustBuy(ctx, url, [], { key: payer.key });
+  check(run.code === 0, `buyer exit ${run.code}, expected 0 (stderr: ${run.stderr.trim()})`);
+  check(run.reports.length === 1, `${run.reports.length} reports, expected 1`);
+  const [report] = run.reports;
+  check(report.status === 200, `paid GET: ${report.status}, expected 200`);
+  const { purchase } = report;
+  check(purchase, "200 without a purchase: the buyer paid nothing");
+  check(purchase.amount === String(amount), `purchase amount ${purchase.amount}, expected ${amount}`);
+  const { receipt } = purchase;
+  check(receipt?.success === true, `receipt ${JSON.stringify(receipt)}`);
+  check(receipt.network === ctx.network, `receipt network ${receipt.network}`);
+  const mined = await checkTransfer(ctx, receipt.transaction, payer.address, amount);
+  return { purchase, mined };
+}
+
+export const PERMIT2_SCENARIOS = [
+  {
+    name: "402 accepts (Permit2, upto) = official",
+    applies: (target) => permit2(target) && upto(target) && !target.official,
+    async run(ctx, target) {
+      const pairs = [
+        [target.permit2, `${ctx.reference.url}/permit2`],
+        [target.upto(PARTIAL), `${ctx.reference.url}/metered?charge=40%25`],
+      ];
+      const said = [];
+      for (const [ours, official] of pairs) {
+        const a = (await challenge(ours)).accepts.map(canonical).sort();
+        const b = (await challenge(official)).accepts.map(canonical).sort();
+        check(
+          canonical(a) === canonical(b),
+          `accepts differ for ${new URL(ours).pathname}:\n  ours:     ${a.join(", ")}\n  official: ${b.join(", ")}`,
+        );
+        const first = JSON.parse(a[0]);
+        check(first.extra?.assetTransferMethod === "permit2", `${first.scheme}: assetTransferMethod ${first.extra?.assetTransferMethod}`);
+        if (first.scheme === "upto") {
+          const named = first.extra.facilitatorAddress ?? "";
+          check(
+            named && getAddress(named) === getAddress(ctx.facilitatorAddress),
+            `upto facilitatorAddress ${named}, expected the facilitator's signer ${ctx.facilitatorAddress}`,
+          );
+        }
+        said.push(`${first.scheme} ${first.amount} by ${first.extra.assetTransferMethod}`);
+      }
+      return `identical: ${said.join("; ")}, naming facilitator ${ctx.facilitatorAddress.slice(0, 10)}…`;
+    },
+  },
+  {
+    name: "Permit2 exact: @x402/fetch pays",
+    applies: permit2,
+    async run(ctx, target) {
+      const payer = ctx.permit2Payer;
+      return moves(ctx, { permit2Payer: -PRICE, payee: PRICE }, async () => {
+        const { response, paymentHeader } = await payV2(target.permit2, payer.account, ctx.network);
+        const { receipt } = await paidReceipt(response, ctx.network);
+        checkPermit2Payload(paymentHeader, x402ExactPermit2ProxyAddress, PRICE);
+        const mined = await checkTransfer(ctx, receipt.transaction, payer.address, PRICE);
+        return `200, Permit2 via the exact proxy, tx ${receipt.transaction.slice(0, 10)}… in block ${mined.blockNumber}, payee +${PRICE}`;
+      });
+    },
+  },
+  {
+    name: "upto: 40 % of the maximum charged",
+    applies: upto,
+    async run(ctx, target) {
+      const payer = ctx.permit2Payer;
+      const charge = PARTIAL.atomic;
+      return moves(ctx, { permit2Payer: -charge, payee: charge }, async () => {
+        const { response, paymentHeader } = await payV2(target.upto(PARTIAL), payer.account, ctx.network);
+        const { receipt } = await paidReceipt(response, ctx.network);
+        checkPermit2Payload(paymentHeader, x402UptoPermit2ProxyAddress, PRICE);
+        check(receipt.amount === String(charge), `receipt amount ${receipt.amount}, expected ${charge}`);
+        const mined = await checkTransfer(ctx, receipt.transaction, payer.address, charge);
+        return `200, authorized ${PRICE}, receipt amount ${receipt.amount}, tx ${receipt.transaction.slice(0, 10)}… in block ${mined.blockNumber}, payee +${charge}`;
+      });
+    },
+  },
+  {
+    name: "upto: zero charge moves nothing",
+    applies: upto,
+    async run(ctx, target) {
+      return moves(ctx, {}, async () => {
+        const { response } = await payV2(target.upto({ atomic: 0n }), ctx.permit2Payer.account, ctx.network);
+        const { receipt } = await paidReceipt(response, ctx.network);
+        check(receipt.amount === "0", `receipt amount ${receipt.amount}, expected "0"`);
+        check(!receipt.transaction, `a zero charge has transaction ${receipt.transaction}`);
+        return `200, receipt success with amount "0" and no transaction, no balance moved`;
+      });
+    },
+  },
+  {
+    name: "upto: charge above the maximum refused",
+    // The official server does not check the ceiling (x402 #3334): the facilitator refuses it.
+    applies: (target) => upto(target) && !target.official,
+    async run(ctx, target) {
+      return moves(ctx, {}, async () => {
+        const { response } = await payV2(target.upto(ABOVE), ctx.permit2Payer.account, ctx.network);
+        const body = await response.text();
+        check(response.status >= 500, `${response.status}, expected 5xx: ${body.slice(0, 200)}`);
+        check(!/tokens|charged/.test(body), `the handler's output reached the client: ${body.slice(0, 200)}`);
+        check(!response.headers.has("settlement-overrides"), "the Settlement-Overrides header reached the client");
+        const header = response.headers.get("payment-response");
+        check(!header || decodePaymentResponseHeader(header).success !== true, "a success receipt");
+        return `${response.status} for a charge of ${ABOVE.atomic} > ${PRICE}, no content, no balance moved`;
+      });
+    },
+  },
+  {
+    name: "Permit2 not approved: 412, then paid",
+    applies: permit2,
+    async run(ctx, target) {
+      // A fresh payer with USDC but no allowance for Permit2.
+      const payer = freshAccount();
+      await ctx.chain.mint(payer.address, PAYER_FUNDS);
+      const withPayer = {
+        ...ctx,
+        balances: async () => ({ ...(await ctx.balances()), fresh: await ctx.balanceOf(payer.address) }),
+      };
+      const required = await challenge(target.permit2);
+      const payload = await v2Core(payer.account, ctx.network).createPaymentPayload(required);
+      const headers = { "PAYMENT-SIGNATURE": encodePaymentSignatureHeader(payload) };
+      const reason = await moves(withPayer, {}, async () => {
+        const response = await fetch(target.permit2, { headers });
+        const error = await refusal(response);
+        check(response.status === 412, `${response.status}, expected 412 (reason ${error || "none"})`);
+        check(/permit2_allowance_required/i.test(error), `412 reason "${error}"`);
+        return error;
+      });
+      await ctx.permit2.approve(payer.account);
+      return moves(withPayer, { fresh: -PRICE, payee: PRICE }, async () => {
+        // The same payment again: its nonce is unused and its deadline still ahead.
+        const response = await fetch(target.permit2, { headers });
+        const { receipt } = await paidReceipt(response, ctx.network);
+        await checkTransfer(ctx, receipt.transaction, payer.address, PRICE);
+        return `412 ${reason}; after approve(Permit2) the same payment: 200, payee +${PRICE}`;
+      });
+    },
+  },
+  {
+    name: "Rust buyer pays Permit2 exact",
+    applies: permit2,
+    async run(ctx, target) {
+      const payer = ctx.permit2Payer;
+      return moves(ctx, { permit2Payer: -PRICE, payee: PRICE }, async () => {
+        const { purchase, mined } = await rustPaid(ctx, target.permit2, payer, PRICE);
+        return `exit 0, 200, paid ${purchase.amount}, tx ${purchase.receipt.transaction.slice(0, 10)}… in block ${mined.blockNumber}, payee +${PRICE}`;
+      });
+    },
+  },
+  {
+    name: "Rust buyer pays upto (40 %)",
+    applies: upto,
+    async run(ctx, target) {
+      const payer = ctx.permit2Payer;
+      const charge = PARTIAL.atomic;
+      return moves(ctx, { permit2Payer: -charge, payee: charge }, async () => {
+        const { purchase, mined } = await rustPaid(ctx, target.upto(PARTIAL), payer, charge);
+        check(
+          purchase.receipt.amount === String(charge),
+          `receipt amount ${purchase.receipt.amount}, expected ${charge}`,
+        );
+        return `exit 0, 200, paid ${purchase.amount} of ${PRICE}, tx ${purchase.receipt.transaction.slice(0, 10)}… in block ${mined.blockNumber}, payee +${charge}`;
+      });
+    },
+  },
+];
