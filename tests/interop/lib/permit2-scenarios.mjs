@@ -95,6 +95,30 @@ async function rustPaid(ctx, url, payer, amount) {
   return { purchase, mined };
 }
 
+/**
+ * An official Permit2 payment (exact by Permit2 on `url`) from the Permit2 payer, its signed
+ * `nonce` then changed: the signature no longer recovers to the payer.
+ */
+async function tamperedPermit2(ctx, url) {
+  const required = await challenge(url);
+  const payload = await v2Core(ctx.permit2Payer.account, ctx.network).createPaymentPayload(required);
+  const authorization = payload.payload.permit2Authorization;
+  check(authorization, "the official client made no Permit2 payload");
+  authorization.nonce = String(BigInt(authorization.nonce) ^ 1n);
+  return payload;
+}
+
+/** The 402 of a tampered payment: its reason names the signature. */
+async function expectSignatureRefused(url, payload) {
+  const response = await fetch(url, {
+    headers: { "PAYMENT-SIGNATURE": encodePaymentSignatureHeader(payload) },
+  });
+  const error = await refusal(response);
+  check(response.status === 402, `${response.status}, expected 402 (reason ${error || "none"})`);
+  check(/signature/i.test(error), `402 reason "${error}" does not name the signature`);
+  return error;
+}
+
 export const PERMIT2_SCENARIOS = [
   {
     name: "402 accepts (Permit2, upto) = official",
@@ -218,6 +242,17 @@ export const PERMIT2_SCENARIOS = [
     },
   },
   {
+    name: "tampered Permit2 nonce refused",
+    applies: permit2,
+    async run(ctx, target) {
+      const payload = await tamperedPermit2(ctx, target.permit2);
+      return moves(ctx, {}, async () => {
+        const error = await expectSignatureRefused(target.permit2, payload);
+        return `402 ${error}, no balance moved`;
+      });
+    },
+  },
+  {
     name: "Rust buyer pays Permit2 exact",
     applies: permit2,
     async run(ctx, target) {
@@ -242,6 +277,66 @@ export const PERMIT2_SCENARIOS = [
         );
         return `exit 0, 200, paid ${purchase.amount} of ${PRICE}, tx ${purchase.receipt.transaction.slice(0, 10)}… in block ${mined.blockNumber}, payee +${charge}`;
       });
+    },
+  },
+  {
+    name: "Rust buyer: upto zero charge",
+    applies: upto,
+    async run(ctx, target) {
+      return moves(ctx, {}, async () => {
+        const run = await rustBuy(ctx, target.upto({ atomic: 0n }), [], { key: ctx.permit2Payer.key });
+        check(run.code === 0, `buyer exit ${run.code}, expected 0 (stderr: ${run.stderr.trim()})`);
+        check(run.reports.length === 1, `${run.reports.length} reports, expected 1`);
+        const [{ status, purchase }] = run.reports;
+        check(status === 200, `paid GET: ${status}, expected 200`);
+        check(purchase, "200 without a purchase");
+        check(purchase.amount === "0", `purchase amount ${purchase.amount}, expected 0`);
+        check(purchase.receipt?.success === true, `receipt ${JSON.stringify(purchase.receipt)}`);
+        check(purchase.receipt.amount === "0", `receipt amount ${purchase.receipt.amount}, expected "0"`);
+        return `exit 0, 200, paid 0 (receipt success, amount "0", no transaction), no balance moved`;
+      });
+    },
+  },
+];
+
+/**
+ * The rows of a target whose server uses our dev facilitator (`dev: true`): it checks the
+ * official client's Permit2 and upto signatures itself and settles nothing on chain, so no
+ * balance may move.
+ */
+export const DEV_FACILITATOR_SCENARIOS = [
+  {
+    name: "dev facilitator: official Permit2 exact accepted",
+    applies: permit2,
+    async run(ctx, target) {
+      return moves(ctx, {}, async () => {
+        const { response, paymentHeader } = await payV2(target.permit2, ctx.permit2Payer.account, ctx.network);
+        const { receipt } = await paidReceipt(response, ctx.network);
+        checkPermit2Payload(paymentHeader, x402ExactPermit2ProxyAddress, PRICE);
+        check(receipt.payer && getAddress(receipt.payer) === getAddress(ctx.permit2Payer.address), `receipt payer ${receipt.payer}`);
+        return `200, receipt success for payer ${receipt.payer.slice(0, 10)}… (dev: nothing on chain, no balance moved)`;
+      });
+    },
+  },
+  {
+    name: "dev facilitator: official upto 40 % recorded",
+    applies: upto,
+    async run(ctx, target) {
+      return moves(ctx, {}, async () => {
+        const { response, paymentHeader } = await payV2(target.upto(PARTIAL), ctx.permit2Payer.account, ctx.network);
+        const { receipt } = await paidReceipt(response, ctx.network);
+        checkPermit2Payload(paymentHeader, x402UptoPermit2ProxyAddress, PRICE);
+        check(receipt.amount === String(PARTIAL.atomic), `receipt amount ${receipt.amount}, expected ${PARTIAL.atomic}`);
+        return `200, receipt amount ${receipt.amount} of ${PRICE} (dev: nothing on chain, no balance moved)`;
+      });
+    },
+  },
+  {
+    name: "dev facilitator: tampered Permit2 refused",
+    applies: permit2,
+    async run(ctx, target) {
+      const payload = await tamperedPermit2(ctx, target.permit2);
+      return moves(ctx, {}, async () => `402 ${await expectSignatureRefused(target.permit2, payload)}`);
     },
   },
 ];

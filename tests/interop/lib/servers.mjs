@@ -53,14 +53,19 @@ async function fillTemplate(file, values) {
   });
 }
 
-/** Starts one example binary with PORT/X402_PAY_TO/X402_FACILITATOR_URL; waits for /health. */
-async function startExample(name, example, args, env) {
+/**
+ * Starts one example binary with PORT/X402_PAY_TO/X402_FACILITATOR_URL; waits for /health.
+ * With `devFacilitator`, X402_FACILITATOR_URL is left unset: the example then uses the
+ * in-process dev facilitator (which settles nothing on chain).
+ */
+async function startExample(name, example, args, env, { devFacilitator = false } = {}) {
   const port = await freePort();
   const proc = await spawnTracked(name, await binary(example), args, {
     env: {
       PORT: String(port),
       X402_PAY_TO: env.payee.address,
-      X402_FACILITATOR_URL: env.facilitatorUrl,
+      // undefined: not passed to the child at all.
+      X402_FACILITATOR_URL: devFacilitator ? undefined : env.facilitatorUrl,
       RUST_LOG: "warn",
     },
   });
@@ -119,10 +124,11 @@ export async function startOurServers(env) {
       closers.push(proxy.close);
       return proxy.url;
     };
-    const [axum, streaming, metered, actix, proxy, faSettle, faVerify] = await Promise.all([
+    const [axum, streaming, metered, meteredDev, actix, proxy, faSettle, faVerify] = await Promise.all([
       startExample("axum (quickstart)", "quickstart", ["--serve-only"], env),
       startExample("axum (streaming)", "streaming", [], env),
       startExample("axum (metered)", "metered", [], env),
+      startExample("axum (metered, dev facilitator)", "metered", [], env, { devFacilitator: true }),
       startExample("actix", "actix", [], env),
       startGateway(
         "gateway proxy",
@@ -177,6 +183,16 @@ export async function startOurServers(env) {
         flow: "upfront",
       },
       { name: "gateway fwd-auth (verify-only)", url: faVerify, settles: false },
+      // Our dev facilitator (in process) checking the official client's Permit2 and upto
+      // signatures: it settles nothing on chain, so only its own rows apply (`dev`).
+      {
+        name: "axum metered (dev facilitator)",
+        url: meteredDev,
+        dev: true,
+        settles: false,
+        permit2: `${meteredDev}/permit2`,
+        upto: uptoRoute(`${meteredDev}/metered`, "tokens"),
+      },
     ];
     return { targets, stop };
   } catch (error) {
