@@ -15,6 +15,7 @@ import { HTTPFacilitatorClient, x402ResourceServer } from "@x402/core/server";
 import { ExactEvmScheme } from "@x402/evm/exact/server";
 import { UptoEvmScheme } from "@x402/evm/upto/server";
 import { paymentMiddleware, setSettlementOverrides } from "@x402/express";
+import { declareEip2612GasSponsoringExtension } from "@x402/extensions";
 
 import { streamChunks } from "./lib/forward-proxy.mjs";
 import { listen } from "./lib/procs.mjs";
@@ -25,7 +26,8 @@ import { listen } from "./lib/procs.mjs";
  * the same but its handler answers 500, as our servers' `/broken`. `streamRoute` is priced the
  * same and streams a chunk every 50 ms for 2 s (`streamChunks`), as our `/stream`; the
  * middleware holds the body back until the handler ends, then settles and sends it.
- * `permit2Route` is `exact` at `price` paid through Permit2 (`extra.assetTransferMethod`);
+ * `permit2Route` is `exact` at `price` paid through Permit2 (`extra.assetTransferMethod`),
+ * declaring EIP-2612 gas sponsoring (as does `uptoRoute`);
  * `uptoRoute` is `upto` with `price` as the maximum, its handler charging the query's `charge`
  * (e.g. `40%`) with `setSettlementOverrides`. Resolves to `{ url, close }`.
  */
@@ -53,11 +55,14 @@ export async function startReferenceServer({
     [streamRoute]: { accepts, description: "A streamed completion", mimeType: "text/plain" },
     [permit2Route]: {
       accepts: { ...accepts, extra: { assetTransferMethod: "permit2" } },
+      // The facilitator sponsors the approval by EIP-2612 (its /supported says so).
+      extensions: declareEip2612GasSponsoringExtension(),
       description: "Paid through Permit2",
       mimeType: "application/json",
     },
     [uptoRoute]: {
       accepts: { ...accepts, scheme: "upto" },
+      extensions: declareEip2612GasSponsoringExtension(),
       description: "At most the price; the handler sets the charge",
       mimeType: "application/json",
     },

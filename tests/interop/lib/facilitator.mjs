@@ -10,6 +10,7 @@ import { x402Facilitator } from "@x402/core/facilitator";
 import { toFacilitatorEvmSigner } from "@x402/evm";
 import { registerExactEvmScheme } from "@x402/evm/exact/facilitator";
 import { UptoEvmScheme } from "@x402/evm/upto/facilitator";
+import { EIP2612_GAS_SPONSORING } from "@x402/extensions";
 
 import { devAccount } from "./chain.mjs";
 import { listen } from "./procs.mjs";
@@ -42,6 +43,10 @@ export async function startFacilitator(chain) {
   // `upto` (Permit2 only): `/supported` announces the signer as `extra.facilitatorAddress`,
   // which the payer signs into `witness.facilitator`; only that address may settle.
   facilitator.register(`eip155:${chain.chain.id}`, new UptoEvmScheme(signer));
+  // EIP-2612 gas sponsoring: `/supported` lists `eip2612GasSponsoring`, so servers declare it
+  // on Permit2 offers, and a payer without a Permit2 allowance (and without gas) can attach a
+  // signed USDC `permit` for Permit2, which the facilitator sends through `settleWithPermit`.
+  facilitator.registerExtension(EIP2612_GAS_SPONSORING);
 
   const app = express();
   app.use(express.json({ limit: "1mb" }));

@@ -8,7 +8,10 @@
 
 import { getAddress, parseEventLogs } from "viem";
 import { x402ExactPermit2ProxyAddress, x402UptoPermit2ProxyAddress } from "@x402/evm";
+import { x402Client } from "@x402/core/client";
 import { decodePaymentSignatureHeader } from "@x402/core/http";
+import { ExactEvmScheme } from "@x402/evm/exact/client";
+import { UptoEvmScheme } from "@x402/evm/upto/client";
 
 import { erc20Abi, USDC } from "./chain.mjs";
 import {
@@ -23,6 +26,9 @@ import { canonical, challenge, check, moves, PRICE, refusal } from "./scenarios.
 
 /** The partial `upto` charge: 40 % of the maximum (PRICE). */
 const PARTIAL = { atomic: (PRICE * 40n) / 100n, percent: "40%" };
+/** The proxies' `settleWithPermit` selectors (Permit2 plus an EIP-2612 permit): exact, upto. */
+const SETTLE_WITH_PERMIT = "0xfa340378";
+const UPTO_SETTLE_WITH_PERMIT = "0x016c1748";
 /** A charge one unit above the maximum the payer authorized. */
 const ABOVE = { atomic: PRICE + 1n };
 
@@ -95,6 +101,50 @@ async function rustPaid(ctx, url, payer, amount) {
   return { purchase, mined };
 }
 
+/** A fresh payer with USDC, no ETH and no Permit2 allowance; its scheme's arguments. */
+function gaslessSigner(ctx) {
+  const payer = freshAccount();
+  return [payer.account, { rpcUrl: ctx.rpcUrl }];
+}
+
+/**
+ * Pays `url` with `scheme` (the official exact or upto client of a fresh payer holding USDC,
+ * no ETH and no Permit2 allowance, given an RPC to read its allowance): the offer declares
+ * `eip2612GasSponsoring` (the facilitator announces it), so the client signs a USDC `permit` of
+ * `permitted` for Permit2 beside its Permit2 signature, and the facilitator settles both in
+ * one `settleWithPermit`, moving `charge`.
+ */
+async function gasless(ctx, url, scheme, permitted, charge) {
+  const payer = scheme.signer;
+  await ctx.chain.mint(payer.address, PAYER_FUNDS);
+  const withPayer = {
+    ...ctx,
+    balances: async () => ({ ...(await ctx.balances()), fresh: await ctx.balanceOf(payer.address) }),
+  };
+  const required = await challenge(url);
+  check(
+    required.extensions?.eip2612GasSponsoring,
+    `the 402 does not declare eip2612GasSponsoring: ${Object.keys(required.extensions ?? {}).join(", ") || "no extensions"}`,
+  );
+  const payload = await new x402Client().register(ctx.network, scheme).createPaymentPayload(required);
+  const permit = payload.extensions?.eip2612GasSponsoring?.info;
+  check(permit?.signature, `the official client attached no EIP-2612 permit: ${JSON.stringify(payload.extensions ?? {}).slice(0, 200)}`);
+  check(BigInt(permit.amount) === permitted, `the permit is for ${permit.amount}, expected ${permitted}`);
+  return moves(withPayer, { fresh: -charge, payee: charge }, async () => {
+    const response = await fetch(url, {
+      headers: { "PAYMENT-SIGNATURE": encodePaymentSignatureHeader(payload) },
+    });
+    const { receipt } = await paidReceipt(response, ctx.network);
+    await checkTransfer(ctx, receipt.transaction, payer.address, charge);
+    const tx = await ctx.chain.publicClient.getTransaction({ hash: receipt.transaction });
+    const selector = scheme.scheme === "upto" ? UPTO_SETTLE_WITH_PERMIT : SETTLE_WITH_PERMIT;
+    check(tx.input.startsWith(selector), `tx ${receipt.transaction} calls ${tx.input.slice(0, 10)}, not settleWithPermit`);
+    const eth = await ctx.chain.publicClient.getBalance({ address: payer.address });
+    check(eth === 0n, `the payer holds ${eth} wei: not gasless`);
+    return `402 declares eip2612GasSponsoring; permit of ${permit.amount} attached; 200 via settleWithPermit, payer without ETH, payee +${charge}`;
+  });
+}
+
 /**
  * An official Permit2 payment (exact by Permit2 on `url`) from the Permit2 payer, its signed
  * `nonce` then changed: the signature no longer recovers to the payer.
@@ -121,7 +171,7 @@ async function expectSignatureRefused(url, payload) {
 
 export const PERMIT2_SCENARIOS = [
   {
-    name: "402 accepts (Permit2, upto) = official",
+    name: "402 (Permit2, upto) = official",
     applies: (target) => permit2(target) && upto(target) && !target.official,
     async run(ctx, target) {
       const pairs = [
@@ -130,8 +180,12 @@ export const PERMIT2_SCENARIOS = [
       ];
       const said = [];
       for (const [ours, official] of pairs) {
-        const a = (await challenge(ours)).accepts.map(canonical).sort();
-        const b = (await challenge(official)).accepts.map(canonical).sort();
+        const [mine, theirs] = [await challenge(ours), await challenge(official)];
+        // The extensions the offers declare (EIP-2612 gas sponsoring on `exact` by Permit2).
+        const [ma, mb] = [canonical(mine.extensions ?? {}), canonical(theirs.extensions ?? {})];
+        check(ma === mb, `extensions differ for ${new URL(ours).pathname}:\n  ours:     ${ma}\n  official: ${mb}`);
+        const a = mine.accepts.map(canonical).sort();
+        const b = theirs.accepts.map(canonical).sort();
         check(
           canonical(a) === canonical(b),
           `accepts differ for ${new URL(ours).pathname}:\n  ours:     ${a.join(", ")}\n  official: ${b.join(", ")}`,
@@ -147,7 +201,7 @@ export const PERMIT2_SCENARIOS = [
         }
         said.push(`${first.scheme} ${first.amount} by ${first.extra.assetTransferMethod}`);
       }
-      return `identical: ${said.join("; ")}, naming facilitator ${ctx.facilitatorAddress.slice(0, 10)}…`;
+      return `accepts and extensions identical: ${said.join("; ")}, naming facilitator ${ctx.facilitatorAddress.slice(0, 10)}…`;
     },
   },
   {
@@ -240,6 +294,18 @@ export const PERMIT2_SCENARIOS = [
         return `412 ${reason}; after approve(Permit2) the same payment: 200, payee +${PRICE}`;
       });
     },
+  },
+  {
+    name: "Permit2: gasless approval by EIP-2612",
+    applies: permit2,
+    run: (ctx, target) =>
+      gasless(ctx, target.permit2, new ExactEvmScheme(...gaslessSigner(ctx)), PRICE, PRICE),
+  },
+  {
+    name: "upto: gasless approval by EIP-2612",
+    applies: upto,
+    run: (ctx, target) =>
+      gasless(ctx, target.upto(PARTIAL), new UptoEvmScheme(...gaslessSigner(ctx)), PRICE, PARTIAL.atomic),
   },
   {
     name: "tampered Permit2 nonce refused",
