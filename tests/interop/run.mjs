@@ -70,7 +70,7 @@ async function main() {
         official: true,
         streamUrl: `${reference.url}/stream`,
         permit2: `${reference.url}/permit2`,
-        upto: uptoRoute(`${reference.url}/metered`, "charge", { percent: true }),
+        upto: uptoRoute(`${reference.url}/metered`, "charge", { header: true }),
       },
       ...servers.targets,
     ];

@@ -25,7 +25,7 @@ import { rustBuy } from "./rust-buyer.mjs";
 import { canonical, challenge, check, moves, PRICE, refusal } from "./scenarios.mjs";
 
 /** The partial `upto` charge: 40 % of the maximum (PRICE). */
-const PARTIAL = { atomic: (PRICE * 40n) / 100n, percent: "40%" };
+const PARTIAL = { atomic: (PRICE * 40n) / 100n, header: "40%" };
 /** The proxies' `settleWithPermit` selectors (Permit2 plus an EIP-2612 permit): exact, upto. */
 const SETTLE_WITH_PERMIT = "0xfa340378";
 const UPTO_SETTLE_WITH_PERMIT = "0x016c1748";
@@ -235,6 +235,32 @@ export const PERMIT2_SCENARIOS = [
     },
   },
   {
+    name: "upto: Settlement-Overrides forms",
+    // Targets whose handler sends a `Settlement-Overrides` header (the gateway's upstream, the
+    // official server): each form of the header settles what the reference's rules give.
+    applies: (target) => upto(target) && target.upto.header,
+    async run(ctx, target) {
+      const forms = [
+        ["250", 250n], // atomic units
+        ["33.33%", 333n], // floor(1000 × 3333 / 10000)
+        ["$0.0004", 400n], // 0.0004 × 10^6
+      ];
+      const total = forms.reduce((sum, [, amount]) => sum + amount, 0n);
+      const payer = ctx.permit2Payer;
+      return moves(ctx, { permit2Payer: -total, payee: total }, async () => {
+        const said = [];
+        for (const [header, amount] of forms) {
+          const { response } = await payV2(target.upto({ atomic: amount, header }), payer.account, ctx.network);
+          const { receipt } = await paidReceipt(response, ctx.network);
+          check(receipt.amount === String(amount), `${header}: receipt amount ${receipt.amount}, expected ${amount}`);
+          await checkTransfer(ctx, receipt.transaction, payer.address, amount);
+          said.push(`${header} → ${receipt.amount}`);
+        }
+        return `${said.join(", ")} of ${PRICE}; payee +${total}`;
+      });
+    },
+  },
+  {
     name: "upto: zero charge moves nothing",
     applies: upto,
     async run(ctx, target) {
@@ -261,6 +287,21 @@ export const PERMIT2_SCENARIOS = [
         const header = response.headers.get("payment-response");
         check(!header || decodePaymentResponseHeader(header).success !== true, "a success receipt");
         return `${response.status} for a charge of ${ABOVE.atomic} > ${PRICE}, no content, no balance moved`;
+      });
+    },
+  },
+  {
+    name: "upto: malformed Settlement-Overrides refused",
+    // Ours only, through the gateway: an upstream's header that is no amount is not guessed at.
+    applies: (target) => upto(target) && target.upto.header && !target.official,
+    async run(ctx, target) {
+      return moves(ctx, {}, async () => {
+        const { response } = await payV2(target.upto({ atomic: 0n, header: "lots" }), ctx.permit2Payer.account, ctx.network);
+        const body = await response.text();
+        check(response.status >= 500, `${response.status}, expected 5xx: ${body.slice(0, 200)}`);
+        check(!/charged/.test(body), `the upstream's output reached the client: ${body.slice(0, 200)}`);
+        check(!response.headers.has("settlement-overrides"), "the Settlement-Overrides header reached the client");
+        return `${response.status} for Settlement-Overrides {"amount":"lots"}, no content, no balance moved`;
       });
     },
   },

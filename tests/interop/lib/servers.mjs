@@ -89,14 +89,19 @@ async function startGateway(name, template, values, workDir) {
 
 /**
  * The `upto` route `url` of a target, as the scenarios use it: `(charge) => URL` where `charge`
- * is `{ atomic, percent }` (e.g. `{ atomic: 400n, percent: "40%" }`); the handler is told the
- * charge in the query parameter `param`, as a percentage when `percent` (a `Settlement-Overrides`
- * value) or else in atomic units (the typed API of the examples).
+ * is `{ atomic, header? }` (e.g. `{ atomic: 400n, header: "40%" }`). The handler is told the
+ * charge in the query parameter `param`: with `header`, the target's handler puts the value in
+ * a `Settlement-Overrides` header verbatim, so `charge.header` is sent when there is one (any
+ * form: `"40%"`, `"$0.0004"`, `"250"`); otherwise the handler charges atomic units by the typed
+ * API and `charge.atomic` is sent. `(charge) => URL` also has `header` (whether the target takes
+ * header values).
  */
-export const uptoRoute =
-  (url, param, { percent = false } = {}) =>
-  (charge) =>
-    `${url}?${param}=${encodeURIComponent(percent && charge.percent ? charge.percent : String(charge.atomic))}`;
+export function uptoRoute(url, param, { header = false } = {}) {
+  const route = (charge) =>
+    `${url}?${param}=${encodeURIComponent(header && charge.header ? charge.header : String(charge.atomic))}`;
+  route.header = header;
+  return route;
+}
 
 /**
  * Starts every server under test. Resolves to `{ targets, stop }`; `stop` closes the in-process
@@ -169,7 +174,7 @@ export async function startOurServers(env) {
         settles: true,
         streamUrl: `${proxy}/stream`,
         permit2: `${proxy}/permit2`,
-        upto: uptoRoute(`${proxy}/metered`, "charge", { percent: true }),
+        upto: uptoRoute(`${proxy}/metered`, "charge", { header: true }),
       },
       // Settling at the auth hop: the hop cannot see the upstream's status, so a failing
       // upstream is charged. The gateway warns about it at startup; verify-only is the default.
