@@ -253,10 +253,23 @@ fn payment_headers(
         .collect()
 }
 
+/// `count` signed Permit2 payments (`exact` by Permit2 or `upto`) for `requirement`, as header
+/// values.
+fn permit2_headers(
+    requirement: &x402_core::wire::v2::PaymentRequirements,
+    count: usize,
+) -> Vec<HeaderValue> {
+    crate::fixture::signed_permit2_payments(requirement, count)
+        .into_iter()
+        .map(|p| HeaderValue::try_from(p).expect("a header value"))
+        .collect()
+}
+
 /// The request paths measured by the `compare` and `allocs` benchmarks, each built and
 /// checked: bare axum, the layer on an unpriced route (free and unmatched), the 402 challenge,
 /// and paid requests with the instant facilitator (signature check on and off) — with the
-/// layer added through `Router::layer` and around the whole router — and, with the
+/// layer added through `Router::layer` and around the whole router; `exact` by Permit2 and
+/// `upto` (signature check on, `Router::layer`) — and, with the
 /// `incumbent` feature, the same app with `x402-axum` (see `crate::incumbent`).
 pub fn scenarios() -> Vec<Scenario> {
     scenarios_with_pool(PAYMENT_POOL)
@@ -264,7 +277,9 @@ pub fn scenarios() -> Vec<Scenario> {
 
 /// [`scenarios`] with `pool` payments per paid path (profiling under valgrind signs fewer).
 pub fn scenarios_with_pool(pool: usize) -> Vec<Scenario> {
-    use crate::fixture::{SPEC, SPEC_WEATHER_ONLY, gate, requirement, table};
+    use crate::fixture::{
+        SPEC, SPEC_PERMIT2, SPEC_UPTO, SPEC_WEATHER_ONLY, gate, requirement, table, table_upto,
+    };
 
     let payments = payment_headers(&requirement(&table(SPEC), "weather"), pool);
 
@@ -369,6 +384,24 @@ pub fn scenarios_with_pool(pool: usize) -> Vec<Scenario> {
             Box::new(|| app(wrapped(gate(table(SPEC), true)))),
         )
         .paid(payments),
+        Scenario::new(
+            "paid/permit2/router_layer",
+            "paid v2 `exact` by Permit2, instant facilitator, local signature check on (Router::layer)",
+            "bare/weather",
+            200,
+            "/weather",
+            Box::new(|| app(layered(gate(table(SPEC_PERMIT2), true)))),
+        )
+        .paid(permit2_headers(&requirement(&table(SPEC_PERMIT2), "weather"), pool)),
+        Scenario::new(
+            "paid/upto/router_layer",
+            "paid v2 `upto` (Permit2, the maximum charged), instant facilitator, local signature check on (Router::layer)",
+            "bare/weather",
+            200,
+            "/weather",
+            Box::new(|| app(layered(gate(table_upto(SPEC_UPTO), true)))),
+        )
+        .paid(permit2_headers(&requirement(&table_upto(SPEC_UPTO), "weather"), pool)),
     ];
     #[cfg(feature = "incumbent")]
     all.extend(incumbent_scenarios(pool));

@@ -7,8 +7,10 @@
 //!   `free: true` route and an unmatched one); our 402 challenge; a paid v2 request with an
 //!   instant in-process facilitator, the default in-memory replay guard and a fixed clock, with
 //!   the local signature check off and on; each with the layer added by `Router::layer` and
-//!   around the whole router; and `x402-axum` on the same routes and price with an equivalent
-//!   in-process facilitator ([`benches::incumbent`]).
+//!   around the whole router; the same paid request by Permit2, `exact` and `upto` (local
+//!   checks on, EIP-712 recovery of the permit included; `Router::layer`); and `x402-axum` on
+//!   the same routes and price with an equivalent in-process facilitator
+//!   ([`benches::incumbent`]).
 //! - **actix**: the same paths through our actix-web middleware, beside the bare actix app
 //!   (`actix_web::test::init_service`, called inside one `block_on`).
 //! - **facilitator alone**: one verify plus one settle of each in-process facilitator, so the

@@ -8,7 +8,7 @@ use std::{
     task::{Context, Poll, Waker},
 };
 
-use alloy_primitives::{B256, keccak256};
+use alloy_primitives::{Address, B256, U256, keccak256};
 use x402_core::{
     RouteTable, codec,
     evm::{
@@ -17,6 +17,7 @@ use x402_core::{
     },
     facilitator::{BoxFuture, Facilitator, FacilitatorError, FacilitatorRequest},
     gate::{Gate, RouteTableHandle},
+    permit2::{self, EXACT_PERMIT2_PROXY, Permit2Terms, UPTO_PERMIT2_PROXY, signer::sign_permit},
     spec::RouteSpec,
     wire::{SettleResponse, SupportedResponse, VerifyResponse, v2},
 };
@@ -45,9 +46,43 @@ routes:
   - { path: /weather, name: weather, description: Weather data, mimeType: application/json }
 "#;
 
+/// [`SPEC`] with `/weather` paid `exact` through Permit2 instead of EIP-3009.
+pub const SPEC_PERMIT2: &str = r#"
+payment: { wallet: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", network: base-sepolia, defaultPrice: "$0.001" }
+routes:
+  - { path: /health, name: health, free: true }
+  - { path: /weather, name: weather, assetTransferMethod: permit2, description: Weather data, mimeType: application/json }
+"#;
+
+/// [`SPEC`] with `/weather` paid `upto` $0.001 (Permit2; the handler sets no override, so the
+/// maximum is charged). Build it with [`table_upto`]: the offer names [`FACILITATOR`].
+pub const SPEC_UPTO: &str = r#"
+payment: { wallet: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", network: base-sepolia, defaultPrice: "$0.001" }
+routes:
+  - { path: /health, name: health, free: true }
+  - { path: /weather, name: weather, scheme: upto, description: Weather data, mimeType: application/json }
+"#;
+
+/// The facilitator address an `upto` offer names (from the `/supported` of [`table_upto`]).
+pub const FACILITATOR: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+
 /// The compiled `spec`.
 pub fn table(spec: &str) -> RouteTable {
     RouteTable::from_spec(&RouteSpec::from_yaml(spec).expect("spec parses")).expect("spec builds")
+}
+
+/// The compiled `spec` with a `/supported` naming [`FACILITATOR`] for `upto` on Base Sepolia.
+pub fn table_upto(spec: &str) -> RouteTable {
+    let supported: SupportedResponse = serde_json::from_value(serde_json::json!({
+        "kinds": [{"x402Version": 2, "scheme": "upto", "network": "eip155:84532",
+                   "extra": {"facilitatorAddress": FACILITATOR}}],
+    }))
+    .expect("a /supported answer");
+    RouteTable::builder()
+        .supported(&supported)
+        .spec(&RouteSpec::from_yaml(spec).expect("spec parses"))
+        .build()
+        .expect("spec builds")
 }
 
 /// A facilitator that accepts every payment without waiting, answering what a real one sends
@@ -132,6 +167,52 @@ pub fn signed_payments_in(
             let nonce: B256 = keccak256((i as u64).to_be_bytes());
             let authorization = authorization_for(signer.address(), &view, NOW, nonce);
             let payload = sign_authorization(&signer, &domain, authorization).expect("signs");
+            codec::encode_header(&serde_json::json!({
+                "x402Version": 2,
+                "resource": { "url": "http://api.example.com/weather",
+                              "description": "Weather data", "mimeType": "application/json" },
+                "accepted": requirement,
+                "payload": payload,
+            }))
+        })
+        .collect()
+}
+
+/// `count` distinct `PAYMENT-SIGNATURE` values (v2) paying the Permit2 `requirement` (`exact`
+/// by Permit2, or `upto` for its maximum) at [`NOW`], signed by [`PAYER_KEY`], with nonces
+/// derived from the index (as [`signed_payments`]).
+pub fn signed_permit2_payments(requirement: &v2::PaymentRequirements, count: usize) -> Vec<String> {
+    let signer: PrivateKeySigner = PAYER_KEY.parse().expect("valid key");
+    let upto = requirement.scheme == "upto";
+    let facilitator = requirement
+        .extra
+        .as_ref()
+        .and_then(|extra| extra.get("facilitatorAddress"))
+        .and_then(|address| address.as_str())
+        .map(|address| address.parse::<Address>().expect("a facilitator address"));
+    let terms = Permit2Terms {
+        chain_id: 84532,
+        asset: requirement.asset.parse().expect("an asset address"),
+        pay_to: requirement.pay_to.parse().expect("a payTo address"),
+        amount: requirement.amount.parse().expect("an amount"),
+        spender: if upto {
+            UPTO_PERMIT2_PROXY
+        } else {
+            EXACT_PERMIT2_PROXY
+        },
+        facilitator,
+    };
+    (0..count)
+        .map(|i| {
+            let nonce = U256::from_be_bytes(keccak256((i as u64).to_be_bytes()).0);
+            let authorization = permit2::authorization_for(
+                signer.address(),
+                &terms,
+                NOW,
+                requirement.max_timeout_seconds,
+                nonce,
+            );
+            let payload = sign_permit(&signer, terms.chain_id, authorization).expect("signs");
             codec::encode_header(&serde_json::json!({
                 "x402Version": 2,
                 "resource": { "url": "http://api.example.com/weather",

@@ -6,6 +6,8 @@
 //! - `dev_facilitator`: the dev facilitator served over HTTP, to point `X402_FACILITATOR_URL` at;
 //! - `buyer`: pays any x402 URL with a key from `X402_BUYER_KEY`, within optional caps;
 //! - `streaming`: a paid streamed response (a chunk every 50 ms), settled before the first byte;
+//! - `metered`: usage-based billing (`scheme: upto`, the handler charges what the request cost)
+//!   and `exact` paid through Permit2;
 //! - `actix`: the weather API on actix-web;
 //! - `crd` and `kube` (feature `kube`): the `X402Route` CRD, and an app whose paid routes come
 //!   from `X402Route` resources.

@@ -13,7 +13,9 @@ import { pathToFileURL } from "node:url";
 import express from "express";
 import { HTTPFacilitatorClient, x402ResourceServer } from "@x402/core/server";
 import { ExactEvmScheme } from "@x402/evm/exact/server";
-import { paymentMiddleware } from "@x402/express";
+import { UptoEvmScheme } from "@x402/evm/upto/server";
+import { paymentMiddleware, setSettlementOverrides } from "@x402/express";
+import { declareEip2612GasSponsoringExtension } from "@x402/extensions";
 
 import { streamChunks } from "./lib/forward-proxy.mjs";
 import { listen } from "./lib/procs.mjs";
@@ -23,8 +25,11 @@ import { listen } from "./lib/procs.mjs";
  * "METHOD /path"; its handler answers JSON like our weather example. `failingRoute` is priced
  * the same but its handler answers 500, as our servers' `/broken`. `streamRoute` is priced the
  * same and streams a chunk every 50 ms for 2 s (`streamChunks`), as our `/stream`; the
- * middleware holds the body back until the handler ends, then settles and sends it. Resolves to
- * `{ url, close }`.
+ * middleware holds the body back until the handler ends, then settles and sends it.
+ * `permit2Route` is `exact` at `price` paid through Permit2 (`extra.assetTransferMethod`),
+ * declaring EIP-2612 gas sponsoring (as does `uptoRoute`);
+ * `uptoRoute` is `upto` with `price` as the maximum, its handler charging the query's `charge`
+ * (e.g. `40%`) with `setSettlementOverrides`. Resolves to `{ url, close }`.
  */
 export async function startReferenceServer({
   facilitatorUrl,
@@ -36,16 +41,31 @@ export async function startReferenceServer({
   mimeType = "application/json",
   failingRoute = "GET /broken",
   streamRoute = "GET /stream",
+  permit2Route = "GET /permit2",
+  uptoRoute = "GET /metered",
   port = 0,
 }) {
-  const server = new x402ResourceServer(
-    new HTTPFacilitatorClient({ url: facilitatorUrl }),
-  ).register(network, new ExactEvmScheme());
+  const server = new x402ResourceServer(new HTTPFacilitatorClient({ url: facilitatorUrl }))
+    .register(network, new ExactEvmScheme())
+    .register(network, new UptoEvmScheme());
   const accepts = { scheme: "exact", price, network, payTo };
   const routes = {
     [route]: { accepts, description, mimeType },
     [failingRoute]: { accepts, description: "Always fails with 500" },
     [streamRoute]: { accepts, description: "A streamed completion", mimeType: "text/plain" },
+    [permit2Route]: {
+      accepts: { ...accepts, extra: { assetTransferMethod: "permit2" } },
+      // The facilitator sponsors the approval by EIP-2612 (its /supported says so).
+      extensions: declareEip2612GasSponsoringExtension(),
+      description: "Paid through Permit2",
+      mimeType: "application/json",
+    },
+    [uptoRoute]: {
+      accepts: { ...accepts, scheme: "upto" },
+      extensions: declareEip2612GasSponsoringExtension(),
+      description: "At most the price; the handler sets the charge",
+      mimeType: "application/json",
+    },
   };
   const handle = (methodAndPath, handler) => {
     const [method, path] = methodAndPath.split(" ");
@@ -56,6 +76,12 @@ export async function startReferenceServer({
   handle(route, (_req, res) => res.json({ weather: "sunny", temperatureC: 21 }));
   handle(failingRoute, (_req, res) => res.status(500).send("the handler failed"));
   handle(streamRoute, (_req, res) => streamChunks(res));
+  handle(permit2Route, (_req, res) => res.json({ via: "permit2" }));
+  handle(uptoRoute, (req, res) => {
+    const charge = String(req.query.charge ?? "0");
+    setSettlementOverrides(res, { amount: charge });
+    res.json({ charged: charge });
+  });
   app.get("/health", (_req, res) => res.send("ok"));
   return listen(app, port);
 }

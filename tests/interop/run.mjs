@@ -10,8 +10,9 @@ import { parseArgs } from "node:util";
 import { startReferenceServer } from "./express-server.mjs";
 import { startEnvironment } from "./lib/env.mjs";
 import { installCleanup, stopAll } from "./lib/procs.mjs";
+import { DEV_FACILITATOR_SCENARIOS, PERMIT2_SCENARIOS } from "./lib/permit2-scenarios.mjs";
 import { SCENARIOS } from "./lib/scenarios.mjs";
-import { examplesDir, startOurServers } from "./lib/servers.mjs";
+import { examplesDir, startOurServers, uptoRoute } from "./lib/servers.mjs";
 
 const { values } = parseArgs({ options: { only: { type: "string" } } });
 /** One scenario may take this long; the whole run this long (then everything is stopped). */
@@ -46,6 +47,7 @@ async function main() {
   try {
     log(`anvil ${env.rpcUrl} (chain ${env.chainId}), USDC ${env.usdc}, facilitator ${env.facilitatorUrl}`);
     log(`payer ${env.payer.address} (USDC only), payee ${env.payee.address}`);
+    log(`Permit2 ${env.permit2.permit2}, proxies ${env.permit2.exactProxy} ${env.permit2.uptoProxy}; Permit2 payer ${env.permit2Payer.address} (approved)`);
     const reference = await startReferenceServer({
       facilitatorUrl: env.facilitatorUrl,
       payTo: env.payee.address,
@@ -67,13 +69,17 @@ async function main() {
         v1: false,
         official: true,
         streamUrl: `${reference.url}/stream`,
+        permit2: `${reference.url}/permit2`,
+        upto: uptoRoute(`${reference.url}/metered`, "charge", { header: true }),
       },
       ...servers.targets,
     ];
     const ctx = { ...env, reference };
     const selected = (name) => !values.only || name.includes(values.only);
     for (const target of targets) {
-      for (const scenario of SCENARIOS) {
+      // A server on our dev facilitator (nothing settles on chain) runs its own rows only.
+      const scenarios = target.dev ? DEV_FACILITATOR_SCENARIOS : [...SCENARIOS, ...PERMIT2_SCENARIOS];
+      for (const scenario of scenarios) {
         if (!scenario.applies(target) || !(selected(target.name) || selected(scenario.name))) {
           continue;
         }

@@ -6,9 +6,12 @@
 //! An offer with a Permit2 option declares an extension in `PaymentRequired.extensions` only
 //! when the facilitator's `/supported` lists it in `extensions`; `eip2612GasSponsoring` only
 //! for a token whose EIP-712 domain (`name`, `version`) is known, since the payer signs an
-//! EIP-2612 `Permit` over it. The declaration is what the reference server sends:
-//! `{info: {description, version: "1"}, schema}`, the schema listing the fields the buyer fills
-//! in.
+//! EIP-2612 `Permit` over it. The declaration is what the reference server sends, text for text
+//! (`declareEip2612GasSponsoringExtension` and `declareErc20ApprovalGasSponsoringExtension` of
+//! `@x402/extensions` 2.27): `{info: {description, version: "1"}, schema}`, the schema listing
+//! the fields the buyer fills in. (The EIP-2612 `amount` description says "Typically MaxUint",
+//! as the reference's does; the proxies require exactly the permitted amount, and that is what
+//! a buyer signs.)
 
 use serde_json::{Value, json};
 
@@ -66,7 +69,7 @@ fn eip2612_declaration() -> Value {
                 "from": address("The address of the sender."),
                 "asset": address("The address of the ERC-20 token contract."),
                 "spender": address("The address of the spender (Canonical Permit2)."),
-                "amount": uint("The amount to approve (uint256)."),
+                "amount": uint("The amount to approve (uint256). Typically MaxUint."),
                 "nonce": uint("The current nonce of the sender."),
                 "deadline": uint("The timestamp at which the signature expires."),
                 "signature": {"type": "string", "pattern": "^0x[a-fA-F0-9]+$",
@@ -81,17 +84,17 @@ fn eip2612_declaration() -> Value {
 fn erc20_declaration() -> Value {
     json!({
         "info": {
-            "description": "The facilitator broadcasts a signed ERC-20 approve(Permit2) transaction before settling.",
+            "description": "The facilitator broadcasts a pre-signed ERC-20 approve() transaction to grant Permit2 allowance.",
             "version": "1",
         },
         "schema": {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "type": "object",
             "properties": {
-                "from": address("The address of the sender."),
+                "from": address("The address of the sender (token owner)."),
                 "asset": address("The address of the ERC-20 token contract."),
                 "spender": address("The address of the spender (Canonical Permit2)."),
-                "amount": uint("The amount approved (uint256)."),
+                "amount": uint("The amount approved (uint256). Always MaxUint256."),
                 "signedTransaction": {"type": "string", "pattern": "^0x[a-fA-F0-9]+$",
                                       "description": "The RLP-encoded signed EIP-1559 transaction as a hex string."},
                 "version": version(),
@@ -124,5 +127,19 @@ mod tests {
         let declared = declarations(Some(&both), false).unwrap();
         assert!(declared.get(EIP2612_GAS_SPONSORING).is_none());
         assert!(declared.get(ERC20_APPROVAL_GAS_SPONSORING).is_some());
+    }
+
+    /// `declareEip2612GasSponsoringExtension()` of `@x402/extensions` 2.27.0, as the official
+    /// server sends it (the interop harness's comparison of 402s found ours worded otherwise).
+    const REFERENCE_EIP2612: &str = r#"{"info":{"description":"The facilitator accepts EIP-2612 gasless Permit to `Permit2` canonical contract.","version":"1"},"schema":{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"from":{"type":"string","pattern":"^0x[a-fA-F0-9]{40}$","description":"The address of the sender."},"asset":{"type":"string","pattern":"^0x[a-fA-F0-9]{40}$","description":"The address of the ERC-20 token contract."},"spender":{"type":"string","pattern":"^0x[a-fA-F0-9]{40}$","description":"The address of the spender (Canonical Permit2)."},"amount":{"type":"string","pattern":"^[0-9]+$","description":"The amount to approve (uint256). Typically MaxUint."},"nonce":{"type":"string","pattern":"^[0-9]+$","description":"The current nonce of the sender."},"deadline":{"type":"string","pattern":"^[0-9]+$","description":"The timestamp at which the signature expires."},"signature":{"type":"string","pattern":"^0x[a-fA-F0-9]+$","description":"The 65-byte concatenated signature (r, s, v) as a hex string."},"version":{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)*$","description":"Schema version identifier."}},"required":["from","asset","spender","amount","nonce","deadline","signature","version"]}}"#;
+
+    /// `declareErc20ApprovalGasSponsoringExtension()` of `@x402/extensions` 2.27.0.
+    const REFERENCE_ERC20: &str = r#"{"info":{"description":"The facilitator broadcasts a pre-signed ERC-20 approve() transaction to grant Permit2 allowance.","version":"1"},"schema":{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","properties":{"from":{"type":"string","pattern":"^0x[a-fA-F0-9]{40}$","description":"The address of the sender (token owner)."},"asset":{"type":"string","pattern":"^0x[a-fA-F0-9]{40}$","description":"The address of the ERC-20 token contract."},"spender":{"type":"string","pattern":"^0x[a-fA-F0-9]{40}$","description":"The address of the spender (Canonical Permit2)."},"amount":{"type":"string","pattern":"^[0-9]+$","description":"The amount approved (uint256). Always MaxUint256."},"signedTransaction":{"type":"string","pattern":"^0x[a-fA-F0-9]+$","description":"The RLP-encoded signed EIP-1559 transaction as a hex string."},"version":{"type":"string","pattern":"^[0-9]+(\\.[0-9]+)*$","description":"Schema version identifier."}},"required":["from","asset","spender","amount","signedTransaction","version"]}}"#;
+
+    #[test]
+    fn the_declarations_are_the_reference_servers_text_for_text() {
+        let reference = |text: &str| serde_json::from_str::<Value>(text).unwrap();
+        assert_eq!(eip2612_declaration(), reference(REFERENCE_EIP2612));
+        assert_eq!(erc20_declaration(), reference(REFERENCE_ERC20));
     }
 }

@@ -49,7 +49,8 @@ const fiatTokenArtifact = (name) =>
 
 /**
  * Starts anvil on a free loopback port and installs Multicall3 and USDC. Resolves to the chain
- * handle: `rpcUrl`, `chain` (viem, Base Sepolia with the local RPC), `publicClient`, `admin`
+ * handle: `rpcUrl`, `chain` (viem, Base Sepolia with the local RPC), `publicClient`,
+ * `testClient` (anvil's cheat calls), `admin`
  * (the token's owner and minter), `mint(to, amount)`, `balanceOf(address)`, `stop()`.
  */
 export async function startChain() {
@@ -124,6 +125,7 @@ export async function startChain() {
     rpcUrl,
     chain,
     publicClient,
+    testClient,
     admin,
     /** Mints `amount` atomic units of USDC to `to`. */
     mint: (to, amount) => call("mint", [to, amount]),

@@ -5,6 +5,7 @@ import { createWalletClient, http, publicActions } from "viem";
 import { x402Client } from "@x402/core/client";
 import { decodePaymentRequiredHeader, encodePaymentSignatureHeader } from "@x402/core/http";
 import { ExactEvmScheme } from "@x402/evm/exact/client";
+import { UptoEvmScheme } from "@x402/evm/upto/client";
 import { decodePaymentResponseHeader, wrapFetchWithPayment } from "@x402/fetch";
 import { decodeXPaymentResponse, wrapFetchWithPayment as wrapFetchWithPaymentV1 } from "x402-fetch";
 
@@ -21,9 +22,15 @@ function recordingFetch() {
   return { spy, sent };
 }
 
-/** The official v2 client core (`x402Client` with the EVM exact scheme) for `account`. */
+/**
+ * The official v2 client core for `account`: `x402Client` with the EVM exact scheme (which signs
+ * EIP-3009, or Permit2 when the offer says `assetTransferMethod: "permit2"`) and the EVM upto
+ * scheme (Permit2, from `@x402/evm/upto/client`).
+ */
 export function v2Core(account, network) {
-  return new x402Client().register(network, new ExactEvmScheme(account));
+  return new x402Client()
+    .register(network, new ExactEvmScheme(account))
+    .register(network, new UptoEvmScheme(account));
 }
 
 /**

@@ -71,7 +71,8 @@ export function startForwardProxy({ gateway, upstream }) {
 /**
  * The upstream behind the gateway: `GET /weather` 200 JSON naming the payer the gateway
  * asserted, `GET /stream` 200 with a chunk every 50 ms for 2 s (see `streamChunks`),
- * `GET /broken` 500, `GET /health` 200.
+ * `GET /metered?charge=C` 200 with `Settlement-Overrides: {"amount":"C"}` (an `upto` charge),
+ * `GET /permit2` 200 JSON, `GET /broken` 500, `GET /health` 200.
  */
 export function startUpstream() {
   return listen((req, res) => {
@@ -81,6 +82,19 @@ export function startUpstream() {
     } else if (path === "/weather") {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ weather: "sunny", paidBy: req.headers["x-payment-payer"] ?? null }));
+    } else if (path === "/metered") {
+      // A metering upstream: it says what the request cost in a `Settlement-Overrides`
+      // response header (the gateway settles that much of an `upto` payment and removes the
+      // header); here the charge is the query's `charge`, e.g. `40%`, `0` or `1001`.
+      const charge = new URL(req.url, "http://upstream").searchParams.get("charge") ?? "0";
+      res.writeHead(200, {
+        "content-type": "application/json",
+        "settlement-overrides": JSON.stringify({ amount: charge }),
+      });
+      res.end(JSON.stringify({ charged: charge }));
+    } else if (path === "/permit2") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ via: "permit2", paidBy: req.headers["x-payment-payer"] ?? null }));
     } else if (path === "/broken") {
       res.writeHead(500, { "content-type": "text/plain" });
       res.end("the upstream failed");

@@ -33,7 +33,7 @@ export function check(condition, message) {
 }
 
 /** An unpaid GET: must be 402 with a decodable PAYMENT-REQUIRED header; returns it decoded. */
-async function challenge(url) {
+export async function challenge(url) {
   const response = await fetch(url);
   await response.arrayBuffer();
   check(response.status === 402, `unpaid GET ${url}: ${response.status}, expected 402`);
@@ -43,7 +43,7 @@ async function challenge(url) {
 }
 
 /** The refusal reason of a 402: the `error` of its PAYMENT-REQUIRED (v2) or JSON body (v1). */
-async function refusal(response) {
+export async function refusal(response) {
   const body = await response.text();
   const header = response.headers.get("payment-required");
   if (header) return decodePaymentRequiredHeader(header).error ?? "";
@@ -118,7 +118,7 @@ async function expectRefused(url, payload, reason) {
 }
 
 /** Canonical JSON: object keys sorted, so field order does not count. */
-const canonical = (value) =>
+export const canonical = (value) =>
   JSON.stringify(value, (_, v) =>
     v && typeof v === "object" && !Array.isArray(v)
       ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))

@@ -1,6 +1,7 @@
 // Our servers, built by cargo (`cargo build -p examples --examples`), started on free loopback
 // ports and pointed at the official facilitator on network base-sepolia. Each becomes a target
-// of the scenarios: `{ name, url, settles, failedHandlerCharged, streamUrl, flow }`.
+// of the scenarios: `{ name, url, settles, failedHandlerCharged, streamUrl, flow, permit2,
+// upto }`.
 
 import { access, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -52,14 +53,19 @@ async function fillTemplate(file, values) {
   });
 }
 
-/** Starts one example binary with PORT/X402_PAY_TO/X402_FACILITATOR_URL; waits for /health. */
-async function startExample(name, example, args, env) {
+/**
+ * Starts one example binary with PORT/X402_PAY_TO/X402_FACILITATOR_URL; waits for /health.
+ * With `devFacilitator`, X402_FACILITATOR_URL is left unset: the example then uses the
+ * in-process dev facilitator (which settles nothing on chain).
+ */
+async function startExample(name, example, args, env, { devFacilitator = false } = {}) {
   const port = await freePort();
   const proc = await spawnTracked(name, await binary(example), args, {
     env: {
       PORT: String(port),
       X402_PAY_TO: env.payee.address,
-      X402_FACILITATOR_URL: env.facilitatorUrl,
+      // undefined: not passed to the child at all.
+      X402_FACILITATOR_URL: devFacilitator ? undefined : env.facilitatorUrl,
       RUST_LOG: "warn",
     },
   });
@@ -79,6 +85,22 @@ async function startGateway(name, template, values, workDir) {
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/health`, { proc });
   return url;
+}
+
+/**
+ * The `upto` route `url` of a target, as the scenarios use it: `(charge) => URL` where `charge`
+ * is `{ atomic, header? }` (e.g. `{ atomic: 400n, header: "40%" }`). The handler is told the
+ * charge in the query parameter `param`: with `header`, the target's handler puts the value in
+ * a `Settlement-Overrides` header verbatim, so `charge.header` is sent when there is one (any
+ * form: `"40%"`, `"$0.0004"`, `"250"`); otherwise the handler charges atomic units by the typed
+ * API and `charge.atomic` is sent. `(charge) => URL` also has `header` (whether the target takes
+ * header values).
+ */
+export function uptoRoute(url, param, { header = false } = {}) {
+  const route = (charge) =>
+    `${url}?${param}=${encodeURIComponent(header && charge.header ? charge.header : String(charge.atomic))}`;
+  route.header = header;
+  return route;
 }
 
 /**
@@ -107,9 +129,11 @@ export async function startOurServers(env) {
       closers.push(proxy.close);
       return proxy.url;
     };
-    const [axum, streaming, actix, proxy, faSettle, faVerify] = await Promise.all([
+    const [axum, streaming, metered, meteredDev, actix, proxy, faSettle, faVerify] = await Promise.all([
       startExample("axum (quickstart)", "quickstart", ["--serve-only"], env),
       startExample("axum (streaming)", "streaming", [], env),
+      startExample("axum (metered)", "metered", [], env),
+      startExample("axum (metered, dev facilitator)", "metered", [], env, { devFacilitator: true }),
       startExample("actix", "actix", [], env),
       startGateway(
         "gateway proxy",
@@ -123,9 +147,35 @@ export async function startOurServers(env) {
     const targets = [
       // `streamUrl`: a paid route streaming a chunk every 50 ms for 2 s (the streaming
       // example for our tower layer; the upstream's /stream through the gateway).
-      { name: "axum (quickstart)", url: axum, settles: true, streamUrl: `${streaming}/stream` },
-      { name: "actix", url: actix, settles: true },
-      { name: "gateway proxy", url: proxy, settles: true, streamUrl: `${proxy}/stream` },
+      // `permit2`: the URL of an `exact` route paid through Permit2; `upto(charge)`: the URL of
+      // an `upto` route (at most PRICE) whose handler charges `charge`, a string the
+      // scenarios pass as "400" or "40%" style (see `uptoRoute`): the metered example and
+      // actix take atomic units in `?tokens=` and charge them by the typed API (the
+      // response's `SettlementOverrides` extension); through the gateway, the upstream sets
+      // `Settlement-Overrides: {"amount": charge}`.
+      {
+        name: "axum (quickstart)",
+        url: axum,
+        settles: true,
+        streamUrl: `${streaming}/stream`,
+        permit2: `${metered}/permit2`,
+        upto: uptoRoute(`${metered}/metered`, "tokens"),
+      },
+      {
+        name: "actix",
+        url: actix,
+        settles: true,
+        permit2: `${actix}/permit2`,
+        upto: uptoRoute(`${actix}/metered`, "tokens"),
+      },
+      {
+        name: "gateway proxy",
+        url: proxy,
+        settles: true,
+        streamUrl: `${proxy}/stream`,
+        permit2: `${proxy}/permit2`,
+        upto: uptoRoute(`${proxy}/metered`, "charge", { header: true }),
+      },
       // Settling at the auth hop: the hop cannot see the upstream's status, so a failing
       // upstream is charged. The gateway warns about it at startup; verify-only is the default.
       // Settling before the upstream is the `upfront` flow, said on the wire as
@@ -138,6 +188,16 @@ export async function startOurServers(env) {
         flow: "upfront",
       },
       { name: "gateway fwd-auth (verify-only)", url: faVerify, settles: false },
+      // Our dev facilitator (in process) checking the official client's Permit2 and upto
+      // signatures: it settles nothing on chain, so only its own rows apply (`dev`).
+      {
+        name: "axum metered (dev facilitator)",
+        url: meteredDev,
+        dev: true,
+        settles: false,
+        permit2: `${meteredDev}/permit2`,
+        upto: uptoRoute(`${meteredDev}/metered`, "tokens"),
+      },
     ];
     return { targets, stop };
   } catch (error) {
