@@ -275,7 +275,11 @@ fn with_idempotent_settles_concurrent_repeats_settle_once_and_all_get_the_receip
             .map(|handle| handle.join().unwrap())
             .collect::<Vec<_>>()
     });
-    assert!(receipts.iter().all(|r| r.success && r.transaction == receipts[0].transaction));
+    assert!(
+        receipts
+            .iter()
+            .all(|r| r.success && r.transaction == receipts[0].transaction)
+    );
     assert_eq!(facilitator.settlements().len(), 1);
 }
 
