@@ -287,6 +287,64 @@ routes: [ { path: /weather } ]
     );
 }
 
+#[test]
+fn ledger_timing_is_read_and_each_bad_value_is_refused_naming_its_field() {
+    let file = TempPath::new("config-timing.yaml");
+    let base = r#"
+listen: 127.0.0.1:0
+mode: proxy
+upstream: http://127.0.0.1:1
+facilitator: dev
+payment: { wallet: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", network: base-sepolia, defaultPrice: "$0.001" }
+routes: [ { path: /weather } ]
+"#;
+    let load = |extra: &str| {
+        std::fs::write(&file.0, format!("{base}{extra}")).expect("writes");
+        x402_gateway::config::load(&file.0)
+    };
+    let loaded = load(
+        "ledger: sqlite:///tmp/x.db\nledgerTiming: { claimLease: 3s, settlingStaleAfter: 2m, \
+         reconcileEvery: 250ms }\n",
+    )
+    .expect("valid");
+    let timers = loaded.config.ledger_timers();
+    assert_eq!(timers.claim_lease_seconds, 3);
+    assert_eq!(timers.settling_stale_after, Duration::from_secs(120));
+    assert_eq!(timers.reconcile_every, Duration::from_millis(250));
+    // Left out: the defaults.
+    let loaded =
+        load("ledger: sqlite:///tmp/x.db\nledgerTiming: { claimLease: 5s }\n").expect("valid");
+    let timers = loaded.config.ledger_timers();
+    assert_eq!(timers.claim_lease_seconds, 5);
+    assert_eq!(
+        timers.settling_stale_after,
+        x402_gateway::ledger::SETTLING_STALE_AFTER
+    );
+    assert_eq!(
+        timers.reconcile_every,
+        x402_gateway::ledger::RECONCILE_EVERY
+    );
+    let defaults = load("ledger: sqlite:///tmp/x.db\n").expect("valid");
+    assert_eq!(
+        defaults.config.ledger_timers().claim_lease_seconds,
+        x402_core::ledger::DEFAULT_CLAIM_LEASE_SECONDS
+    );
+
+    let message = load(
+        "ledgerTiming: { claimLease: 1500ms, settlingStaleAfter: soon, reconcileEvery: 0s }\n",
+    )
+    .expect_err("refused")
+    .to_string();
+    for expected in [
+        "`ledgerTiming`: needs `ledger`",
+        "`ledgerTiming.claimLease` = \"1500ms\": must be whole seconds",
+        "`ledgerTiming.settlingStaleAfter` = \"soon\"",
+        "`ledgerTiming.reconcileEvery` = \"0s\": must be more than zero",
+    ] {
+        assert!(message.contains(expected), "{expected} in {message}");
+    }
+}
+
 /// A free loopback port (bound, then released for the child to take).
 fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0")
