@@ -63,7 +63,9 @@ fn seed() -> u64 {
         .unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
+                .map_or(1, |d| {
+                    d.as_secs().wrapping_mul(1_000_000_007) ^ u64::from(d.subsec_nanos())
+                })
         })
 }
 
@@ -77,6 +79,12 @@ impl Rng {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
+    }
+
+    /// A number in `[0, n)`.
+    fn below(&mut self, n: usize) -> usize {
+        let n = u64::try_from(n).expect("fits");
+        usize::try_from(self.next() % n).expect("below a usize")
     }
 
     /// A duration in `[low, high)` milliseconds.
@@ -356,9 +364,7 @@ async fn crash_run(
     // The kills, at random points of the run: each once the facilitator has made a random
     // number of settlements (increasing, below 90 % of the payments, so payments are still in
     // flight), plus a random few milliseconds; at a random gateway; restarted at once.
-    let mut thresholds: Vec<usize> = (0..KILLS)
-        .map(|_| (rng.next() % (PAYMENTS as u64 * 9 / 10)) as usize)
-        .collect();
+    let mut thresholds: Vec<usize> = (0..KILLS).map(|_| rng.below(PAYMENTS * 9 / 10)).collect();
     thresholds.sort_unstable();
     let mut kills = Vec::new();
     for threshold in thresholds {
@@ -367,7 +373,7 @@ async fn crash_run(
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         tokio::time::sleep(rng.millis(0, 30)).await;
-        let which = (rng.next() % gateways.len() as u64) as usize;
+        let which = rng.below(gateways.len());
         let served_before = dev.settlements().len();
         gateways[which].kill();
         kills.push((started.elapsed(), which, served_before));
