@@ -20,10 +20,10 @@
 //! kill points come from a seed, printed at the start and in every failure; re-run one with
 //! `X402_CRASH_SEED=<seed>`.
 
+mod support;
+
 use std::{
     collections::{HashMap, HashSet},
-    net::TcpListener as StdListener,
-    path::PathBuf,
     process::{Child, Command, Stdio},
     sync::{
         Arc,
@@ -32,9 +32,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::{Router, extract::Request, middleware::Next, response::Response, routing::get};
 use examples::BUYER_KEY;
-use tokio::{net::TcpListener, task::JoinHandle};
+use support::{Task, TempPath, free_port, serve_facilitator, upstream};
+use tokio::task::JoinHandle;
 use x402_core::{
     clock::{Clock as _, SystemClock},
     codec,
@@ -93,83 +93,10 @@ impl Rng {
     }
 }
 
-struct Task(JoinHandle<()>);
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// An upstream answering `{"ok":true}`, counting its hits.
-async fn upstream() -> (String, Arc<AtomicUsize>, Task) {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&hits);
-    let router = Router::new().fallback(get(move || {
-        counted.fetch_add(1, Ordering::SeqCst);
-        async { r#"{"ok":true}"# }
-    }));
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
-    let address = listener.local_addr().expect("address").to_string();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    (address, hits, Task(task))
-}
-
 /// The dev facilitator over HTTP (idempotent settles), counting its `/settle` calls.
 async fn facilitator() -> (String, Arc<DevFacilitator>, Arc<AtomicUsize>, Task) {
-    let dev = Arc::new(DevFacilitator::new([DevNetwork::base_sepolia()]).with_idempotent_settles());
-    let settles = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&settles);
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    let router = x402_tower::dev_facilitator::router(dev.clone()).layer(axum::middleware::from_fn(
-        move |request: Request, next: Next| {
-            let counted = Arc::clone(&counted);
-            async move {
-                if request.uri().path() == "/settle" {
-                    counted.fetch_add(1, Ordering::SeqCst);
-                }
-                let response: Response = next.run(request).await;
-                response
-            }
-        },
-    ));
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    (url, dev, settles, Task(task))
-}
-
-static FILES: AtomicUsize = AtomicUsize::new(0);
-
-/// A fresh path in the temp directory (with its SQLite companions removed on drop).
-struct TempPath(PathBuf);
-
-impl TempPath {
-    fn new(name: &str) -> Self {
-        let n = FILES.fetch_add(1, Ordering::Relaxed);
-        Self(std::env::temp_dir().join(format!("x402-crash-{}-{n}-{name}", std::process::id())))
-    }
-}
-
-impl Drop for TempPath {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut path = self.0.clone().into_os_string();
-            path.push(suffix);
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-/// A free loopback port (bound, then released for the child to take).
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    serve_facilitator(DevFacilitator::new([DevNetwork::base_sepolia()]).with_idempotent_settles())
+        .await
 }
 
 /// The gateway's configuration: short ledger timers, so what a killed gateway left is taken

@@ -2,21 +2,18 @@
 //! HTTP (so its settlements are counted), an echo upstream, the gateway in process — and, for
 //! the usage API's secret (an environment variable), the gateway binary as a child process.
 
+mod support;
+
 use std::{
-    net::TcpListener as StdListener,
-    path::PathBuf,
     process::{Child, Command, Stdio},
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::{Arc, atomic::Ordering},
     time::Duration,
 };
 
-use axum::{Router, routing::get};
 use examples::BUYER_KEY;
 use reqwest::StatusCode;
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use support::{Task, TempPath, free_port, serve_facilitator, upstream};
+use tokio::sync::oneshot;
 use x402_core::{
     clock::{Clock as _, SystemClock},
     codec,
@@ -29,65 +26,11 @@ use x402_gateway::Running;
 const PAY_TO: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 const PATIENCE: Duration = Duration::from_secs(30);
 
-struct Task(JoinHandle<()>);
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// An upstream answering `{"ok":true}` everywhere, counting its hits.
-async fn upstream() -> (String, Arc<AtomicUsize>, Task) {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&hits);
-    let router = Router::new().fallback(get(move || {
-        counted.fetch_add(1, Ordering::SeqCst);
-        async { r#"{"ok":true}"# }
-    }));
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
-    let address = listener.local_addr().expect("address").to_string();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    (address, hits, Task(task))
-}
-
 /// The dev facilitator over HTTP.
 async fn facilitator() -> (String, Arc<DevFacilitator>, Task) {
-    let dev = Arc::new(DevFacilitator::new([DevNetwork::base_sepolia()]));
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    let router = x402_tower::dev_facilitator::router(dev.clone());
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    (url, dev, Task(task))
-}
-
-static FILES: AtomicUsize = AtomicUsize::new(0);
-
-/// A fresh path in the temp directory (a file and its WAL companions removed on drop).
-struct TempPath(PathBuf);
-
-impl TempPath {
-    fn new(name: &str) -> Self {
-        let n = FILES.fetch_add(1, Ordering::Relaxed);
-        Self(std::env::temp_dir().join(format!(
-            "x402-gateway-ledger-{}-{n}-{name}",
-            std::process::id()
-        )))
-    }
-}
-
-impl Drop for TempPath {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut path = self.0.clone().into_os_string();
-            path.push(suffix);
-            let _ = std::fs::remove_file(path);
-        }
-    }
+    let (url, dev, _settles, task) =
+        serve_facilitator(DevFacilitator::new([DevNetwork::base_sepolia()])).await;
+    (url, dev, task)
 }
 
 fn config(listen: &str, upstream: &str, facilitator: &str, ledger: &TempPath) -> String {
@@ -343,14 +286,6 @@ routes: [ { path: /weather } ]
     ] {
         assert!(message.contains(expected), "{expected} in {message}");
     }
-}
-
-/// A free loopback port (bound, then released for the child to take).
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 struct ChildGateway(Child);
