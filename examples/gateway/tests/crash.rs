@@ -451,26 +451,11 @@ async fn sigkilled_gateway_on_sqlite_settles_each_payment_once_and_serves_every_
     .await;
 }
 
-/// The environment variable naming the PostgreSQL server.
-#[cfg(feature = "postgres")]
-const POSTGRES_URL_VAR: &str = "X402_TEST_POSTGRES_URL";
-
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_sigkilled_gateways_sharing_postgres_settle_each_payment_once_and_serve_every_buyer() {
-    let Some(url) = std::env::var(POSTGRES_URL_VAR)
-        .ok()
-        .filter(|u| !u.is_empty())
+    let Some((ledger, ledger_url)) = support::postgres_schema("the PostgreSQL crash test").await
     else {
-        // Under CI the server is part of the run: its absence is a failure, not a skip.
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but {POSTGRES_URL_VAR} is unset (.ci/run starts PostgreSQL and sets it)"
-        );
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("SKIPPED the PostgreSQL crash test: set {POSTGRES_URL_VAR}");
-        }
         return;
     };
     let seed = seed();
@@ -478,16 +463,6 @@ async fn two_sigkilled_gateways_sharing_postgres_settle_each_payment_once_and_se
     {
         eprintln!("crash test (PostgreSQL, two gateways): seed {seed}");
     }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let schema = format!("x402_crash_test_{}_{nanos}", std::process::id());
-    let ledger = x402_core::ledger::PostgresLedger::connect_in_schema(&url, &schema)
-        .await
-        .expect("connects and migrates");
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let ledger_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
-
     let (upstream, hits, _u) = upstream().await;
     let (facilitator, dev, settles, _f) = facilitator().await;
     let mut gateways = Vec::new();

@@ -374,38 +374,14 @@ async fn the_gateway_binary_serves_the_usage_api_with_the_secret_from_its_enviro
     assert_eq!(body["buckets"].as_array().map(Vec::len), Some(1), "{body}");
 }
 
-/// The environment variable naming the PostgreSQL server of the shared-ledger test.
-#[cfg(feature = "postgres")]
-const POSTGRES_URL_VAR: &str = "X402_TEST_POSTGRES_URL";
-
 #[cfg(feature = "postgres")]
 #[tokio::test]
 async fn two_gateways_sharing_a_postgres_ledger_settle_a_payment_once_and_serve_its_retry() {
-    let Some(url) = std::env::var(POSTGRES_URL_VAR)
-        .ok()
-        .filter(|u| !u.is_empty())
+    let Some((_ledger, ledger_url)) =
+        support::postgres_schema("two_gateways_sharing_a_postgres_ledger").await
     else {
-        // Under CI the server is part of the run: its absence is a failure, not a skip.
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but {POSTGRES_URL_VAR} is unset (.ci/run starts PostgreSQL and sets it)"
-        );
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("SKIPPED two_gateways_sharing_a_postgres_ledger: set {POSTGRES_URL_VAR}");
-        }
         return;
     };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let schema = format!("x402_gateway_test_{}_{nanos}", std::process::id());
-    // Creates the schema and its table; the gateways then use it through the URL's options.
-    x402_core::ledger::PostgresLedger::connect_in_schema(&url, &schema)
-        .await
-        .expect("connects and migrates");
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let ledger_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
 
     let (upstream, hits, _u) = upstream().await;
     let (facilitator, dev, _f) = facilitator().await;

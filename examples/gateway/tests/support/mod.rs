@@ -100,3 +100,43 @@ pub(crate) fn free_port() -> u16 {
         .expect("a free port")
         .port()
 }
+
+/// The environment variable naming the PostgreSQL server of the shared-ledger tests.
+#[cfg(feature = "postgres")]
+pub(crate) const POSTGRES_URL_VAR: &str = "X402_TEST_POSTGRES_URL";
+
+/// A fresh schema on the PostgreSQL server [`POSTGRES_URL_VAR`] names, migrated: its ledger and
+/// the URL that points gateways at it. `None` (the test skips, saying so) when the variable is
+/// unset — a failure under `CI=true`, where the server is part of the run.
+#[cfg(feature = "postgres")]
+pub(crate) async fn postgres_schema(
+    test: &str,
+) -> Option<(x402_core::ledger::PostgresLedger, String)> {
+    let Some(url) = std::env::var(POSTGRES_URL_VAR)
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but {POSTGRES_URL_VAR} is unset (.ci/run starts PostgreSQL and sets it)"
+        );
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("SKIPPED {test}: set {POSTGRES_URL_VAR}");
+        }
+        return None;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let schema = format!("x402_gateway_test_{}_{nanos}", std::process::id());
+    // Creates the schema and its table; the gateways then use it through the URL's options.
+    let ledger = x402_core::ledger::PostgresLedger::connect_in_schema(&url, &schema)
+        .await
+        .expect("connects and migrates");
+    let separator = if url.contains('?') { '&' } else { '?' };
+    Some((
+        ledger,
+        format!("{url}{separator}options=-c%20search_path%3D{schema}"),
+    ))
+}
