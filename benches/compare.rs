@@ -13,6 +13,11 @@
 //!   ([`benches::incumbent`]).
 //! - **actix**: the same paths through our actix-web middleware, beside the bare actix app
 //!   (`actix_web::test::init_service`, called inside one `block_on`).
+//! - **ledger**: the actix paid path (signature check off) with a `SqliteLedger` on a fresh
+//!   file in the temp directory (WAL, `synchronous = FULL`) and, when `X402_TEST_POSTGRES_URL`
+//!   names a server, a `PostgresLedger` in a fresh schema, each as a ratio to the same paid
+//!   path without a ledger (`actix/paid/signature_off`). (The axum cases are driven without a
+//!   runtime, and both ledgers need tokio: the actix cases run on actix's tokio runtime.)
 //! - **facilitator alone**: one verify plus one settle of each in-process facilitator, so the
 //!   paid paths can be compared excluding the facilitator.
 //! - **route matching**: `PathMatcher::first_match` among 10, 1 000 and 10 000 routes.
@@ -45,13 +50,17 @@ use actix_web::{
 };
 use benches::{
     axum_app::{PAYMENT_POOL, WEATHER_JSON, scenarios},
-    fixture::{InstantFacilitator, SPEC, gate, poll_once, requirement, signed_payments, table},
+    fixture::{
+        InstantFacilitator, SPEC, gate, gate_with_ledger, poll_once, requirement, signed_payments,
+        table,
+    },
     routes::{ROUTE_COUNTS, lookups, matcher},
 };
 use criterion::Criterion;
 use x402_actix::X402;
 use x402_core::{
     facilitator::{Facilitator, FacilitatorRequest, Requirements},
+    ledger::{Ledger, PostgresLedger, SqliteLedger},
     wire::PaymentPayload,
 };
 
@@ -228,6 +237,97 @@ where
     })
 }
 
+/// A fresh ledger per app build (the pool's payments are reused after a rebuild).
+#[derive(Clone, Copy)]
+enum LedgerKind {
+    Sqlite,
+    Postgres,
+}
+
+/// The environment variable naming the PostgreSQL server of the `postgres` ledger case.
+const POSTGRES_URL_VAR: &str = "X402_TEST_POSTGRES_URL";
+
+/// The actix paid-path cases with a ledger: SQLite always, PostgreSQL when
+/// [`POSTGRES_URL_VAR`] is set (skipped, saying so, otherwise).
+fn actix_ledger_cases(system: &Rc<SystemRunner>, payments: &Rc<Vec<String>>) -> Vec<Case> {
+    let postgres = std::env::var(POSTGRES_URL_VAR)
+        .ok()
+        .filter(|url| !url.is_empty());
+    if postgres.is_none() {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("SKIPPED actix/paid/ledger_postgres: set {POSTGRES_URL_VAR}");
+        }
+    }
+    let builds = Rc::new(std::cell::Cell::new(0usize));
+    let ledgered = |kind: LedgerKind| {
+        let system = Rc::clone(system);
+        let builds = Rc::clone(&builds);
+        let postgres = postgres.clone();
+        move || {
+            let n = builds.get();
+            builds.set(n + 1);
+            let ledger: Arc<dyn Ledger> = match kind {
+                LedgerKind::Sqlite => {
+                    let dir = std::env::temp_dir();
+                    let path = |n: usize| {
+                        dir.join(format!("x402-bench-ledger-{}-{n}.db", std::process::id()))
+                    };
+                    // The build before last is dropped by now: its files go.
+                    if let Some(old) = n.checked_sub(2) {
+                        for suffix in ["", "-wal", "-shm"] {
+                            let mut file = path(old).into_os_string();
+                            file.push(suffix);
+                            let _ = std::fs::remove_file(file);
+                        }
+                    }
+                    Arc::new(SqliteLedger::open(path(n)).expect("the SQLite ledger opens"))
+                }
+                LedgerKind::Postgres => {
+                    let url = postgres.as_deref().expect("a PostgreSQL URL");
+                    let schema = format!("x402_bench_{}_{n}", std::process::id());
+                    Arc::new(
+                        system
+                            .block_on(PostgresLedger::connect_in_schema(url, &schema))
+                            .expect("the PostgreSQL ledger connects"),
+                    )
+                }
+            };
+            let gate = gate_with_ledger(table(SPEC), ledger);
+            system.block_on(test::init_service(
+                App::new().wrap(X402::new(gate)).configure(actix_routes),
+            ))
+        }
+    };
+    let mut cases = vec![actix_case(
+        system,
+        (
+            "actix/paid/ledger_sqlite",
+            "X402 middleware, paid v2, signature check off, SQLite ledger (file, WAL, FULL sync)",
+            "actix/paid/signature_off",
+            "/weather",
+            200,
+        ),
+        ledgered(LedgerKind::Sqlite),
+        Some(Rc::clone(payments)),
+    )];
+    if postgres.is_some() {
+        cases.push(actix_case(
+            system,
+            (
+                "actix/paid/ledger_postgres",
+                "X402 middleware, paid v2, signature check off, PostgreSQL ledger (loopback)",
+                "actix/paid/signature_off",
+                "/weather",
+                200,
+            ),
+            ledgered(LedgerKind::Postgres),
+            Some(Rc::clone(payments)),
+        ));
+    }
+    cases
+}
+
 fn actix_cases(system: &Rc<SystemRunner>) -> Vec<Case> {
     let payments = Rc::new(signed_payments(
         &requirement(&table(SPEC), "weather"),
@@ -247,7 +347,7 @@ fn actix_cases(system: &Rc<SystemRunner>) -> Vec<Case> {
             ))
         }
     };
-    vec![
+    let mut cases = vec![
         actix_case(
             system,
             (
@@ -318,9 +418,11 @@ fn actix_cases(system: &Rc<SystemRunner>) -> Vec<Case> {
                 200,
             ),
             ours(true),
-            Some(payments),
+            Some(Rc::clone(&payments)),
         ),
-    ]
+    ];
+    cases.extend(actix_ledger_cases(system, &payments));
+    cases
 }
 
 // ---------------------------------------------------------------------------------------------

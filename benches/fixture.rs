@@ -122,6 +122,17 @@ pub fn gate(table: RouteTable, local_checks: bool) -> Gate {
         .expect("gate builds")
 }
 
+/// [`gate`] with local checks off and a payment `ledger` (the paid path's ledger cost: each
+/// payment claimed, verified, settling and settled in it).
+pub fn gate_with_ledger(table: RouteTable, ledger: Arc<dyn x402_core::ledger::Ledger>) -> Gate {
+    Gate::builder(RouteTableHandle::new(table), Arc::new(InstantFacilitator))
+        .clock(Arc::new(FixedClock::new(NOW)))
+        .local_checks(false)
+        .ledger(ledger)
+        .build()
+        .expect("gate builds")
+}
+
 /// [`gate`] with local checks on and v1 off: its 402 carries the v2 `PAYMENT-REQUIRED` header
 /// and a `{}` body, as the official v2 server's does (the default also writes the v1 body for
 /// v1 clients).

@@ -6,6 +6,7 @@
 #   LOAD_SERVER_SERVICE_TIMES=1 benches/load/run.sh   # servers also log their own service times
 #   PAYMENTS_CACHE=/tmp/pools benches/load/run.sh      # keep the signed payments for the next run
 #   ONLY='paid|bare/weather' benches/load/run.sh        # only the paths whose name matches (grep -E)
+#   INCUMBENT=0 ONLY='bare/weather|paid/signature_off|ledger' benches/load/run.sh  # no x402-axum (no aws-lc build)
 #
 # What it does:
 #   1. installs wrk (Debian package) if it is missing, builds `load-server` with `--features incumbent` (the bench profile: release with debug info, so it shares the
@@ -22,7 +23,9 @@
 #
 # Paths: bare GET /health and /weather; our layer (Router::layer) on the free /health, the 402
 # of /weather (and the same with v1 off: `{}` body, as the official v2 server), paid /weather
-# with the local signature check on and off; x402-axum on /health
+# with the local signature check on and off, and paid /weather with a SQLite payment ledger
+# (signature check off; its ratio is to the paid path without a ledger; a fresh ledger file per
+# server); x402-axum on /health
 # (no layer on that route), its 402 and paid /weather. Paid runs send a distinct pre-signed
 # payment per request (paid.lua); the server's facilitator is the benchmarks' in-process
 # instant one (it accepts what passes our checks and settles nothing), so the paid figures are
@@ -41,6 +44,7 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 PAYMENTS=${PAYMENTS:-$((ROUNDS * 300000))}
 ONLY=${ONLY:-.}
 SERVICE_LOG=${LOAD_SERVER_SERVICE_TIMES:+1}
+INCUMBENT=${INCUMBENT:-1}
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 here="$root/benches/load"
@@ -58,13 +62,21 @@ if ! command -v wrk >/dev/null; then
 fi
 
 echo "building load-server (release)" >&2
-cargo build --profile bench --quiet -p benches --features incumbent --example load-server --manifest-path "$root/Cargo.toml"
+if [[ $INCUMBENT == 1 ]]; then
+  cargo build --profile bench --quiet -p benches --features incumbent --example load-server --manifest-path "$root/Cargo.toml"
+  targets=(ours x402-axum)
+  servers=5
+else
+  cargo build --profile bench --quiet -p benches --example load-server --manifest-path "$root/Cargo.toml"
+  targets=(ours)
+  servers=4
+fi
 server="$root/target/release/examples/load-server"
 
 # PAYMENTS_CACHE=DIR keeps the signed pools there and reuses them while they are big enough.
 pools=${PAYMENTS_CACHE:-$work}
 mkdir -p "$pools"
-for target in ours x402-axum; do
+for target in "${targets[@]}"; do
   if [[ -f $pools/$target.txt && $(wc -l <"$pools/$target.txt") -ge $PAYMENTS ]]; then
     echo "reusing $pools/$target.txt" >&2
   else
@@ -75,6 +87,7 @@ done
 
 # start_server <local-checks on|off>: starts a pinned server, sets $server_pid and the ports.
 start_server() {
+  export LOAD_SERVER_LEDGER="$work/ledger.db"
   if [[ -n $SERVICE_LOG ]]; then
     taskset -c "$SERVER_CPU" "$server" serve --local-checks "$1" >"$work/ports" 2>>"$work/service.log" &
   else
@@ -82,20 +95,23 @@ start_server() {
   fi
   server_pid=$!
   for _ in $(seq 400); do
-    [[ $(wc -l <"$work/ports") -ge 4 ]] && break
+    [[ $(wc -l <"$work/ports") -ge $servers ]] && break
     sleep 0.05
   done
   port_bare=$(awk '$1 == "bare" { print $2 }' "$work/ports")
   port_x402=$(awk '$1 == "x402" { print $2 }' "$work/ports")
   port_x402_v2=$(awk '$1 == "x402-v2-only" { print $2 }' "$work/ports")
+  port_x402_ledger=$(awk '$1 == "x402-ledger" { print $2 }' "$work/ports")
   port_x402_axum=$(awk '$1 == "x402-axum" { print $2 }' "$work/ports")
-  [[ -n $port_bare && -n $port_x402 && -n $port_x402_v2 && -n $port_x402_axum ]] || { echo "server did not start" >&2; exit 1; }
+  [[ -n $port_bare && -n $port_x402 && -n $port_x402_v2 && -n $port_x402_ledger ]] || { echo "server did not start" >&2; exit 1; }
+  [[ $INCUMBENT != 1 || -n $port_x402_axum ]] || { echo "server did not start" >&2; exit 1; }
 }
 
 stop_server() {
   kill "$server_pid"
   wait "$server_pid" 2>/dev/null || true
   server_pid=
+  rm -f "$work/ledger.db" "$work/ledger.db-wal" "$work/ledger.db-shm"
 }
 
 # The paths: name | server | local checks | path | payments file (or -) | baseline | status
@@ -107,6 +123,7 @@ paths=(
   "x402/402/v2_only|x402-v2|on|/weather|-|bare/weather|402"
   "x402/paid/signature_off|x402|off|/weather|ours|bare/weather|200"
   "x402/paid/signature_on|x402|on|/weather|ours|bare/weather|200"
+  "x402/paid/ledger_sqlite|x402-ledger|off|/weather|ours|x402/paid/signature_off|200"
   "x402-axum/unpriced|x402-axum|on|/health|-|bare/health|200"
   "x402-axum/402|x402-axum|on|/weather|-|bare/weather|402"
   "x402-axum/paid|x402-axum|on|/weather|x402-axum|bare/weather|200"
@@ -114,6 +131,7 @@ paths=(
 
 selected=()
 for spec in "${paths[@]}"; do
+  [[ $INCUMBENT == 1 || ${spec%%|*} != x402-axum/* ]] || continue
   if grep -qE "$ONLY" <<<"${spec%%|*}"; then selected+=("$spec"); fi
 done
 [[ ${#selected[@]} -gt 0 ]] || { echo "ONLY=$ONLY matches no path" >&2; exit 1; }
@@ -129,6 +147,7 @@ for round in $(seq "$ROUNDS"); do
       bare) port=$port_bare ;;
       x402) port=$port_x402 ;;
       x402-v2) port=$port_x402_v2 ;;
+      x402-ledger) port=$port_x402_ledger ;;
       x402-axum) port=$port_x402_axum ;;
     esac
     url="http://127.0.0.1:$port$path"

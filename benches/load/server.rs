@@ -3,7 +3,7 @@
 //! the paid runs send.
 //!
 //! ```text
-//! load-server serve [--local-checks on|off]   # prints "bare <port>", "x402 <port>", "x402-v2-only <port>", "x402-axum <port>"
+//! load-server serve [--local-checks on|off]   # prints "bare <port>", "x402 <port>", "x402-v2-only <port>", "x402-ledger <port>", "x402-axum <port>"
 //! load-server sign <ours|x402-axum> <count>   # one PAYMENT-SIGNATURE value per line
 //! load-server probe <count> [--local-checks on|off]  # the paid path's tail, in process
 //! load-server sweep <count>                    # the replay guard's claims, timed one by one
@@ -16,7 +16,9 @@
 //! guard, a clock fixed at the payments' signing time and the local EVM checks (signature
 //! recovery included) on or off; the same with v1 off (`x402-v2-only`: its 402 body is `{}`, as
 //! the official v2 server's, which shows what the v1 body costs on the wire); and the app with
-//! `x402-axum` and its equivalent instant facilitator. **This is a benchmark server, not a deployment**: its facilitator accepts
+//! `x402-axum` and its equivalent instant facilitator. `x402-ledger` is our layer with the local
+//! checks off and a SQLite payment ledger (WAL, `synchronous = FULL`) in the file
+//! `LOAD_SERVER_LEDGER` names (default: a new file in the temp directory), removed first. **This is a benchmark server, not a deployment**: its facilitator accepts
 //! every payment that passes our own checks.
 //!
 //! `sign` writes `count` payments with distinct nonces (each is accepted once by our replay
@@ -36,13 +38,17 @@
 // A command-line tool: its output is its interface.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::{io::Write, process::ExitCode, thread};
+use std::{io::Write, path::PathBuf, process::ExitCode, sync::Arc, thread};
 
 use benches::{
     axum_app::{bare, layered},
-    fixture::{SPEC, gate, gate_v2_only, requirement, signed_payments_in, table},
+    fixture::{SPEC, gate, gate_v2_only, gate_with_ledger, requirement, signed_payments_in, table},
 };
 use tokio::net::TcpListener;
+use x402_core::{
+    ErrorChain,
+    ledger::{Ledger, SqliteLedger},
+};
 
 const USAGE: &str = "usage: load-server serve [--local-checks on|off]\n       load-server sign <ours|x402-axum> <count>\n       load-server probe <count> [--local-checks on|off]";
 
@@ -92,6 +98,10 @@ fn serve(local_checks: bool) -> Result<(), String> {
             ("bare", bare()),
             ("x402", layered(gate(table(SPEC), local_checks))),
             ("x402-v2-only", layered(gate_v2_only(table(SPEC)))),
+            (
+                "x402-ledger",
+                layered(gate_with_ledger(table(SPEC), sqlite_ledger()?)),
+            ),
             #[cfg(feature = "incumbent")]
             ("x402-axum", benches::incumbent::app()),
         ];
@@ -125,6 +135,23 @@ fn serve(local_checks: bool) -> Result<(), String> {
         }
         Ok(())
     })
+}
+
+/// The `x402-ledger` app's ledger: a fresh SQLite file at `LOAD_SERVER_LEDGER` (or in the temp
+/// directory).
+fn sqlite_ledger() -> Result<Arc<dyn Ledger>, String> {
+    let path = std::env::var_os("LOAD_SERVER_LEDGER").map_or_else(
+        || std::env::temp_dir().join(format!("x402-load-ledger-{}.db", std::process::id())),
+        PathBuf::from,
+    );
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.clone().into_os_string();
+        file.push(suffix);
+        let _ = std::fs::remove_file(file);
+    }
+    let ledger = SqliteLedger::open(&path)
+        .map_err(|e| format!("the ledger {}: {}", path.display(), ErrorChain(&e)))?;
+    Ok(Arc::new(ledger))
 }
 
 /// With `LOAD_SERVER_SERVICE_TIMES` set, `serve` times every request inside the server (from

@@ -238,6 +238,52 @@ fn the_same_payment_settled_twice_is_refused_the_second_time() {
 }
 
 #[test]
+fn with_idempotent_settles_a_repeat_settle_answers_the_first_receipt_and_moves_nothing() {
+    let facilitator = facilitator_at(SDK_NOW)
+        .with_idempotent_settles()
+        .with_balances([(PAYER, U256::from(5000u64))]);
+    let first = block_on(facilitator.settle_body(&v2_body())).unwrap();
+    let second = block_on(facilitator.settle_body(&v2_body())).unwrap();
+    assert!(first.success, "{first:?}");
+    assert_eq!(second, first, "the same receipt, the same transaction");
+    assert_eq!(facilitator.settlements().len(), 1, "recorded once");
+    assert_eq!(
+        facilitator.balance(PAYER),
+        Some(U256::from(4000u64)),
+        "debited once"
+    );
+    // A settled authorization still fails verification.
+    let verified = block_on(facilitator.verify_body(&v2_body())).unwrap();
+    assert_eq!(
+        verified.invalid_reason.as_deref(),
+        Some("invalid_exact_evm_nonce_already_used")
+    );
+}
+
+#[test]
+fn with_idempotent_settles_concurrent_repeats_settle_once_and_all_get_the_receipt() {
+    let facilitator = Arc::new(facilitator_at(SDK_NOW).with_idempotent_settles());
+    let receipts = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let facilitator = Arc::clone(&facilitator);
+                scope.spawn(move || block_on(facilitator.settle_body(&v2_body())).unwrap())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    assert!(
+        receipts
+            .iter()
+            .all(|r| r.success && r.transaction == receipts[0].transaction)
+    );
+    assert_eq!(facilitator.settlements().len(), 1);
+}
+
+#[test]
 fn verify_after_settle_says_the_nonce_is_used() {
     let facilitator = facilitator_at(SDK_NOW);
     assert!(

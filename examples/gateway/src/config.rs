@@ -5,13 +5,12 @@
 //! for routes, the route): a gateway never starts, and a reload never applies, a half-valid
 //! configuration.
 
-#[cfg(feature = "redis")]
-use std::time::Duration;
 use std::{
     fmt,
     net::SocketAddr,
     path::{Path, PathBuf},
     sync::Arc,
+    time::Duration,
 };
 
 use serde::Deserialize;
@@ -40,6 +39,7 @@ use x402_core::{
 /// replay:                     # default: in memory (one instance)
 ///   redis: { url: "redis://redis:6379/", timeout: 1s, keyPrefix: "x402:replay:" }
 /// ledger: sqlite:///var/lib/x402/ledger.db  # default: none; replaces `replay` when set
+/// ledgerTiming: { claimLease: 60s, settlingStaleAfter: 60s, reconcileEvery: 5s }  # defaults
 /// routesFrom:                 # default: `routes` below
 ///   kubernetes: { namespaces: [shop], labelSelector: team=payments, writeStatus: true }
 /// payment: { wallet: "0x…", network: base-sepolia, facilitatorURL: https://x402.org/facilitator }
@@ -82,6 +82,10 @@ pub struct GatewayConfig {
     /// replay store, idempotent retries and the record of every payment. Restart to change it.
     #[serde(default)]
     pub ledger: Option<String>,
+    /// How the ledger takes over what a dead gateway left (see [`LedgerTiming`]); only with
+    /// `ledger`. Restart to change it.
+    #[serde(default)]
+    pub ledger_timing: Option<LedgerTiming>,
     /// Where the route table comes from (default: `routes` in this file). Restart to change it.
     #[serde(default)]
     pub routes_from: Option<RoutesFrom>,
@@ -118,6 +122,100 @@ pub struct RedisReplayConfig {
     /// `x402:replay:`).
     #[serde(default)]
     pub key_prefix: Option<String>,
+}
+
+/// `ledgerTiming`: how soon the records a killed (or hung) gateway left are taken over. Each is
+/// a duration (`500ms`, `2s`, `1m`), whole seconds for the first two.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LedgerTiming {
+    /// How long a payment claimed (or verified) and not yet sent to `/settle` stays held by its
+    /// request before a retry may take it over (default 60 s,
+    /// [`x402_core::ledger::DEFAULT_CLAIM_LEASE_SECONDS`]). Nothing was charged, so taking it
+    /// over cannot charge twice; it must exceed the slowest handler of a route settling after
+    /// it, or that request loses its claim and answers 503.
+    #[serde(default)]
+    pub claim_lease: Option<String>,
+    /// How long a payment may stay `settling` before the reconciler takes its gateway for dead
+    /// and settles it again with the recorded body (default 60 s,
+    /// [`crate::ledger::SETTLING_STALE_AFTER`]). Keep it above the facilitator's settle time.
+    #[serde(default)]
+    pub settling_stale_after: Option<String>,
+    /// How often the reconciler looks for unfinished settlements (default 5 s,
+    /// [`crate::ledger::RECONCILE_EVERY`]).
+    #[serde(default)]
+    pub reconcile_every: Option<String>,
+}
+
+/// [`LedgerTiming`] read: the values the gateway runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedgerTimers {
+    /// `claimLease`, whole seconds.
+    pub claim_lease_seconds: u64,
+    /// `settlingStaleAfter`.
+    pub settling_stale_after: Duration,
+    /// `reconcileEvery`.
+    pub reconcile_every: Duration,
+}
+
+impl Default for LedgerTimers {
+    fn default() -> Self {
+        Self {
+            claim_lease_seconds: x402_core::ledger::DEFAULT_CLAIM_LEASE_SECONDS,
+            settling_stale_after: crate::ledger::SETTLING_STALE_AFTER,
+            reconcile_every: crate::ledger::RECONCILE_EVERY,
+        }
+    }
+}
+
+impl LedgerTiming {
+    /// The timers, or every error naming its field (`ledgerTiming.claimLease`, …).
+    pub fn timers(&self) -> Result<LedgerTimers, Vec<String>> {
+        let mut timers = LedgerTimers::default();
+        let mut errors = Vec::new();
+        let mut read = |field: &str, value: &Option<String>, whole_seconds: bool| {
+            let text = value.as_deref()?;
+            match parse_duration(text) {
+                Ok(duration) if whole_seconds && duration.subsec_nanos() != 0 => {
+                    errors.push(format!(
+                        "`ledgerTiming.{field}` = {text:?}: must be whole seconds (`2s`, `1m`)"
+                    ));
+                    None
+                }
+                Ok(duration) => Some(duration),
+                Err(why) => {
+                    errors.push(format!("`ledgerTiming.{field}` = {text:?}: {why}"));
+                    None
+                }
+            }
+        };
+        if let Some(lease) = read("claimLease", &self.claim_lease, true) {
+            timers.claim_lease_seconds = lease.as_secs();
+        }
+        if let Some(stale) = read("settlingStaleAfter", &self.settling_stale_after, true) {
+            timers.settling_stale_after = stale;
+        }
+        if let Some(every) = read("reconcileEvery", &self.reconcile_every, false) {
+            timers.reconcile_every = every;
+        }
+        if errors.is_empty() {
+            Ok(timers)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// The ledger's timers (`ledgerTiming`, defaults for what it leaves out). A loaded
+    /// configuration has been checked, so this falls back to the defaults only for a config
+    /// built by hand with bad values.
+    pub fn ledger_timers(&self) -> LedgerTimers {
+        self.ledger_timing
+            .as_ref()
+            .and_then(|timing| timing.timers().ok())
+            .unwrap_or_default()
+    }
 }
 
 /// The `routesFrom` setting.
@@ -463,6 +561,16 @@ pub fn validate_with(
             );
         }
     }
+    if let Some(timing) = &config.ledger_timing {
+        if config.ledger.is_none() {
+            errors.push(
+                "`ledgerTiming`: needs `ledger` (it times the ledger's takeovers)".to_owned(),
+            );
+        }
+        if let Err(mut found) = timing.timers() {
+            errors.append(&mut found);
+        }
+    }
 
     let route_source = match &config.routes_from {
         None => RouteSource::File,
@@ -592,7 +700,6 @@ fn redis_guard(config: &RedisReplayConfig) -> Result<Arc<dyn ReplayGuard>, Strin
 }
 
 /// `250ms`, `1s`, `2m`: a positive whole number and a unit.
-#[cfg(feature = "redis")]
 fn parse_duration(text: &str) -> Result<Duration, &'static str> {
     const EXPECTED: &str = "expected a positive whole number and a unit: `500ms`, `1s`, `1m`";
     let text = text.trim();

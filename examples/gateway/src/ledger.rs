@@ -21,6 +21,8 @@ use x402_core::{
 };
 use x402_tower::usage::UsageService;
 
+use crate::config::LedgerTimers;
+
 /// The environment variable holding the usage API's shared secret (`x-internal-secret`).
 /// Unset or empty: every `/internal/*` path answers 404.
 pub const INTERNAL_SECRET_VAR: &str = "X402_INTERNAL_SECRET";
@@ -67,20 +69,23 @@ pub fn check_url(url: &str) -> Result<(), String> {
     )
 }
 
-/// Opens the ledger a (checked) URL names, applying its migrations.
-pub async fn open(url: &str) -> Result<Arc<dyn Ledger>, LedgerError> {
-    ledger::open(url).await
+/// Opens the ledger a (checked) URL names, applying its migrations, with a claim lease of
+/// `claim_lease_seconds` (`ledgerTiming.claimLease`).
+pub async fn open(url: &str, claim_lease_seconds: u64) -> Result<Arc<dyn Ledger>, LedgerError> {
+    ledger::open_with_claim_lease(url, claim_lease_seconds).await
 }
 
-/// Runs the reconciler until `stop`: every [`RECONCILE_EVERY`], settles again, with the same
-/// body, every pending record and every `settling` one older than [`SETTLING_STALE_AFTER`].
+/// Runs the reconciler until `stop`: every `timers.reconcile_every` ([`RECONCILE_EVERY`] by
+/// default), settles again, with the same body, every pending record and every `settling` one
+/// older than `timers.settling_stale_after` ([`SETTLING_STALE_AFTER`] by default).
 pub fn spawn_reconciler(
     ledger: Arc<dyn Ledger>,
     facilitator: Arc<dyn Facilitator>,
+    timers: LedgerTimers,
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(RECONCILE_EVERY);
+        let mut tick = tokio::time::interval(timers.reconcile_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -88,7 +93,7 @@ pub fn spawn_reconciler(
                 _ = stop.wait_for(|stopped| *stopped) => return,
             }
             let now = SystemClock.now();
-            let stale_before = now.saturating_sub(SETTLING_STALE_AFTER.as_secs());
+            let stale_before = now.saturating_sub(timers.settling_stale_after.as_secs());
             match ledger::reconcile(&*ledger, &*facilitator, now, stale_before, RECONCILE_BATCH)
                 .await
             {

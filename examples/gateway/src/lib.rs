@@ -265,6 +265,7 @@ async fn start_inner(
     let _ = client;
     // The upstream may be any server: refuse what servers read differently (x402_core::path::gateway).
     let reconcile_with = Arc::clone(&facilitator);
+    let config_timers = config.ledger_timers();
     let mut builder = Gate::builder(routes, facilitator)
         .path_rule(PathRule::Gateway)
         .settlement(settlement)
@@ -277,7 +278,7 @@ async fn start_inner(
         builder = builder.replay_guard(guard);
     }
     let payment_ledger = match &config.ledger {
-        Some(url) => Some(ledger::open(url).await?),
+        Some(url) => Some(ledger::open(url, config_timers.claim_lease_seconds).await?),
         None => None,
     };
     if let Some(payment_ledger) = &payment_ledger {
@@ -339,6 +340,7 @@ async fn start_inner(
         background.push(ledger::spawn_reconciler(
             payment_ledger,
             reconcile_with,
+            config_timers,
             stop_rx.clone(),
         ));
     }
@@ -621,7 +623,7 @@ impl Reloader {
 /// `routes` reload).
 fn restart_needed(startup: &GatewayConfig, now: &GatewayConfig) -> Vec<&'static str> {
     let mut changed = Vec::new();
-    let checks: [(&'static str, bool); 12] = [
+    let checks: [(&'static str, bool); 13] = [
         ("listen", startup.listen != now.listen),
         ("mode", startup.mode != now.mode),
         ("upstream", startup.upstream != now.upstream),
@@ -645,6 +647,7 @@ fn restart_needed(startup: &GatewayConfig, now: &GatewayConfig) -> Vec<&'static 
         ("replay", startup.replay != now.replay),
         // Likewise the open ledger.
         ("ledger", startup.ledger != now.ledger),
+        ("ledgerTiming", startup.ledger_timing != now.ledger_timing),
         ("routesFrom", startup.routes_from != now.routes_from),
     ];
     for (name, differs) in checks {

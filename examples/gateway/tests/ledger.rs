@@ -2,21 +2,18 @@
 //! HTTP (so its settlements are counted), an echo upstream, the gateway in process — and, for
 //! the usage API's secret (an environment variable), the gateway binary as a child process.
 
+mod support;
+
 use std::{
-    net::TcpListener as StdListener,
-    path::PathBuf,
     process::{Child, Command, Stdio},
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::{Arc, atomic::Ordering},
     time::Duration,
 };
 
-use axum::{Router, routing::get};
 use examples::BUYER_KEY;
 use reqwest::StatusCode;
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use support::{Task, TempPath, free_port, serve_facilitator, upstream};
+use tokio::sync::oneshot;
 use x402_core::{
     clock::{Clock as _, SystemClock},
     codec,
@@ -29,65 +26,11 @@ use x402_gateway::Running;
 const PAY_TO: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 const PATIENCE: Duration = Duration::from_secs(30);
 
-struct Task(JoinHandle<()>);
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// An upstream answering `{"ok":true}` everywhere, counting its hits.
-async fn upstream() -> (String, Arc<AtomicUsize>, Task) {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&hits);
-    let router = Router::new().fallback(get(move || {
-        counted.fetch_add(1, Ordering::SeqCst);
-        async { r#"{"ok":true}"# }
-    }));
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
-    let address = listener.local_addr().expect("address").to_string();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    (address, hits, Task(task))
-}
-
 /// The dev facilitator over HTTP.
 async fn facilitator() -> (String, Arc<DevFacilitator>, Task) {
-    let dev = Arc::new(DevFacilitator::new([DevNetwork::base_sepolia()]));
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    let router = x402_tower::dev_facilitator::router(dev.clone());
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    (url, dev, Task(task))
-}
-
-static FILES: AtomicUsize = AtomicUsize::new(0);
-
-/// A fresh path in the temp directory (a file and its WAL companions removed on drop).
-struct TempPath(PathBuf);
-
-impl TempPath {
-    fn new(name: &str) -> Self {
-        let n = FILES.fetch_add(1, Ordering::Relaxed);
-        Self(std::env::temp_dir().join(format!(
-            "x402-gateway-ledger-{}-{n}-{name}",
-            std::process::id()
-        )))
-    }
-}
-
-impl Drop for TempPath {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut path = self.0.clone().into_os_string();
-            path.push(suffix);
-            let _ = std::fs::remove_file(path);
-        }
-    }
+    let (url, dev, _settles, task) =
+        serve_facilitator(DevFacilitator::new([DevNetwork::base_sepolia()])).await;
+    (url, dev, task)
 }
 
 fn config(listen: &str, upstream: &str, facilitator: &str, ledger: &TempPath) -> String {
@@ -287,12 +230,62 @@ routes: [ { path: /weather } ]
     );
 }
 
-/// A free loopback port (bound, then released for the child to take).
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+#[test]
+fn ledger_timing_is_read_and_each_bad_value_is_refused_naming_its_field() {
+    let file = TempPath::new("config-timing.yaml");
+    let base = r#"
+listen: 127.0.0.1:0
+mode: proxy
+upstream: http://127.0.0.1:1
+facilitator: dev
+payment: { wallet: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", network: base-sepolia, defaultPrice: "$0.001" }
+routes: [ { path: /weather } ]
+"#;
+    let load = |extra: &str| {
+        std::fs::write(&file.0, format!("{base}{extra}")).expect("writes");
+        x402_gateway::config::load(&file.0)
+    };
+    let loaded = load(
+        "ledger: sqlite:///tmp/x.db\nledgerTiming: { claimLease: 3s, settlingStaleAfter: 2m, \
+         reconcileEvery: 250ms }\n",
+    )
+    .expect("valid");
+    let timers = loaded.config.ledger_timers();
+    assert_eq!(timers.claim_lease_seconds, 3);
+    assert_eq!(timers.settling_stale_after, Duration::from_secs(120));
+    assert_eq!(timers.reconcile_every, Duration::from_millis(250));
+    // Left out: the defaults.
+    let loaded =
+        load("ledger: sqlite:///tmp/x.db\nledgerTiming: { claimLease: 5s }\n").expect("valid");
+    let timers = loaded.config.ledger_timers();
+    assert_eq!(timers.claim_lease_seconds, 5);
+    assert_eq!(
+        timers.settling_stale_after,
+        x402_gateway::ledger::SETTLING_STALE_AFTER
+    );
+    assert_eq!(
+        timers.reconcile_every,
+        x402_gateway::ledger::RECONCILE_EVERY
+    );
+    let defaults = load("ledger: sqlite:///tmp/x.db\n").expect("valid");
+    assert_eq!(
+        defaults.config.ledger_timers().claim_lease_seconds,
+        x402_core::ledger::DEFAULT_CLAIM_LEASE_SECONDS
+    );
+
+    let message = load(
+        "ledgerTiming: { claimLease: 1500ms, settlingStaleAfter: soon, reconcileEvery: 0s }\n",
+    )
+    .expect_err("refused")
+    .to_string();
+    for expected in [
+        "`ledgerTiming`: needs `ledger`",
+        "`ledgerTiming.claimLease` = \"1500ms\": must be whole seconds",
+        "`ledgerTiming.settlingStaleAfter` = \"soon\"",
+        "`ledgerTiming.reconcileEvery` = \"0s\": must be more than zero",
+    ] {
+        assert!(message.contains(expected), "{expected} in {message}");
+    }
 }
 
 struct ChildGateway(Child);
@@ -381,38 +374,14 @@ async fn the_gateway_binary_serves_the_usage_api_with_the_secret_from_its_enviro
     assert_eq!(body["buckets"].as_array().map(Vec::len), Some(1), "{body}");
 }
 
-/// The environment variable naming the PostgreSQL server of the shared-ledger test.
-#[cfg(feature = "postgres")]
-const POSTGRES_URL_VAR: &str = "X402_TEST_POSTGRES_URL";
-
 #[cfg(feature = "postgres")]
 #[tokio::test]
 async fn two_gateways_sharing_a_postgres_ledger_settle_a_payment_once_and_serve_its_retry() {
-    let Some(url) = std::env::var(POSTGRES_URL_VAR)
-        .ok()
-        .filter(|u| !u.is_empty())
+    let Some((_ledger, ledger_url)) =
+        support::postgres_schema("two_gateways_sharing_a_postgres_ledger").await
     else {
-        // Under CI the server is part of the run: its absence is a failure, not a skip.
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but {POSTGRES_URL_VAR} is unset (.ci/run starts PostgreSQL and sets it)"
-        );
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("SKIPPED two_gateways_sharing_a_postgres_ledger: set {POSTGRES_URL_VAR}");
-        }
         return;
     };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let schema = format!("x402_gateway_test_{}_{nanos}", std::process::id());
-    // Creates the schema and its table; the gateways then use it through the URL's options.
-    x402_core::ledger::PostgresLedger::connect_in_schema(&url, &schema)
-        .await
-        .expect("connects and migrates");
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let ledger_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
 
     let (upstream, hits, _u) = upstream().await;
     let (facilitator, dev, _f) = facilitator().await;

@@ -19,7 +19,12 @@
 //! - `settle`: verify again, then record the authorization as used, debit the balance (when
 //!   balances are on) and answer with a deterministic fake transaction hash,
 //!   `keccak256(chainId as uint256 ‖ from ‖ nonce)`. Settling the same authorization twice
-//!   fails the second time.
+//!   fails the second time — unless built
+//!   [`with_idempotent_settles`](DevFacilitator::with_idempotent_settles): then a repeat settle
+//!   of the same payment (same payer, nonce, recipient, value and network) answers the first
+//!   settlement's receipt again and records nothing, as a facilitator reconciling a repeat
+//!   against the transaction it broadcast does (x402 `settlement_pending` recovery); the
+//!   authorization still moves money once.
 //! - Permit2 payments (`upto`, and `exact` with `assetTransferMethod: "permit2"`): the local
 //!   Permit2 checks of [`crate::permit2`] (spender, recipient, the `upto` witness naming
 //!   [`DEV_FACILITATOR_ADDRESS`], deadline, `validAfter`, token, the EIP-712 signature); at
@@ -173,6 +178,18 @@ pub struct DevSettlement {
     pub transaction: B256,
 }
 
+impl DevSettlement {
+    /// Whether `accepted` is this very payment settled again.
+    fn same_payment(&self, accepted: &Accepted, transaction: B256) -> bool {
+        self.transaction == transaction
+            && self.payer == accepted.payer
+            && self.nonce == accepted.nonce
+            && self.pay_to == accepted.pay_to
+            && self.value == accepted.value
+            && self.network == accepted.network
+    }
+}
+
 /// Why a facilitator request body could not be handled (answer 400), or a network could not be
 /// configured.
 #[derive(Debug, thiserror::Error)]
@@ -242,6 +259,7 @@ pub struct DevFacilitator {
     options: CheckOptions,
     marker: JsonObject,
     ledger: Mutex<Ledger>,
+    idempotent_settles: bool,
 }
 
 /// A payment that passed every check, about to be answered or recorded.
@@ -280,7 +298,20 @@ impl DevFacilitator {
             options: CheckOptions::default(),
             marker,
             ledger: Mutex::default(),
+            idempotent_settles: false,
         }
+    }
+
+    /// A repeat settle of a payment already settled here answers its first receipt again
+    /// (success, the same transaction hash) and records nothing, instead of failing with
+    /// [`NONCE_ALREADY_USED`]: what a facilitator that reconciles a repeated `/settle` of the
+    /// same payload against its broadcast transaction answers. A *different* payment reusing
+    /// the nonce (another recipient, value or network) is still refused. `/verify` of a settled
+    /// authorization is still refused either way.
+    #[must_use]
+    pub fn with_idempotent_settles(mut self) -> Self {
+        self.idempotent_settles = true;
+        self
     }
 
     /// With another clock (a [`FixedClock`](crate::evm::FixedClock) in tests).
@@ -619,6 +650,16 @@ impl DevFacilitator {
     fn record(&self, accepted: Accepted) -> Result<(Accepted, B256), Refused> {
         let transaction = fake_transaction_hash(accepted.chain_id, accepted.payer, accepted.nonce);
         let mut ledger = self.ledger();
+        if self.idempotent_settles
+            && ledger
+                .settlements
+                .iter()
+                .any(|s| s.same_payment(&accepted, transaction))
+        {
+            // The same payment again: its first receipt, nothing moves twice.
+            drop(ledger);
+            return Ok((accepted, transaction));
+        }
         if let Some((reason, message)) =
             ledger.refuse(accepted.payer, accepted.nonce, accepted.value)
         {

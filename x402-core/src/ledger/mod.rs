@@ -429,8 +429,20 @@ pub trait Ledger: fmt::Debug + Send + Sync + 'static {
 }
 
 /// Opens the ledger a URL names: `sqlite:///absolute/path.db` or `sqlite://relative.db`
-/// (feature `sqlite`), `postgres://user@host/db` or `postgresql://…` (feature `postgres`).
+/// (feature `sqlite`), `postgres://user@host/db` or `postgresql://…` (feature `postgres`),
+/// with the default claim lease ([`DEFAULT_CLAIM_LEASE_SECONDS`]).
 pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Ledger>, LedgerError> {
+    open_with_claim_lease(url, DEFAULT_CLAIM_LEASE_SECONDS).await
+}
+
+/// Opens the ledger a URL names, as [`open`], with a claim lease of `lease_seconds`: how long a
+/// `claimed` or `verified` record stays held without a step before another claim may take it
+/// over (a process killed before `/settle` leaves such a record; nothing was charged). It must
+/// be longer than the slowest handler of a route settling after it.
+pub async fn open_with_claim_lease(
+    url: &str,
+    lease_seconds: u64,
+) -> Result<std::sync::Arc<dyn Ledger>, LedgerError> {
     #[cfg(feature = "sqlite")]
     if let Some(path) = url.strip_prefix("sqlite://") {
         if path.is_empty() {
@@ -448,12 +460,18 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Ledger>, LedgerError> 
                 operation: "open",
                 source: Box::new(e),
             })?;
-        return Ok(std::sync::Arc::new(opened?));
+        return Ok(std::sync::Arc::new(opened?.with_claim_lease(lease_seconds)));
     }
     #[cfg(feature = "postgres")]
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(std::sync::Arc::new(PostgresLedger::connect(url).await?));
+        return Ok(std::sync::Arc::new(
+            PostgresLedger::connect(url)
+                .await?
+                .with_claim_lease(lease_seconds),
+        ));
     }
+    #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+    let _ = lease_seconds;
     Err(LedgerError::Url {
         url: url.to_owned(),
         expected: SUPPORTED_URLS,
