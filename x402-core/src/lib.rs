@@ -107,6 +107,7 @@ pub mod network;
 pub mod offer;
 pub mod path;
 pub mod pattern;
+pub mod payment_identifier;
 mod paywall;
 pub mod permit2;
 pub mod replay;

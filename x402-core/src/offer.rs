@@ -38,6 +38,7 @@ use crate::{
     labels::{Reason, RouteLabels},
     mechanism::{Mechanism, OfferError, Terms},
     network::{Asset, Network},
+    payment_identifier::PaymentIdentifier,
     telemetry::RouteSeries,
     wire::{ResourceInfo, SupportedResponse, V1, V2, v1, v2},
 };
@@ -46,8 +47,10 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct Offer {
     accepts: Box<[Accept]>,
-    /// `PaymentRequired.extensions` (the gas-sponsoring declarations of Permit2 options).
+    /// `PaymentRequired.extensions` (the gas-sponsoring declarations of Permit2 options, the
+    /// `payment-identifier` declaration).
     extensions: Option<crate::wire::JsonObject>,
+    payment_identifier: Option<PaymentIdentifier>,
     description: Box<str>,
     mime_type: Box<str>,
     v2_template: HeaderTemplate,
@@ -110,17 +113,19 @@ impl Offer {
         mime_type: &str,
         supported: Option<&SupportedResponse>,
     ) -> Result<Self, TemplateError> {
-        Self::offering(resolved, description, mime_type, supported).map(|(offer, _)| offer)
+        Self::offering(resolved, description, mime_type, supported, None).map(|(offer, _)| offer)
     }
 
     /// [`Offer::new`], leaving out the options whose mechanism cannot build its part (e.g.
     /// `upto` without a facilitator address in `/supported`): they are returned beside the
-    /// offer, by index, with the reason. An error when no option is left.
+    /// offer, by index, with the reason. An error when no option is left. `payment_identifier`
+    /// declares that extension.
     pub(crate) fn offering(
         resolved: Vec<ResolvedAccept>,
         description: &str,
         mime_type: &str,
         supported: Option<&SupportedResponse>,
+        payment_identifier: Option<PaymentIdentifier>,
     ) -> Result<(Self, Vec<(usize, OfferError)>), TemplateError> {
         let mut accepts = Vec::with_capacity(resolved.len());
         let mut left_out = Vec::new();
@@ -141,12 +146,18 @@ impl Offer {
             .iter()
             .filter(|a| a.mechanism.id().transfer == crate::mechanism::Transfer::Permit2)
             .collect();
-        let extensions = if permit2.is_empty() {
+        let mut extensions = if permit2.is_empty() {
             None
         } else {
             let eip2612 = permit2.iter().any(|a| a.asset.eip712.is_some());
             crate::gas_sponsoring::declarations(supported, eip2612)
         };
+        if let Some(declared) = payment_identifier {
+            extensions.get_or_insert_default().insert(
+                crate::payment_identifier::PAYMENT_IDENTIFIER.to_owned(),
+                declared.declaration(),
+            );
+        }
 
         let v2_template = HeaderTemplate::new(JsonTemplate::new(&v2::PaymentRequired {
             x402_version: V2,
@@ -181,6 +192,7 @@ impl Offer {
         let offer = Self {
             accepts,
             extensions,
+            payment_identifier,
             description: description.into(),
             mime_type: mime_type.into(),
             v2_template,
@@ -192,6 +204,12 @@ impl Offer {
     /// The payment options, in the order they are advertised.
     pub fn accepts(&self) -> &[Accept] {
         &self.accepts
+    }
+
+    /// Whether the offer declares the [`payment-identifier`](crate::payment_identifier)
+    /// extension, and how.
+    pub fn payment_identifier(&self) -> Option<PaymentIdentifier> {
+        self.payment_identifier
     }
 
     /// The resource description sent in the challenge (`""` when not configured).

@@ -100,6 +100,9 @@ pub struct PaymentDefaults {
     /// Extension: the default `maxTimeoutSeconds` (300 when unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_timeout_seconds: Option<u64>,
+    /// The default of every route's `paymentIdentifier`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_identifier: Option<String>,
 }
 
 /// One route of `spec.routes`.
@@ -152,6 +155,11 @@ pub struct RouteRule {
     /// is always `permit2`. The default of each `accepts` entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asset_transfer_method: Option<String>,
+    /// Declares the [`payment-identifier`](crate::payment_identifier) extension: `optional`
+    /// (an id is used when the buyer sends one) or `required` (a payment without one is refused
+    /// with 400). Needs a gate with a ledger. Overrides `payment.paymentIdentifier`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_identifier: Option<String>,
     /// Extension: several payment options (network/asset/price each). When set, the route's
     /// own price/network/payTo/asset are the defaults of each option.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -16,6 +16,7 @@ use crate::{
     network::{Asset, Eip712Domain, Network},
     offer::{Offer, ResolvedAccept, TemplateError},
     pattern::{MatchCase, PathPattern},
+    payment_identifier::PaymentIdentifier,
     spec::{AssetSpec, ConditionSpec, RouteMode, RouteRule, RouteSpec},
     telemetry::RouteSeries,
     wire::SupportedResponse,
@@ -49,6 +50,7 @@ struct Defaults<'a> {
     max_timeout_seconds: Option<u64>,
     facilitator_url: Option<Arc<str>>,
     chain_label: Arc<str>,
+    payment_identifier: Option<PaymentIdentifier>,
 }
 
 /// The payment-relevant fields of one level (payment, route, accept option).
@@ -132,6 +134,10 @@ impl SpecCompiler<'_> {
             }
         });
         let chain_label = Arc::from(network.as_ref().map_or("none", Network::caip2));
+        let payment_identifier = payment
+            .payment_identifier
+            .as_deref()
+            .and_then(|text| self.payment_identifier(None, "payment.paymentIdentifier", text));
         Defaults {
             wallet,
             wallet_given: payment.wallet.is_some(),
@@ -142,7 +148,21 @@ impl SpecCompiler<'_> {
             max_timeout_seconds,
             facilitator_url,
             chain_label,
+            payment_identifier,
         }
+    }
+
+    fn payment_identifier(
+        &mut self,
+        at: Option<(usize, &str)>,
+        field: &str,
+        text: &str,
+    ) -> Option<PaymentIdentifier> {
+        let parsed = PaymentIdentifier::parse(text);
+        if parsed.is_none() {
+            self.error(at, field, text, ConfigErrorKind::PaymentIdentifier);
+        }
+        parsed
     }
 
     fn route(
@@ -310,9 +330,23 @@ impl SpecCompiler<'_> {
         if !ok {
             return None;
         }
+        let payment_identifier = match rule.payment_identifier.as_deref() {
+            Some(text) => Some(self.payment_identifier(
+                at,
+                &format!("routes[{i}].paymentIdentifier"),
+                text,
+            )?),
+            None => defaults.payment_identifier,
+        };
         let description = rule.description.as_deref().unwrap_or("");
         let mime_type = rule.mime_type.as_deref().unwrap_or("");
-        match Offer::offering(resolved, description, mime_type, self.supported) {
+        match Offer::offering(
+            resolved,
+            description,
+            mime_type,
+            self.supported,
+            payment_identifier,
+        ) {
             Ok((offer, left_out)) => {
                 for (option, reason) in left_out {
                     warnings.push(BuildWarning::OptionNotOffered {

@@ -603,6 +603,9 @@ pub enum ConfigErrorKind {
     /// `permit2` for `upto`).
     #[error("not a transfer method of this scheme; `eip3009` or `permit2` (`upto`: `permit2`)")]
     AssetTransferMethod,
+    /// Not a `paymentIdentifier` value (`optional` or `required`).
+    #[error("not a paymentIdentifier value; `optional` or `required`")]
+    PaymentIdentifier,
     /// Not a payment flow (`authorization` or `upfront`).
     #[error("not a payment flow; `authorization` (the default) or `upfront`")]
     PaymentFlow,
