@@ -57,7 +57,7 @@ pub use self::reconcile::{ReconcileReport, reconcile};
 pub use self::sqlite::SqliteLedger;
 /// The key of a ledger record: the payment's replay identity (see [`crate::replay`]).
 pub use crate::replay::ReplayKey;
-use crate::{BoxFuture, wire::SettleResponse};
+use crate::{BoxFuture, payment_identifier::PaymentId, wire::SettleResponse};
 
 /// How long a `claimed` or `verified` record stays held without a step before another claim may
 /// take it over (its holder is taken to have died before settling; nothing was sent to
@@ -203,6 +203,10 @@ pub struct NewPayment {
     pub expires_at: u64,
     /// The gate's clock, unix seconds.
     pub now: u64,
+    /// The buyer's [`payment-identifier`](crate::payment_identifier) id, when the route
+    /// declares the extension and the payment carries one: reserved for this payment on its
+    /// route ([`Claim::PaymentIdInUse`] when another live payment holds it).
+    pub payment_id: Option<PaymentId>,
 }
 
 impl NewPayment {
@@ -227,7 +231,15 @@ impl NewPayment {
             amount: amount.into(),
             expires_at,
             now,
+            payment_id: None,
         }
+    }
+
+    /// The payment with the buyer's `payment-identifier` id.
+    #[must_use]
+    pub fn with_payment_id(mut self, id: Option<PaymentId>) -> Self {
+        self.payment_id = id;
+        self
     }
 }
 
@@ -239,6 +251,9 @@ pub enum Claim {
     Claimed(ClaimToken),
     /// Another request holds, or held, this authorization: its record.
     Existing(Box<PaymentRecord>),
+    /// The payment's `payment-identifier` id is held on this route by another payment that
+    /// may have charged (any state but `failed` and `released`): nothing was written.
+    PaymentIdInUse,
 }
 
 /// One step of a payment's life, recorded by the holder of its claim.
@@ -393,7 +408,9 @@ pub trait Ledger: fmt::Debug + Send + Sync + 'static {
     /// Claims a payment for a request: inserts its record in state `claimed`, or takes over a
     /// record that charged nothing (`failed`, `released`) or whose claim's lease ran out while
     /// `claimed`/`verified` (its holder died before settling), atomically. Otherwise returns the
-    /// existing record, untouched.
+    /// existing record, untouched. With a [`NewPayment::payment_id`], first binds that id on
+    /// the payment's route to this payment, unless another payment that may have charged
+    /// holds it ([`Claim::PaymentIdInUse`]).
     fn claim(&self, payment: NewPayment) -> BoxFuture<'_, Result<Claim, LedgerError>>;
 
     /// Records one step, if `token` still holds the record ([`LedgerError::ClaimLost`]
@@ -485,3 +502,63 @@ const SUPPORTED_URLS: &str = match (cfg!(feature = "sqlite"), cfg!(feature = "po
     (false, true) => "postgres://user@host/db (SQLite needs the `sqlite` feature)",
     (false, false) => "no ledger backend is compiled in (features `sqlite`, `postgres`)",
 };
+
+/// Cases every backend runs against itself.
+#[cfg(test)]
+pub(crate) mod conformance {
+    use super::*;
+
+    fn id(text: &str) -> Option<PaymentId> {
+        Some(PaymentId::parse(text).expect("a valid id"))
+    }
+
+    /// How `payment-identifier` ids bind: `payment(n)` is payment `n` on route `weather`.
+    pub(crate) async fn payment_ids_bind_to_one_live_payment_per_route(
+        ledger: &dyn Ledger,
+        payment: impl Fn(u8) -> NewPayment,
+    ) {
+        let first = id("pay_aaaaaaaaaaaaaaaa");
+        let claim =
+            |n: u8, id: &Option<PaymentId>| ledger.claim(payment(n).with_payment_id(id.clone()));
+        let Claim::Claimed(token) = claim(1, &first).await.unwrap() else {
+            panic!("a new id and payment are claimed");
+        };
+        // Another payment with the id: refused while the first may charge.
+        assert!(matches!(
+            claim(2, &first).await.unwrap(),
+            Claim::PaymentIdInUse
+        ));
+        // The same payment with its id: the existing record.
+        assert!(matches!(
+            claim(1, &first).await.unwrap(),
+            Claim::Existing(_)
+        ));
+        // The same id on another route is another id.
+        let mut elsewhere = payment(3).with_payment_id(first.clone());
+        elsewhere.route = "forecast".to_owned();
+        assert!(matches!(
+            ledger.claim(elsewhere).await.unwrap(),
+            Claim::Claimed(_)
+        ));
+        // Once the first payment charged nothing, the id moves to a new payment, and the first
+        // cannot take it back while the new one is live.
+        let failed = Transition::Failed {
+            reason: "insufficient_funds",
+        };
+        ledger
+            .record(payment(1).key, token, failed, payment(1).now)
+            .await
+            .unwrap();
+        assert!(matches!(claim(2, &first).await.unwrap(), Claim::Claimed(_)));
+        assert!(matches!(
+            claim(1, &first).await.unwrap(),
+            Claim::PaymentIdInUse
+        ));
+        // A refused claim wrote nothing: payment 1 is still `failed`, under its own key.
+        let Claim::Claimed(_) = claim(1, &id("pay_bbbbbbbbbbbbbbbb")).await.unwrap() else {
+            panic!("payment 1 charged nothing, so a claim with a fresh id takes it over");
+        };
+        // A payment without an id is not affected by ids.
+        assert!(matches!(claim(4, &None).await.unwrap(), Claim::Claimed(_)));
+    }
+}

@@ -58,6 +58,13 @@ const MIGRATIONS: &[&str] = &[
         WHERE state = 'settled';
     CREATE INDEX x402_payments_payer_settled ON x402_payments (payer, settled_at)
         WHERE state = 'settled';",
+    // 2: `payment-identifier` ids, per route, and the payment each is bound to.
+    "CREATE TABLE x402_payment_ids (
+        route TEXT NOT NULL,
+        id TEXT NOT NULL,
+        key BYTEA NOT NULL,
+        PRIMARY KEY (route, id)
+    );",
 ];
 
 const COLUMNS: &str = "key, fingerprint, token, state, route, network, payer, amount, expires_at, \
@@ -324,6 +331,24 @@ impl PostgresLedger {
         let lease = to_i64(self.inner.lease.load(Ordering::Relaxed));
         let now = to_i64(payment.now);
         let key = payment.key.as_bytes().as_slice();
+        if let Some(id) = &payment.payment_id {
+            // Bound to this payment, unless another one that may have charged holds it: one
+            // statement, so concurrent claims of one id take turns on its row.
+            let bound = self
+                .execute(
+                    "claim",
+                    "INSERT INTO x402_payment_ids AS i (route, id, key) VALUES ($1, $2, $3)
+                     ON CONFLICT (route, id) DO UPDATE SET key = EXCLUDED.key
+                     WHERE i.key = EXCLUDED.key OR NOT EXISTS (
+                        SELECT 1 FROM x402_payments p
+                        WHERE p.key = i.key AND p.state NOT IN ('failed', 'released'))",
+                    &[&payment.route, &id.as_str(), &key],
+                )
+                .await?;
+            if bound == 0 {
+                return Ok(Claim::PaymentIdInUse);
+            }
+        }
         let taken = self
             .execute(
                 "claim",
@@ -666,14 +691,14 @@ mod tests {
     async fn claimed(ledger: &PostgresLedger, payment: NewPayment) -> ClaimToken {
         match ledger.claim(payment).await.expect("claims") {
             Claim::Claimed(token) => token,
-            Claim::Existing(record) => panic!("expected a new claim, found {record:?}"),
+            other => panic!("expected a new claim, found {other:?}"),
         }
     }
 
     async fn existing(ledger: &PostgresLedger, payment: NewPayment) -> PaymentRecord {
         match ledger.claim(payment).await.expect("claims") {
             Claim::Existing(record) => *record,
-            Claim::Claimed(token) => panic!("expected an existing record, claimed {token:?}"),
+            other => panic!("expected an existing record, found {other:?}"),
         }
     }
 
@@ -682,7 +707,7 @@ mod tests {
         let Some((ledger, ..)) = ledger("steps").await else {
             return;
         };
-        assert_eq!(ledger.schema_version().await.unwrap(), 1);
+        assert_eq!(ledger.schema_version().await.unwrap(), 2);
         let token = claimed(&ledger, payment(1, "/weather", NOW)).await;
         assert_eq!(
             existing(&ledger, payment(1, "/weather", NOW)).await.state,
@@ -848,5 +873,16 @@ mod tests {
             ),
             "{error}"
         );
+    }
+
+    #[tokio::test]
+    async fn payment_ids_bind_to_one_live_payment_per_route() {
+        let Some((ledger, ..)) = ledger("payment_ids").await else {
+            return;
+        };
+        crate::ledger::conformance::payment_ids_bind_to_one_live_payment_per_route(&ledger, |n| {
+            payment(n, "/weather", NOW)
+        })
+        .await;
     }
 }

@@ -55,6 +55,13 @@ const MIGRATIONS: &[&str] = &[
         WHERE state = 'settled';
     CREATE INDEX x402_payments_payer_settled ON x402_payments (payer, settled_at)
         WHERE state = 'settled';",
+    // 2: `payment-identifier` ids, per route, and the payment each is bound to.
+    "CREATE TABLE x402_payment_ids (
+        route TEXT NOT NULL,
+        id TEXT NOT NULL,
+        key BLOB NOT NULL,
+        PRIMARY KEY (route, id)
+    ) STRICT;",
 ];
 
 const COLUMNS: &str = "key, fingerprint, token, state, route, network, payer, amount, expires_at, \
@@ -343,6 +350,37 @@ fn claim(
     let tx = connection
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(fail)?;
+    if let Some(id) = &payment.payment_id {
+        let key = payment.key.as_bytes().as_slice();
+        let bound: Option<Vec<u8>> = tx
+            .query_row(
+                "SELECT key FROM x402_payment_ids WHERE route = ?1 AND id = ?2",
+                params![payment.route, id.as_str()],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(fail)?;
+        if let Some(bound) = bound.filter(|bound| bound.as_slice() != key) {
+            let holder_live = tx
+                .query_row(
+                    "SELECT 1 FROM x402_payments WHERE key = ?1
+                        AND state NOT IN ('failed', 'released')",
+                    [bound.as_slice()],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(fail)?
+                .is_some();
+            if holder_live {
+                return Ok(Claim::PaymentIdInUse);
+            }
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO x402_payment_ids (route, id, key) VALUES (?1, ?2, ?3)",
+            params![payment.route, id.as_str(), key],
+        )
+        .map_err(fail)?;
+    }
     let existing = tx
         .query_row(
             &format!("SELECT {COLUMNS} FROM x402_payments WHERE key = ?1"),
@@ -357,6 +395,8 @@ fn claim(
         let abandoned = matches!(record.state, PaymentState::Claimed | PaymentState::Verified)
             && record.updated_at.saturating_add(lease) <= payment.now;
         if !record.state.is_reclaimable() && !abandoned {
+            // Keeps the id's binding, if one was written.
+            tx.commit().map_err(fail)?;
             return Ok(Claim::Existing(Box::new(record)));
         }
     }
@@ -644,14 +684,14 @@ mod tests {
     async fn claimed(ledger: &SqliteLedger, payment: NewPayment) -> ClaimToken {
         match ledger.claim(payment).await.expect("claims") {
             Claim::Claimed(token) => token,
-            Claim::Existing(record) => panic!("expected a new claim, found {record:?}"),
+            other => panic!("expected a new claim, found {other:?}"),
         }
     }
 
     async fn existing(ledger: &SqliteLedger, payment: NewPayment) -> PaymentRecord {
         match ledger.claim(payment).await.expect("claims") {
             Claim::Existing(record) => *record,
-            Claim::Claimed(token) => panic!("expected an existing record, claimed {token:?}"),
+            other => panic!("expected an existing record, found {other:?}"),
         }
     }
 
@@ -835,7 +875,7 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         {
             let ledger = SqliteLedger::open(&path).unwrap();
-            assert_eq!(ledger.schema_version().unwrap(), 1);
+            assert_eq!(ledger.schema_version().unwrap(), 2);
             let token = claimed(&ledger, payment(9, "/weather", NOW)).await;
             let settling = Transition::Settling {
                 request: b"{\"x\":1}",
@@ -870,12 +910,43 @@ mod tests {
                 error,
                 LedgerError::SchemaTooNew {
                     found: 99,
-                    known: 1,
+                    known: 2,
                     ..
                 }
             ),
             "{error}"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn payment_ids_bind_to_one_live_payment_per_route() {
+        let ledger = SqliteLedger::in_memory().unwrap();
+        crate::ledger::conformance::payment_ids_bind_to_one_live_payment_per_route(&ledger, |n| {
+            payment(n, "/weather", NOW)
+        })
+        .await;
+    }
+
+    #[test]
+    fn a_version_1_file_is_migrated_to_version_2() {
+        let dir = std::env::temp_dir().join(format!("x402-ledger-v1-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v1.db");
+        let _ = std::fs::remove_file(&path);
+        {
+            let connection = Connection::open(&path).unwrap();
+            connection.execute_batch(MIGRATIONS[0]).unwrap();
+            connection.pragma_update(None, "user_version", 1).unwrap();
+        }
+        let ledger = SqliteLedger::open(&path).unwrap();
+        assert_eq!(ledger.schema_version().unwrap(), 2);
+        let ids: i64 = ledger
+            .lock()
+            .query_row("SELECT COUNT(*) FROM x402_payment_ids", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ids, 0);
+        drop(ledger);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
