@@ -227,6 +227,13 @@ label_enum! {
         /// maximum, or not a valid `Settlement-Overrides` value): nothing is settled and the
         /// handler's output is dropped: 500.
         InvalidSettlementOverride => "invalid_settlement_override",
+        /// The route declares `payment-identifier` as required and the payment has no id: 400.
+        PaymentIdentifierRequired => "payment_identifier_required",
+        /// The payment's `payment-identifier` id is not 16–128 characters of `[A-Za-z0-9_-]`:
+        /// 400.
+        InvalidPaymentIdentifier => "invalid_payment_identifier",
+        /// The payment's `payment-identifier` id belongs to another payment on this route: 409.
+        PaymentIdentifierConflict => "payment_identifier_conflict",
     }
 }
 

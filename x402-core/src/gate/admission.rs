@@ -9,12 +9,13 @@ use super::{
 };
 use crate::{
     codec::{self, DecodeError, DecodedPayment, PaymentHeader},
-    labels::{Outcome, Reason},
+    labels::{ErrorCode, Outcome, Reason},
     mechanism::Checked,
     offer::Accept,
     path::{self, PathError},
+    payment_identifier::{self, PaymentId, PaymentIdentifier},
     replay::ReplayKey,
-    table::{HeaderLookup, RequestParts, RouteMatch},
+    table::{HeaderLookup, RequestParts, Route, RouteMatch},
     telemetry,
     wire::{PaymentPayload, SchemePayload, v1},
 };
@@ -58,7 +59,7 @@ impl Gate {
                         403,
                         Outcome::BadRequest,
                         None,
-                        crate::labels::ErrorCode::NoRoute,
+                        ErrorCode::NoRoute,
                         "no route is configured for this path",
                         false,
                     )),
@@ -125,6 +126,13 @@ impl Gate {
             Ok(selected) => selected,
             Err(reason) => return Admission::Reply(self.reject(route, offer, &url, reason, None)),
         };
+        let payment_id = match offer.payment_identifier() {
+            None => None,
+            Some(declared) => match self.payment_id(route, declared, decoded.payload()) {
+                Ok(id) => id,
+                Err(reply) => return Admission::Reply(reply),
+            },
+        };
         let accept_index = offer
             .accepts()
             .iter()
@@ -183,10 +191,56 @@ impl Gate {
                 .is_some()
                 .then(|| LedgerRequest::of(request)),
             ledger_token: None,
+            payment_id,
             replayed: None,
             charge: None,
             span,
         }))
+    }
+
+    /// The payment's `payment-identifier` id on a route that declares the extension: 400 when
+    /// it is malformed or missing where required; 503 when the gate has no ledger to keep it.
+    fn payment_id(
+        &self,
+        route: &Route,
+        declared: PaymentIdentifier,
+        payload: &PaymentPayload,
+    ) -> Result<Option<PaymentId>, Reply> {
+        let bad_request = |code, message: &str| {
+            telemetry::request(route.series(), Outcome::BadRequest);
+            json_reply(400, Outcome::BadRequest, None, code, message, false)
+        };
+        if self.config.ledger.is_none() {
+            tracing::error!(
+                route = %route.name(),
+                "the route declares paymentIdentifier but the gate has no ledger to keep ids; \
+                 refusing the payment"
+            );
+            telemetry::request(route.series(), Outcome::FacilitatorError);
+            return Err(json_reply(
+                503,
+                Outcome::FacilitatorError,
+                None,
+                ErrorCode::LedgerUnavailable,
+                "payment state is unavailable; try again later",
+                true,
+            ));
+        }
+        let extensions = match payload {
+            PaymentPayload::V2(payload) => payload.extensions.as_ref(),
+            PaymentPayload::V1(_) => None,
+        };
+        match payment_identifier::from_extensions(extensions) {
+            Ok(None) if declared.is_required() => Err(bad_request(
+                ErrorCode::PaymentIdentifierRequired,
+                "this route requires a payment-identifier id (extensions[\"payment-identifier\"].info.id)",
+            )),
+            Ok(id) => Ok(id),
+            Err(error) => Err(bad_request(
+                ErrorCode::InvalidPaymentIdentifier,
+                &error.to_string(),
+            )),
+        }
     }
 
     fn payment_header<'h, H: HeaderLookup + ?Sized>(
@@ -275,7 +329,7 @@ fn invalid_path(error: &PathError) -> Reply {
         400,
         Outcome::BadRequest,
         None,
-        crate::labels::ErrorCode::InvalidPath,
+        ErrorCode::InvalidPath,
         &error.to_string(),
         false,
     )

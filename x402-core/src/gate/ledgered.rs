@@ -86,13 +86,22 @@ impl AdmittedPayment {
             self.settled_amount().to_string(),
             self.expires_at,
             now,
-        );
+        )
+        .with_payment_id(self.payment_id.clone());
         let record = match ledger.claim(payment).await {
             Ok(Claim::Claimed(token)) => {
                 self.ledger_token = Some(token);
                 return Ok(Claimed::New);
             }
             Ok(Claim::Existing(record)) => record,
+            Ok(Claim::PaymentIdInUse) => {
+                return Err(self.conflict(
+                    ErrorCode::PaymentIdentifierConflict,
+                    "this payment-identifier id belongs to another payment; send that payment \
+                     again, or use a new id for a new one",
+                    false,
+                ));
+            }
             Err(error) => return Err(self.ledger_trouble(&error)),
         };
         if record.fingerprint != request.fingerprint {

@@ -24,6 +24,7 @@ use crate::{
     ledger::{ClaimToken, Transition},
     network::Network,
     offer::{Accept, Offer},
+    payment_identifier::PaymentId,
     replay::ReplayKey,
     table::Route,
     telemetry::{self, RouteSeries},
@@ -86,6 +87,8 @@ pub struct AdmittedPayment {
     /// the record, and the receipt of an earlier settlement served again.
     pub(super) ledger_request: Option<LedgerRequest>,
     pub(super) ledger_token: Option<ClaimToken>,
+    /// The buyer's `payment-identifier` id, on a route that declares the extension.
+    pub(super) payment_id: Option<PaymentId>,
     pub(super) replayed: Option<SettleResponse>,
     /// The charge the handler chose (`upto`), once known.
     pub(super) charge: Option<U256>,
