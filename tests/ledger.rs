@@ -47,6 +47,10 @@ macro_rules! ledger_suite {
             payment_abandoned_mid_settlement_is_finished_by_the_reconciler,
             interrupted_settlement_refused_on_retry_stays_pending_until_it_expires,
             two_instances_sharing_postgres_serve_a_payment_once_and_its_retry_on_either,
+            payment_identifier_is_declared_and_its_retry_is_served_once,
+            payment_identifier_on_another_payment_is_a_409,
+            payment_identifier_missing_or_malformed_is_a_400,
+            payment_identifier_without_a_ledger_is_a_503,
         );
     };
     (@cases $factory:ident; $($case:ident),* $(,)?) => {
@@ -568,4 +572,110 @@ pub async fn two_instances_sharing_postgres_serve_a_payment_once_and_its_retry_o
     assert_eq!(error_reason(&on_second), "payment_in_progress");
     let settled = first.facilitator.settle_calls() + second.facilitator.settle_calls();
     assert_eq!(settled, 2);
+}
+
+/// [`crate::fixture::SPEC`] with `/weather` declaring `paymentIdentifier: required`, swapped
+/// into the fixture's table.
+fn require_payment_ids(f: &Fixture) {
+    let spec = crate::fixture::SPEC.replace(
+        "mimeType: application/json }",
+        "mimeType: application/json, paymentIdentifier: required }",
+    );
+    let spec = x402_core::spec::RouteSpec::from_yaml(&spec).expect("spec parses");
+    f.routes
+        .swap(x402_core::RouteTable::from_spec(&spec).expect("spec builds"));
+}
+
+/// A fresh payment for `/weather` carrying `id` as its `payment-identifier`.
+fn paid_with_id(f: &Fixture, id: &str) -> crate::TestRequest {
+    let requirement = f.requirement("/weather");
+    let header = x402_core::codec::encode_header(&serde_json::json!({
+        "x402Version": 2,
+        "resource": { "url": "http://api.example.com/weather", "description": "", "mimeType": "" },
+        "accepted": requirement,
+        "payload": f.signed(&requirement),
+        "extensions": { "payment-identifier": { "info": { "required": true, "id": id } } },
+    }));
+    crate::TestRequest::get("/weather").header("PAYMENT-SIGNATURE", header)
+}
+
+/// `paymentIdentifier: required`: the challenge declares the extension as the reference
+/// server does; a payment with an id is served, and its retry is served again with the same
+/// receipt and no second settlement.
+pub async fn payment_identifier_is_declared_and_its_retry_is_served_once(factory: &dyn AppFactory) {
+    let (f, ledger) = with_ledger(factory);
+    require_payment_ids(&f);
+    let offered = challenge(&f.get("/weather").await);
+    let declared = offered
+        .extensions
+        .as_ref()
+        .and_then(|e| e.get("payment-identifier"))
+        .expect("the challenge declares payment-identifier");
+    assert_eq!(
+        declared,
+        &x402_core::payment_identifier::PaymentIdentifier::Required.declaration()
+    );
+    let request = paid_with_id(&f, "order_0123456789abcdef");
+    let first = f.send(request.clone()).await;
+    let again = f.send(request).await;
+    for response in [&first, &again] {
+        assert_eq!(response.status, 200, "{}", response.text());
+    }
+    assert_eq!(
+        receipt(&first, "payment-response"),
+        receipt(&again, "payment-response")
+    );
+    assert_eq!(f.facilitator.settle_calls(), 1);
+    assert_eq!(settled(&ledger).await.len(), 1);
+}
+
+/// The same id on a second payment: 409 while the first one may have charged; once the first
+/// one is refused (nothing charged), the id moves to the new payment.
+pub async fn payment_identifier_on_another_payment_is_a_409(factory: &dyn AppFactory) {
+    let (f, _ledger) = with_ledger(factory);
+    require_payment_ids(&f);
+    let id = "order_0123456789abcdef";
+    assert_eq!(f.send(paid_with_id(&f, id)).await.status, 200);
+    let response = f.send(paid_with_id(&f, id)).await;
+    assert_eq!(response.status, 409, "{}", response.text());
+    assert_eq!(error_reason(&response), "payment_identifier_conflict");
+    assert!(!response.text().contains("sunny"));
+    assert_eq!(f.facilitator.settle_calls(), 1);
+    assert_eq!(f.facilitator.verify_calls(), 1);
+
+    let refused_id = "order_fedcba9876543210";
+    f.facilitator
+        .on_settle(Script::Refuse("insufficient_funds"));
+    assert_eq!(f.send(paid_with_id(&f, refused_id)).await.status, 402);
+    f.facilitator.on_settle(Script::Accept);
+    let response = f.send(paid_with_id(&f, refused_id)).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(f.facilitator.settle_calls(), 3);
+}
+
+/// A payment without the id the route requires, or with a malformed one: 400 naming which,
+/// before the facilitator is asked.
+pub async fn payment_identifier_missing_or_malformed_is_a_400(factory: &dyn AppFactory) {
+    let (f, _ledger) = with_ledger(factory);
+    require_payment_ids(&f);
+    let response = f.send(f.paid("/weather")).await;
+    assert_eq!(response.status, 400, "{}", response.text());
+    assert_eq!(error_reason(&response), "payment_identifier_required");
+    for id in ["too_short", "order_0123456789abcdef!"] {
+        let response = f.send(paid_with_id(&f, id)).await;
+        assert_eq!(response.status, 400, "{id}: {}", response.text());
+        assert_eq!(error_reason(&response), "invalid_payment_identifier");
+    }
+    assert_eq!(f.facilitator.verify_calls(), 0);
+}
+
+/// A route declaring `paymentIdentifier` on a gate without a ledger: the ids cannot be kept,
+/// so the payment is refused with 503 rather than processed without its guarantee.
+pub async fn payment_identifier_without_a_ledger_is_a_503(factory: &dyn AppFactory) {
+    let f = Fixture::new(factory);
+    require_payment_ids(&f);
+    let response = f.send(paid_with_id(&f, "order_0123456789abcdef")).await;
+    assert_eq!(response.status, 503, "{}", response.text());
+    assert_eq!(error_reason(&response), "ledger_unavailable");
+    assert_eq!(f.facilitator.verify_calls(), 0);
 }
