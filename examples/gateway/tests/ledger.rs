@@ -288,6 +288,35 @@ routes: [ { path: /weather } ]
     }
 }
 
+#[test]
+fn payment_identifier_without_a_ledger_is_refused_naming_the_route() {
+    let file = TempPath::new("config-payment-id.yaml");
+    let config = |ledger: &str, payment: &str| {
+        format!(
+            "listen: 127.0.0.1:0\nmode: proxy\nupstream: http://127.0.0.1:1\nfacilitator: dev\n\
+             {ledger}payment: {{ wallet: \"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\", \
+             network: base-sepolia, defaultPrice: \"$0.001\"{payment} }}\n\
+             routes: [ {{ path: /free, free: true }}, {{ path: /orders, paymentIdentifier: required }} ]\n"
+        )
+    };
+    std::fs::write(&file.0, config("", ", paymentIdentifier: optional")).expect("writes");
+    let message = x402_gateway::config::load(&file.0)
+        .expect_err("refused")
+        .to_string();
+    for expected in [
+        "`payment.paymentIdentifier`: needs `ledger`",
+        "`routes[1]` (/orders): `paymentIdentifier` needs `ledger`",
+    ] {
+        assert!(message.contains(expected), "{expected} in {message}");
+    }
+    std::fs::write(&file.0, config("ledger: sqlite:///tmp/x.db\n", "")).expect("writes");
+    let loaded = x402_gateway::config::load(&file.0).expect("valid with a ledger");
+    assert_eq!(
+        loaded.config.routes[1].payment_identifier.as_deref(),
+        Some("required")
+    );
+}
+
 struct ChildGateway(Child);
 
 impl Drop for ChildGateway {
