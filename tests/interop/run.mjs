@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import { startReferenceServer } from "./express-server.mjs";
 import { startEnvironment } from "./lib/env.mjs";
 import { installCleanup, stopAll } from "./lib/procs.mjs";
+import { PAYMENT_ID_SCENARIOS } from "./lib/payment-id-scenarios.mjs";
 import { DEV_FACILITATOR_SCENARIOS, PERMIT2_SCENARIOS } from "./lib/permit2-scenarios.mjs";
 import { SCENARIOS } from "./lib/scenarios.mjs";
 import { examplesDir, startOurServers, uptoRoute } from "./lib/servers.mjs";
@@ -77,8 +78,13 @@ async function main() {
     const ctx = { ...env, reference };
     const selected = (name) => !values.only || name.includes(values.only);
     for (const target of targets) {
-      // A server on our dev facilitator (nothing settles on chain) runs its own rows only.
-      const scenarios = target.dev ? DEV_FACILITATOR_SCENARIOS : [...SCENARIOS, ...PERMIT2_SCENARIOS];
+      // A server on our dev facilitator (nothing settles on chain) runs its own rows only, and
+      // so does the gateway with a ledger (the payment-identifier rows).
+      const scenarios = target.dev
+        ? DEV_FACILITATOR_SCENARIOS
+        : target.ledger
+          ? PAYMENT_ID_SCENARIOS
+          : [...SCENARIOS, ...PERMIT2_SCENARIOS];
       for (const scenario of scenarios) {
         if (!scenario.applies(target) || !(selected(target.name) || selected(scenario.name))) {
           continue;

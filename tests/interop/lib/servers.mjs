@@ -1,7 +1,7 @@
 // Our servers, built by cargo (`cargo build -p examples --examples`), started on free loopback
 // ports and pointed at the official facilitator on network base-sepolia. Each becomes a target
 // of the scenarios: `{ name, url, settles, failedHandlerCharged, streamUrl, flow, permit2,
-// upto }`.
+// upto, ledger, paymentIds }`.
 
 import { access, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -129,7 +129,7 @@ export async function startOurServers(env) {
       closers.push(proxy.close);
       return proxy.url;
     };
-    const [axum, streaming, metered, meteredDev, actix, proxy, faSettle, faVerify] = await Promise.all([
+    const [axum, streaming, metered, meteredDev, actix, proxy, ledgered, faSettle, faVerify] = await Promise.all([
       startExample("axum (quickstart)", "quickstart", ["--serve-only"], env),
       startExample("axum (streaming)", "streaming", [], env),
       startExample("axum (metered)", "metered", [], env),
@@ -139,6 +139,12 @@ export async function startOurServers(env) {
         "gateway proxy",
         "gateway-proxy.yaml",
         { ...payment, UPSTREAM: upstream.url },
+        workDir,
+      ),
+      startGateway(
+        "gateway proxy (ledger)",
+        "gateway-ledger.yaml",
+        { ...payment, UPSTREAM: upstream.url, LEDGER: path.join(workDir, "ledger.db") },
         workDir,
       ),
       forwardAuth("gateway forward-auth", "before"),
@@ -188,6 +194,16 @@ export async function startOurServers(env) {
         flow: "upfront",
       },
       { name: "gateway fwd-auth (verify-only)", url: faVerify, settles: false },
+      // The gateway with a SQLite ledger, `/weather` requiring a payment-identifier id: its
+      // own rows only (`ledger`), since with a ledger a resent payment is served again rather
+      // than refused as a replay.
+      {
+        name: "gateway proxy (ledger)",
+        url: ledgered,
+        ledger: true,
+        settles: true,
+        paymentIds: `${ledgered}/weather`,
+      },
       // Our dev facilitator (in process) checking the official client's Permit2 and upto
       // signatures: it settles nothing on chain, so only its own rows apply (`dev`).
       {
