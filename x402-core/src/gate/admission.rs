@@ -222,8 +222,9 @@ impl Gate {
                 Outcome::FacilitatorError,
                 None,
                 ErrorCode::LedgerUnavailable,
-                "payment state is unavailable; try again later",
-                true,
+                "this route's payment-identifier ids need a payment ledger, and this server has \
+                 none configured",
+                false,
             ));
         }
         let extensions = match payload {
