@@ -7,6 +7,9 @@
 //! in `PaymentPayload.extensions` with `info.id`: 16 to 128 characters from `[A-Za-z0-9_-]`,
 //! one id per purchase, reused on every retry of it.
 //!
+//! The buyer (`client`) puts a fresh id (`pay_` and 32 random hex digits) in every payment for
+//! an offer that declares the extension ([`append_id`]); its retries resend the same header.
+//!
 //! The gate needs a [ledger](crate::ledger) to keep ids. With one, the id is reserved for the
 //! payment carrying it when the payment is claimed, before `/verify`:
 //!
@@ -152,6 +155,24 @@ pub fn from_extensions(
     }
 }
 
+/// Puts `id` in a `payment-identifier` declaration of `extensions` (as `info.id`), as a buyer
+/// echoes it; `false` (and nothing changed) when the extensions declare none.
+pub fn append_id(extensions: &mut JsonObject, id: &PaymentId) -> bool {
+    let Some(Value::Object(declared)) = extensions.get_mut(PAYMENT_IDENTIFIER) else {
+        return false;
+    };
+    let info = declared
+        .entry("info")
+        .or_insert_with(|| Value::Object(JsonObject::new()));
+    if !info.is_object() {
+        *info = Value::Object(JsonObject::new());
+    }
+    if let Value::Object(info) = info {
+        info.insert("id".to_owned(), Value::String(id.as_str().to_owned()));
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +219,22 @@ mod tests {
             "pay_0123456789abcdef"
         );
         assert_eq!(from_extensions(None), Ok(None));
+    }
+
+    #[test]
+    fn an_id_is_appended_to_a_declaration_only() {
+        let id = PaymentId::parse("pay_0123456789abcdef").unwrap();
+        let mut declared = json!({"payment-identifier": PaymentIdentifier::Optional.declaration()});
+        let declared = declared.as_object_mut().unwrap();
+        assert!(append_id(declared, &id));
+        assert_eq!(
+            declared[PAYMENT_IDENTIFIER]["info"],
+            json!({"required": false, "id": "pay_0123456789abcdef"})
+        );
+        assert_eq!(from_extensions(Some(declared)), Ok(Some(id.clone())));
+        let mut other = json!({"bazaar": {}});
+        assert!(!append_id(other.as_object_mut().unwrap(), &id));
+        assert_eq!(other, json!({"bazaar": {}}));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::{
     codec::{self, PaymentHeader},
     evm::{self, CheckError, CheckOptions},
     mechanism::Transfer,
+    payment_identifier::{self, PaymentId},
     permit2::{self, Permit2Terms},
     wire::{ExactEvmPayload, PaymentPayload, Permit2Payload, SchemePayload, V1, V2, v1, v2},
 };
@@ -58,7 +59,8 @@ pub enum PaymentError {
 /// `now - 600` (v1).
 ///
 /// A v2 payment is `{x402Version, resource, accepted, payload, extensions?}` with `resource`,
-/// `accepted` and `extensions` copied from the challenge's JSON exactly. A v1 payment is
+/// `accepted` and `extensions` copied from the challenge's JSON exactly, except that a
+/// [`payment-identifier`](crate::payment_identifier) declaration gets a fresh id in `info.id`. A v1 payment is
 /// `{x402Version, scheme, network, payload}` with the seller's network name. The signature is
 /// checked against the signer's address before the payment is returned.
 pub async fn build_payment(
@@ -207,18 +209,38 @@ fn v1_payment(accepted: &v1::PaymentRequirements, signed: SchemePayload) -> Sign
     }
 }
 
+/// A fresh `payment-identifier` id: `pay_` and 32 random hex digits (the reference client's
+/// shape).
+fn new_payment_id() -> PaymentId {
+    let random = B256::random();
+    PaymentId::parse(&format!(
+        "pay_{}",
+        alloy_primitives::hex::encode(&random[..16])
+    ))
+    .expect("pay_ and 32 hex digits is a valid id")
+}
+
 fn v2_payment(
     required: &v2::PaymentRequired,
     json: &Value,
     index: usize,
     signed: SchemePayload,
 ) -> SignedPayment {
+    // The extensions echo the seller's; a `payment-identifier` declaration gets this purchase's
+    // id (one per signed payment: its retries resend the same header, so the same id).
+    let mut extensions = json.get("extensions").cloned();
+    if let Some(Value::Object(declared)) = extensions.as_mut() {
+        payment_identifier::append_id(declared, &new_payment_id());
+    }
     let payload = v2::PaymentPayload {
         x402_version: V2,
         resource: Some(required.resource.clone()),
         accepted: required.accepts[index].clone(),
         payload: signed,
-        extensions: required.extensions.clone(),
+        extensions: match &extensions {
+            Some(Value::Object(object)) => Some(object.clone()),
+            _ => required.extensions.clone(),
+        },
     };
     // `accepted`, `resource` and `extensions` as received (key order is not meaningful in
     // x402 JSON, and serde_json's map sorts keys).
@@ -231,7 +253,7 @@ fn v2_payment(
     for (key, value) in [
         ("resource", json.get("resource")),
         ("accepted", json.get("accepts").and_then(|a| a.get(index))),
-        ("extensions", json.get("extensions")),
+        ("extensions", extensions.as_ref()),
     ] {
         if let Some(value) = value {
             wire.insert(key.to_owned(), value.clone());
@@ -307,6 +329,48 @@ mod tests {
         assert_eq!(authorization["validAfter"], "0");
         assert_eq!(authorization["validBefore"], (NOW + 300).to_string());
         assert_eq!(authorization["value"], "1000");
+    }
+
+    #[tokio::test]
+    async fn a_declared_payment_identifier_gets_a_fresh_valid_id() {
+        let declaration = payment_identifier::PaymentIdentifier::Required.declaration();
+        let header = codec::encode_header(&serde_json::json!({
+            "x402Version": 2,
+            "resource": { "url": "http://127.0.0.1:4021/weather", "description": "", "mimeType": "" },
+            "accepts": [{
+                "scheme": "exact", "network": "eip155:84532", "amount": "1000",
+                "asset": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+                "payTo": "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", "maxTimeoutSeconds": 300,
+                "extra": { "name": "USDC", "version": "2" }
+            }],
+            "extensions": { "payment-identifier": declaration.clone() }
+        }));
+        let challenge =
+            Challenge::from_header(header.as_bytes(), DEFAULT_MAX_HEADER_BYTES).unwrap();
+        let ids: Vec<PaymentId> = [pay(&challenge).await, pay(&challenge).await]
+            .iter()
+            .map(|payment| {
+                let json: Value =
+                    codec::decode_header(payment.value.as_bytes(), usize::MAX).unwrap();
+                let echoed = &json["extensions"]["payment-identifier"];
+                assert_eq!(echoed["schema"], declaration["schema"]);
+                assert_eq!(echoed["info"]["required"], true);
+                let PaymentPayload::V2(typed) = &payment.payload else {
+                    panic!("a v2 payment")
+                };
+                let typed = payment_identifier::from_extensions(typed.extensions.as_ref());
+                let id = payment_identifier::from_extensions(json["extensions"].as_object())
+                    .unwrap()
+                    .expect("an id");
+                assert_eq!(typed, Ok(Some(id.clone())));
+                assert!(
+                    id.as_str().starts_with("pay_") && id.as_str().len() == 36,
+                    "{id}"
+                );
+                id
+            })
+            .collect();
+        assert_ne!(ids[0], ids[1], "one id per signed payment");
     }
 
     #[tokio::test]
