@@ -1,6 +1,7 @@
 // The `payment-identifier` scenarios (issue 19): the official client, with the official
 // extension helpers of @x402/extensions, pays a route that requires an id, through a gateway
-// whose ledger keeps the ids. A target with `paymentIds` (the URL of such a route) runs them.
+// whose ledger keeps the ids, and so does our Rust buyer. A target with `paymentIds` (the URL
+// of such a route) runs them.
 
 import {
   appendPaymentIdentifierToExtensions,
@@ -9,7 +10,8 @@ import {
 } from "@x402/extensions/payment-identifier";
 
 import { decodePaymentResponseHeader, encodePaymentSignatureHeader, v2Core } from "./clients.mjs";
-import { canonical, challenge, check, checkMined, moves, PRICE } from "./scenarios.mjs";
+import { rustBuy } from "./rust-buyer.mjs";
+import { canonical, challenge, check, checkMined, checkRustPaid, moves, PRICE } from "./scenarios.mjs";
 
 /**
  * The official client's payment for `url`'s challenge carrying `id` as its payment-identifier
@@ -97,6 +99,19 @@ export const PAYMENT_ID_SCENARIOS = [
         );
         return `1st 200, 2nd payment with ${id}: 409 payment_identifier_conflict, payee +${PRICE} once`;
       });
+    },
+  },
+  {
+    name: "payment-identifier: Rust buyer (X402PayLayer) pays with a fresh id",
+    applies: withIds,
+    async run(ctx, target) {
+      const { mined } = await moves(ctx, { payer: -PRICE, payee: PRICE }, async () => {
+        const run = await rustBuy(ctx, target.paymentIds);
+        check(run.code === 0, `buyer exit ${run.code}, expected 0 (stderr: ${run.stderr.trim()})`);
+        check(run.reports.length === 1, `${run.reports.length} reports, expected 1`);
+        return { mined: await checkRustPaid(ctx, run.reports[0]) };
+      });
+      return `exit 0, 200, tx in block ${mined.blockNumber}, payee +${PRICE}`;
     },
   },
   {

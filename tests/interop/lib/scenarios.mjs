@@ -128,7 +128,7 @@ export const canonical = (value) =>
 const paying = (target) => target.settles;
 
 /** One report of our Rust buyer is a paid request: 200, a success receipt, its tx mined. */
-async function checkRustPaid(ctx, report) {
+export async function checkRustPaid(ctx, report) {
   check(report.status === 200, `paid GET: ${report.status}, expected 200`);
   const { purchase } = report;
   check(purchase, "200 without a purchase: the buyer paid nothing");
