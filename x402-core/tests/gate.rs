@@ -508,3 +508,42 @@ routes:
     // The embedded rule is unchanged: an encoded slash stays inside its segment.
     assert_eq!(status(admit(&embedded, "/free/..%2Fpaid", &[])), 200);
 }
+
+/// A gate asks an adapter to read a body only to bind a ledgered payment to it: with a ledger,
+/// a payment header and a `Content-Length` from 1 to `max_bound_body_bytes`.
+#[cfg(feature = "sqlite")]
+#[test]
+fn a_body_is_read_only_for_a_paid_request_on_a_ledgered_gate() {
+    let ledger = Arc::new(x402_core::ledger::SqliteLedger::in_memory().unwrap());
+    let ledgered = gate(|b| b.ledger(ledger).max_bound_body_bytes(100));
+    let paid = |length: &'static str| [("payment-signature", "e30="), ("content-length", length)];
+    assert_eq!(ledgered.body_to_bind(&paid("42")[..]), Some(42));
+    assert_eq!(ledgered.body_to_bind(&paid("100")[..]), Some(100));
+    assert_eq!(
+        ledgered.body_to_bind(&paid("101")[..]),
+        None,
+        "above the bound"
+    );
+    assert_eq!(ledgered.body_to_bind(&paid("0")[..]), None, "no body");
+    assert_eq!(ledgered.body_to_bind(&paid("lots")[..]), None);
+    assert_eq!(
+        ledgered.body_to_bind(&[("x-payment", "e30="), ("content-length", "7")][..]),
+        Some(7)
+    );
+    assert_eq!(
+        ledgered.body_to_bind(&[("content-length", "42")][..]),
+        None,
+        "no payment"
+    );
+    assert_eq!(
+        ledgered.body_to_bind(
+            &[
+                ("payment-signature", "e30="),
+                ("transfer-encoding", "chunked")
+            ][..]
+        ),
+        None,
+        "unknown length"
+    );
+    assert_eq!(gate(|b| b).body_to_bind(&paid("42")[..]), None, "no ledger");
+}

@@ -70,6 +70,7 @@ pub(super) struct Config {
     pub(super) base_url: Option<Box<str>>,
     pub(super) trust_forwarded: bool,
     pub(super) max_header_bytes: usize,
+    pub(super) max_bound_body_bytes: usize,
     pub(super) retry_after_seconds: u32,
 }
 
@@ -175,6 +176,16 @@ impl GateBuilder {
         self
     }
 
+    /// With a ledger: the largest request body an adapter reads to bind a payment to it
+    /// (default [`DEFAULT_MAX_BOUND_BODY_BYTES`](super::DEFAULT_MAX_BOUND_BODY_BYTES), 1 MiB;
+    /// 0 binds none). A paid request whose body is bound can be served again when retried with
+    /// the same body (see [`Gate::body_to_bind`](super::Gate::body_to_bind)); a larger body, or
+    /// one of unknown length, is passed on unread and its payment is never served twice.
+    pub fn max_bound_body_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_bound_body_bytes = bytes;
+        self
+    }
+
     /// The `Retry-After` seconds on 503 answers (default 1).
     pub fn retry_after_seconds(mut self, seconds: u32) -> Self {
         self.config.retry_after_seconds = seconds;
@@ -225,6 +236,7 @@ impl Gate {
                 base_url: None,
                 trust_forwarded: false,
                 max_header_bytes: codec::DEFAULT_MAX_HEADER_BYTES,
+                max_bound_body_bytes: super::DEFAULT_MAX_BOUND_BODY_BYTES,
                 retry_after_seconds: 1,
             },
         }

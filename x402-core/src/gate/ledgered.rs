@@ -9,7 +9,10 @@ use crate::{
     ErrorChain, codec,
     facilitator::FacilitatorError,
     labels::{ErrorCode, Outcome, Reason},
-    ledger::{BodyDigest, Claim, Fingerprint, LedgerError, NewPayment, PaymentState, Transition},
+    ledger::{
+        BodyDigest, Claim, Fingerprint, LedgerError, NewPayment, PartialFingerprint, PaymentState,
+        Transition,
+    },
     path::NormalizedPath,
     table::{HeaderLookup, RequestParts},
     telemetry,
@@ -17,11 +20,13 @@ use crate::{
 };
 
 /// What the gate keeps of a request for its ledger record.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct LedgerRequest {
     pub(super) fingerprint: Fingerprint,
     /// The request has a body the adapter did not hash: never served again from the ledger.
     pub(super) body_unbound: bool,
+    /// While the body is unbound: the method and target hashed, for [`Self::bind_body`].
+    unbound: Option<PartialFingerprint>,
 }
 
 impl LedgerRequest {
@@ -43,14 +48,30 @@ impl LedgerRequest {
                 .headers
                 .first("content-length")
                 .is_some_and(|length| length.trim() != "0");
-        let body = if has_body {
-            BodyDigest::Unbound
+        let partial = PartialFingerprint::new(request.method, &target);
+        if has_body {
+            Self {
+                fingerprint: partial.clone().finish(BodyDigest::Unbound),
+                body_unbound: true,
+                unbound: Some(partial),
+            }
         } else {
-            BodyDigest::Empty
-        };
-        Self {
-            fingerprint: Fingerprint::new(request.method, &target, body),
-            body_unbound: has_body,
+            Self {
+                fingerprint: partial.finish(BodyDigest::Empty),
+                body_unbound: false,
+                unbound: None,
+            }
+        }
+    }
+
+    /// The same request with its body's digest: served again when retried with the same body.
+    fn bind_body(&mut self, body: BodyDigest) {
+        if let Some(partial) = self.unbound.take() {
+            self.fingerprint = partial.finish(body);
+            self.body_unbound = matches!(body, BodyDigest::Unbound);
+            if self.body_unbound {
+                self.unbound = None;
+            }
         }
     }
 }
@@ -64,9 +85,20 @@ pub(super) enum Claimed {
 }
 
 impl AdmittedPayment {
-    fn ledger_request(&self) -> LedgerRequest {
+    fn ledger_request(&self) -> &LedgerRequest {
         self.ledger_request
+            .as_ref()
             .expect("a gate with a ledger fingerprints every payment")
+    }
+
+    /// Binds the payment to the request's body, which the adapter read because
+    /// [`Gate::body_to_bind`](super::Gate::body_to_bind) asked it to: a retry of this request
+    /// with the same body is then served again from the ledger, and with another body refused
+    /// as `payment_request_mismatch`. Nothing happens without a ledger, or once bound.
+    pub fn bind_body(&mut self, body: &[u8]) {
+        if let Some(request) = self.ledger_request.as_mut() {
+            request.bind_body(BodyDigest::of(body));
+        }
     }
 
     /// Claims the payment in the ledger.

@@ -50,6 +50,7 @@ pub use self::{
     settlement::{PaymentOutcome, ResponseHeaders, Settlement},
 };
 use self::{builder::Config, reply::json_reply};
+use crate::table::HeaderLookup;
 /// The live table handle and the request view, re-exported from [`crate::table`] where they
 /// live.
 pub use crate::table::{RequestParts, RouteTableHandle, TableSwap};
@@ -71,4 +72,24 @@ impl Gate {
     pub fn settlement_mode(&self) -> SettlementMode {
         self.config.settlement
     }
+
+    /// How many body bytes an adapter should read before admitting this request, so that its
+    /// payment is bound to the body (`AdmittedPayment::bind_body`): `Some(length)` when the
+    /// gate has a ledger, the request carries a payment header and its `Content-Length` is
+    /// above 0 and at most [`GateBuilder::max_bound_body_bytes`]; `None` otherwise (read
+    /// nothing). Only then can a retried paid request with a body be served again.
+    pub fn body_to_bind<H: HeaderLookup + ?Sized>(&self, headers: &H) -> Option<usize> {
+        self.config.ledger.as_ref()?;
+        if headers.first("transfer-encoding").is_some() {
+            return None;
+        }
+        headers
+            .first("payment-signature")
+            .or_else(|| headers.first("x-payment"))?;
+        let length: usize = headers.first("content-length")?.trim().parse().ok()?;
+        (length > 0 && length <= self.config.max_bound_body_bytes).then_some(length)
+    }
 }
+
+/// The default of [`GateBuilder::max_bound_body_bytes`]: 1 MiB.
+pub const DEFAULT_MAX_BOUND_BODY_BYTES: usize = 1 << 20;

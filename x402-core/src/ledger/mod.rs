@@ -148,14 +148,39 @@ pub enum BodyDigest {
     Sha256([u8; 32]),
 }
 
-impl Fingerprint {
-    /// The fingerprint of a request.
-    pub fn new(method: &str, canonical_path_and_query: &str, body: BodyDigest) -> Self {
+impl BodyDigest {
+    /// The digest of a body's bytes (empty bytes are [`BodyDigest::Empty`]).
+    pub fn of(body: &[u8]) -> Self {
+        if body.is_empty() {
+            Self::Empty
+        } else {
+            Self::Sha256(Sha256::digest(body).into())
+        }
+    }
+}
+
+/// A [`Fingerprint`] with the method and target hashed and the body still to come.
+#[derive(Clone)]
+pub(crate) struct PartialFingerprint(Sha256);
+
+impl fmt::Debug for PartialFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PartialFingerprint")
+    }
+}
+
+impl PartialFingerprint {
+    pub(crate) fn new(method: &str, canonical_path_and_query: &str) -> Self {
         let mut hash = Sha256::new();
         hash.update(method.as_bytes());
         hash.update([0]);
         hash.update(canonical_path_and_query.as_bytes());
         hash.update([0]);
+        Self(hash)
+    }
+
+    pub(crate) fn finish(self, body: BodyDigest) -> Fingerprint {
+        let Self(mut hash) = self;
         match body {
             BodyDigest::Empty => hash.update(b"empty"),
             BodyDigest::Unbound => hash.update(b"unbound"),
@@ -164,7 +189,14 @@ impl Fingerprint {
                 hash.update(digest);
             }
         }
-        Self(hash.finalize().into())
+        Fingerprint(hash.finalize().into())
+    }
+}
+
+impl Fingerprint {
+    /// The fingerprint of a request.
+    pub fn new(method: &str, canonical_path_and_query: &str, body: BodyDigest) -> Self {
+        PartialFingerprint::new(method, canonical_path_and_query).finish(body)
     }
 
     /// A fingerprint from its stored bytes.
