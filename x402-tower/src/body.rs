@@ -50,6 +50,13 @@ impl<B> ResponseBody<B> {
     }
 }
 
+/// An empty body the layer wrote (e.g. [`BindBody`](crate::BindBody)'s 400).
+impl<B> Default for ResponseBody<B> {
+    fn default() -> Self {
+        Self::full(Bytes::new())
+    }
+}
+
 impl<B> Body for ResponseBody<B>
 where
     B: Body<Data = Bytes>,

@@ -12,6 +12,9 @@
 //! `forwardAuth`, nginx `auth_request`, Envoy `ext_authz`): a service answering 200 or 402 from
 //! the `X-Forwarded-*` headers, for apps that gate another server's routes.
 //!
+//! [`BindBodyLayer`], outside the `X402Layer`, reads a paid request's body for a gate with a
+//! ledger, so that a retry with the same body is served again (see [`bind_body`]).
+//!
 //! [`usage::UsageService`] serves the usage API of a payment ledger (`/internal/usage`,
 //! `/internal/usage/recent`; see [`x402_core::usage`]).
 //!
@@ -57,6 +60,7 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+pub mod bind_body;
 mod body;
 #[cfg(feature = "client")]
 pub mod client;
@@ -70,6 +74,7 @@ mod layer;
 mod service;
 pub mod usage;
 
+pub use bind_body::{BindBody, BindBodyLayer};
 pub use body::ResponseBody;
 #[cfg(feature = "client")]
 pub use client::X402PayLayer;

@@ -18,7 +18,7 @@ use x402_core::{
     table::HeaderLookup,
 };
 
-use crate::{body::ResponseBody, future::ResponseFuture};
+use crate::{bind_body::BoundBody, body::ResponseBody, future::ResponseFuture};
 
 /// Middleware that charges for priced routes with x402. See [`X402Layer`](crate::X402Layer).
 ///
@@ -118,7 +118,11 @@ where
         match admission {
             Admission::Pass => ResponseFuture::inner(self.inner.call(request)),
             Admission::Reply(reply) => ResponseFuture::reply(reply_response(reply)),
-            Admission::Pay(pending) => {
+            Admission::Pay(mut pending) => {
+                // The body `BindBodyLayer` read for the gate, if it did.
+                if let Some(BoundBody(body)) = request.extensions_mut().remove() {
+                    pending.bind_body(&body);
+                }
                 // Call the instance that was driven to readiness; keep a fresh clone here.
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
