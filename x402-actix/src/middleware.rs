@@ -18,15 +18,17 @@ use std::{
     task::{Context, Poll},
 };
 
+use actix_web::web::{Bytes, BytesMut};
 use actix_web::{
     HttpMessage, HttpResponse,
     body::{BoxBody, EitherBody, MessageBody},
-    dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready},
+    dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready},
     http::{
         StatusCode,
         header::{self, HeaderMap, HeaderName, HeaderValue},
     },
 };
+use futures_util::StreamExt as _;
 use pin_project_lite::pin_project;
 use x402_core::{
     gate::{
@@ -173,9 +175,24 @@ where
             Admission::Reply(reply) => {
                 ResponseFuture::reply(request.into_response(reply_response(reply)))
             }
-            Admission::Pay(pending) => {
+            Admission::Pay(mut pending) => {
                 let service = Rc::clone(&self.service);
+                let bind_body = self.gate.body_to_bind(&Headers(request.headers()));
                 ResponseFuture::paid(Box::pin(async move {
+                    if let Some(length) = bind_body {
+                        // The body the gate binds the payment to; the handler reads the same bytes.
+                        match read_body(request.take_payload(), length).await {
+                            Some(body) => {
+                                pending.bind_body(&body);
+                                request.set_payload(body.into());
+                            }
+                            None => {
+                                return Ok(request
+                                    .into_response(HttpResponse::BadRequest().finish())
+                                    .map_into_right_body());
+                            }
+                        }
+                    }
                     let (authorized, payment) = match pending.authorize().await {
                         Ok(authorized) => authorized,
                         Err(reply) => {
@@ -218,6 +235,20 @@ where
             }
         }
     }
+}
+
+/// A request body of at most `limit` bytes (its `Content-Length`), or `None` if it could not be
+/// read or is longer.
+async fn read_body(mut payload: Payload, limit: usize) -> Option<Bytes> {
+    let mut body = BytesMut::with_capacity(limit);
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.ok()?;
+        if body.len() + chunk.len() > limit {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Some(body.freeze())
 }
 
 const PAYMENT_SIGNATURE: HeaderName = HeaderName::from_static("payment-signature");
