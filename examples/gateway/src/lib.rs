@@ -92,7 +92,7 @@ use x402_core::{
 };
 #[cfg(feature = "kube")]
 use x402_kube::watch::RouteWatcher;
-use x402_tower::{ForwardAuth, X402Layer};
+use x402_tower::{BindBodyLayer, ForwardAuth, X402Layer};
 
 #[cfg(feature = "kube")]
 use self::config::KubernetesRoutes;
@@ -298,9 +298,13 @@ async fn start_inner(
     let ops = ops_listener.as_ref().and_then(|l| l.local_addr().ok());
 
     let app = match (config.mode, upstream) {
+        // With a ledger, `BindBodyLayer` reads a paid request's body (up to 1 MiB) so that a
+        // retry with the same body is served again; without one it passes everything on.
         (Mode::Proxy, Some(upstream)) => Router::new().fallback_service(
-            X402Layer::new(gate.clone())
-                .layer(ReverseProxy::new(upstream, config.trust_forwarded_headers)),
+            BindBodyLayer::new(gate.clone()).layer(
+                X402Layer::new(gate.clone())
+                    .layer(ReverseProxy::new(upstream, config.trust_forwarded_headers)),
+            ),
         ),
         _ => Router::new().fallback_service(ForwardAuth::new(gate.clone())),
     };

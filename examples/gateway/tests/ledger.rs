@@ -12,7 +12,7 @@ use std::{
 
 use examples::BUYER_KEY;
 use reqwest::StatusCode;
-use support::{Task, TempPath, free_port, serve_facilitator, upstream};
+use support::{Task, TempPath, echo_upstream, free_port, serve_facilitator, upstream};
 use tokio::sync::oneshot;
 use x402_core::{
     clock::{Clock as _, SystemClock},
@@ -145,6 +145,54 @@ async fn a_retried_payment_is_served_again_without_a_second_settlement() {
     assert_eq!(first_receipt, again_receipt);
     assert_eq!(dev.settlements().len(), 1, "settled once");
     assert_eq!(hits.load(Ordering::SeqCst), 2, "served twice");
+    gateway.stop().await;
+}
+
+/// A paid `POST` through the proxy: the gateway reads the body to bind the payment to it, so
+/// the retry with the same body is served again (the upstream gets the same bytes) and the
+/// same payment with another body is refused.
+#[tokio::test]
+async fn a_retried_paid_post_is_served_again_with_its_body_and_another_body_is_refused() {
+    let (upstream, hits, _u) = echo_upstream().await;
+    let (facilitator, dev, _f) = facilitator().await;
+    let ledger = TempPath::new("ledger-post.db");
+    let gateway = Gateway::start(&config("127.0.0.1:0", &upstream, &facilitator, &ledger)).await;
+    let url = gateway.url("/weather");
+    let header = payment_for(&url).await;
+    let post = |body: &'static str| {
+        client()
+            .post(&url)
+            .header("PAYMENT-SIGNATURE", &header)
+            .body(body)
+            .send()
+    };
+    let mut receipts = Vec::new();
+    for _ in 0..2 {
+        let response = post(r#"{"prompt":"hello"}"#).await.expect("answers");
+        assert_eq!(response.status(), StatusCode::OK);
+        receipts.push(response.headers().get(codec::PAYMENT_RESPONSE).cloned());
+        assert_eq!(
+            response.text().await.expect("body"),
+            r#"{"prompt":"hello"}"#
+        );
+    }
+    assert!(receipts[0].is_some());
+    assert_eq!(receipts[0], receipts[1], "the same receipt");
+    let other = post("another prompt").await.expect("answers");
+    assert_eq!(other.status(), StatusCode::CONFLICT);
+    assert!(
+        other
+            .text()
+            .await
+            .expect("body")
+            .contains("payment_request_mismatch")
+    );
+    assert_eq!(dev.settlements().len(), 1, "settled once");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        2,
+        "served twice, never the other body"
+    );
     gateway.stop().await;
 }
 

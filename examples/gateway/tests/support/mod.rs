@@ -39,6 +39,23 @@ pub(crate) async fn upstream() -> (String, Arc<AtomicUsize>, Task) {
     (address, hits, Task(task))
 }
 
+/// An upstream answering every `POST` with the body it received, counting its hits.
+#[allow(dead_code, reason = "not every test binary uses it")]
+pub(crate) async fn echo_upstream() -> (String, Arc<AtomicUsize>, Task) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&hits);
+    let router = Router::new().fallback(axum::routing::post(move |body: bytes::Bytes| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async move { body }
+    }));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let address = listener.local_addr().expect("address").to_string();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (address, hits, Task(task))
+}
+
 /// `dev` over HTTP: its URL, itself (its record of settlements), and a count of the `/settle`
 /// calls it answered.
 pub(crate) async fn serve_facilitator(
