@@ -77,6 +77,10 @@ fn routes(config: &mut web::ServiceConfig) {
             web::get().to(|| async { HttpResponse::NotFound().body("missing") }),
         )
         .route("/stream", web::get().to(stream))
+        .route(
+            "/echo",
+            web::post().to(|body: web::Bytes| async move { body }),
+        )
         .route("/metered", web::get().to(metered))
         .route(
             "/slow",
@@ -148,7 +152,7 @@ fn actix_request(request: TestRequest) -> test::TestRequest {
     for (name, value) in request.headers {
         builder = builder.append_header((name, value));
     }
-    builder
+    builder.set_payload(request.body)
 }
 
 /// Sends `request` to `app` and collects the response frame by frame.

@@ -11,6 +11,7 @@
 //! | `GET /missing` | 404 `missing` |
 //! | `GET /stream` | 200, the body `one,two,three` sent as three chunks 20 ms apart |
 //! | `GET /slow` | never answers (the client gives up) |
+//! | `POST /echo` | 200, the request body as received |
 //! | `GET /metered` | 200 `metered`; chooses the charge of an `upto` payment as the request asks: the value of the request header `x-charge-header` becomes its `Settlement-Overrides` response header, and `x-charge-typed: <atomic units>` puts a typed `SettlementOverrides` in its response extensions |
 
 use std::{future::Future, pin::Pin, time::Duration};
@@ -43,6 +44,8 @@ pub struct TestRequest {
     pub uri: String,
     /// Headers, in order (duplicates allowed).
     pub headers: Vec<(String, String)>,
+    /// The body (empty: none).
+    pub body: Bytes,
 }
 
 impl TestRequest {
@@ -57,7 +60,15 @@ impl TestRequest {
             method,
             uri: uri.into(),
             headers: vec![("host".into(), "api.example.com".into())],
+            body: Bytes::new(),
         }
+    }
+
+    /// Sets the body and its `Content-Length`.
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        let length = self.body.len().to_string();
+        self.header("content-length", length)
     }
 
     /// Adds a header.

@@ -51,6 +51,8 @@ macro_rules! ledger_suite {
             payment_identifier_on_another_payment_is_a_409,
             payment_identifier_missing_or_malformed_is_a_400,
             payment_identifier_without_a_ledger_is_a_503,
+            retried_paid_post_with_the_same_body_is_served_again,
+            paid_post_with_a_body_above_the_bound_is_never_served_twice,
         );
     };
     (@cases $factory:ident; $($case:ident),* $(,)?) => {
@@ -678,4 +680,68 @@ pub async fn payment_identifier_without_a_ledger_is_a_503(factory: &dyn AppFacto
     assert_eq!(response.status, 503, "{}", response.text());
     assert_eq!(error_reason(&response), "ledger_unavailable");
     assert_eq!(f.facilitator.verify_calls(), 0);
+}
+
+/// [`crate::fixture::SPEC`] with the priced route `POST /echo` (the handler answers the body it
+/// read), swapped into the fixture's table.
+fn add_echo_route(f: &Fixture) {
+    let spec = format!(
+        "{}  - {{ path: /echo, name: echo }}\n",
+        crate::fixture::SPEC
+    );
+    let spec = x402_core::spec::RouteSpec::from_yaml(&spec).expect("spec parses");
+    f.routes
+        .swap(x402_core::RouteTable::from_spec(&spec).expect("spec builds"));
+}
+
+/// A paid `POST /echo` with `body`, paying with `header`.
+fn paid_post(header: &str, body: &'static str) -> crate::TestRequest {
+    crate::TestRequest::new("POST", "/echo")
+        .header("PAYMENT-SIGNATURE", header)
+        .body(body)
+}
+
+/// A paid request with a body the adapter bound: its retry with the same body is served again
+/// (the handler reads the same bytes) with the same receipt and one settlement; the same
+/// payment with another body is a 409.
+pub async fn retried_paid_post_with_the_same_body_is_served_again(factory: &dyn AppFactory) {
+    let (f, _ledger) = with_ledger(factory);
+    add_echo_route(&f);
+    let header = f.pay_v2(&f.requirement("/echo"));
+    let first = f.send(paid_post(&header, r#"{"prompt":"hello"}"#)).await;
+    let again = f.send(paid_post(&header, r#"{"prompt":"hello"}"#)).await;
+    for response in [&first, &again] {
+        assert_eq!(response.status, 200, "{}", response.text());
+        assert_eq!(response.text(), r#"{"prompt":"hello"}"#);
+    }
+    assert_eq!(
+        receipt(&first, "payment-response"),
+        receipt(&again, "payment-response")
+    );
+    let other = f
+        .send(paid_post(&header, r#"{"prompt":"a longer one"}"#))
+        .await;
+    assert_eq!(other.status, 409, "{}", other.text());
+    assert_eq!(error_reason(&other), "payment_request_mismatch");
+    assert!(!other.text().contains("longer"));
+    assert_eq!(f.facilitator.settle_calls(), 1);
+    assert_eq!(f.facilitator.verify_calls(), 1);
+}
+
+/// A body above the gate's bound (`max_bound_body_bytes`) is passed on unread: the payment is
+/// served once with the whole body, and its retry is a replay, never served again.
+pub async fn paid_post_with_a_body_above_the_bound_is_never_served_twice(factory: &dyn AppFactory) {
+    let ledger = Arc::new(SqliteLedger::in_memory().expect("in-memory ledger"));
+    let f = Fixture::with(factory, |builder| {
+        builder.ledger(ledger).max_bound_body_bytes(8)
+    });
+    add_echo_route(&f);
+    let header = f.pay_v2(&f.requirement("/echo"));
+    let first = f.send(paid_post(&header, "nine bytes")).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(first.text(), "nine bytes");
+    let again = f.send(paid_post(&header, "nine bytes")).await;
+    assert_eq!(again.status, 402, "{}", again.text());
+    assert_eq!(challenge(&again).error.as_deref(), Some("replay"));
+    assert_eq!(f.facilitator.settle_calls(), 1);
 }

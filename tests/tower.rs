@@ -7,13 +7,13 @@ use axum::{
     body::Body,
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, post},
 };
 use http_body_util::BodyExt;
 use tests::{AppFactory, AppUnderTest, TestRequest, TestResponse};
 use tower::ServiceExt;
 use x402_core::gate::Gate;
-use x402_tower::{Paid, SettlementOverrides, X402Layer};
+use x402_tower::{BindBodyLayer, Paid, SettlementOverrides, X402Layer};
 
 async fn weather(payment: Option<Paid>, headers: HeaderMap) -> impl IntoResponse {
     let payer = payment
@@ -72,6 +72,7 @@ fn app() -> Router {
             get(|| async { (StatusCode::NOT_FOUND, "missing") }),
         )
         .route("/stream", get(stream))
+        .route("/echo", post(|body: bytes::Bytes| async move { body }))
         .route("/metered", get(metered))
         .route(
             "/slow",
@@ -92,7 +93,11 @@ impl AppFactory for Axum {
     }
 
     fn build(&self, gate: Gate) -> Box<dyn AppUnderTest> {
-        Box::new(AxumApp(app().layer(X402Layer::new(gate))))
+        Box::new(AxumApp(
+            app()
+                .layer(X402Layer::new(gate.clone()))
+                .layer(BindBodyLayer::new(gate)),
+        ))
     }
 }
 
@@ -110,7 +115,11 @@ impl AppUnderTest for AxumApp {
                 builder = builder.header(name, value);
             }
             let response = router
-                .oneshot(builder.body(Body::empty()).expect("valid request"))
+                .oneshot(
+                    builder
+                        .body(Body::from(request.body))
+                        .expect("valid request"),
+                )
                 .await
                 .expect("infallible");
             let status = response.status().as_u16();
