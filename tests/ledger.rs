@@ -53,6 +53,7 @@ macro_rules! ledger_suite {
             payment_identifier_without_a_ledger_is_a_503,
             retried_paid_post_with_the_same_body_is_served_again,
             paid_post_with_a_body_above_the_bound_is_never_served_twice,
+            retried_paid_post_without_a_body_is_served_again,
         );
     };
     (@cases $factory:ident; $($case:ident),* $(,)?) => {
@@ -743,5 +744,24 @@ pub async fn paid_post_with_a_body_above_the_bound_is_never_served_twice(factory
     let again = f.send(paid_post(&header, "nine bytes")).await;
     assert_eq!(again.status, 402, "{}", again.text());
     assert_eq!(challenge(&again).error.as_deref(), Some("replay"));
+    assert_eq!(f.facilitator.settle_calls(), 1);
+}
+
+/// A paid `POST` without a body and without `Content-Length`: the adapter knows it is empty
+/// (HTTP/1 framing, or a body that ended with the headers), so its retry is served again.
+pub async fn retried_paid_post_without_a_body_is_served_again(factory: &dyn AppFactory) {
+    let (f, _ledger) = with_ledger(factory);
+    add_echo_route(&f);
+    let header = f.pay_v2(&f.requirement("/echo"));
+    let post = || crate::TestRequest::new("POST", "/echo").header("PAYMENT-SIGNATURE", &header);
+    let first = f.send(post()).await;
+    let again = f.send(post()).await;
+    for response in [&first, &again] {
+        assert_eq!(response.status, 200, "{}", response.text());
+    }
+    assert_eq!(
+        receipt(&first, "payment-response"),
+        receipt(&again, "payment-response")
+    );
     assert_eq!(f.facilitator.settle_calls(), 1);
 }

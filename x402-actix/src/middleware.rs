@@ -24,7 +24,7 @@ use actix_web::{
     body::{BoxBody, EitherBody, MessageBody},
     dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready},
     http::{
-        StatusCode,
+        StatusCode, Version,
         header::{self, HeaderMap, HeaderName, HeaderValue},
     },
 };
@@ -178,6 +178,14 @@ where
             Admission::Pay(mut pending) => {
                 let service = Rc::clone(&self.service);
                 let bind_body = self.gate.body_to_bind(&Headers(request.headers()));
+                // HTTP/1 without `Content-Length` or `Transfer-Encoding`: no body (RFC 9112
+                // §6.3), bound as empty so that a retry can be served again.
+                let no_body = request.version() <= Version::HTTP_11
+                    && !request.headers().contains_key(header::CONTENT_LENGTH)
+                    && !request.headers().contains_key(header::TRANSFER_ENCODING);
+                if no_body {
+                    pending.bind_body(&[]);
+                }
                 ResponseFuture::paid(Box::pin(async move {
                     if let Some(length) = bind_body {
                         // The body the gate binds the payment to; the handler reads the same bytes.

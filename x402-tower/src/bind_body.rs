@@ -29,7 +29,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{HeaderName, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
 use pin_project_lite::pin_project;
@@ -91,8 +91,14 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let Some(length) = self.gate.body_to_bind(&HeaderMapLookup(request.headers())) else {
+            // A paid request whose body is known to be empty without a `Content-Length` (an
+            // HTTP/2 request ending with its headers, say): bound as empty, so that its retry
+            // can be served again rather than counted as a body of unknown length.
+            if request.body().is_end_stream() && is_paid(request.headers()) {
+                request.extensions_mut().insert(BoundBody(Bytes::new()));
+            }
             return BindBodyFuture {
                 kind: Kind::Inner {
                     future: self.inner.call(request),
@@ -121,6 +127,12 @@ where
             kind: Kind::Reading { future },
         }
     }
+}
+
+fn is_paid(headers: &http::HeaderMap) -> bool {
+    const PAYMENT_SIGNATURE: HeaderName = HeaderName::from_static("payment-signature");
+    const X_PAYMENT: HeaderName = HeaderName::from_static("x-payment");
+    headers.contains_key(PAYMENT_SIGNATURE) || headers.contains_key(X_PAYMENT)
 }
 
 type Reading<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;

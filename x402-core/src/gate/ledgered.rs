@@ -43,11 +43,13 @@ impl LedgerRequest {
             Some(query) => Cow::Owned([&*canonical, "?", query].concat()),
             None => canonical,
         };
+        // A body of unknown length (HTTP/2 and 3 need no `Content-Length`) counts as a body,
+        // except on the methods that carry none in practice: a GET's body has no meaning.
         let has_body = request.headers.first("transfer-encoding").is_some()
-            || request
-                .headers
-                .first("content-length")
-                .is_some_and(|length| length.trim() != "0");
+            || match request.headers.first("content-length") {
+                Some(length) => length.trim() != "0",
+                None => !matches!(request.method, "GET" | "HEAD" | "OPTIONS" | "TRACE"),
+            };
         let partial = PartialFingerprint::new(request.method, &target);
         if has_body {
             Self {
@@ -350,5 +352,9 @@ mod tests {
         assert!(of("GET", "/weather", &[("content-length", "5")]).body_unbound);
         assert!(of("GET", "/weather", &[("transfer-encoding", "chunked")]).body_unbound);
         assert!(!of("GET", "/weather", &[("content-length", "0")]).body_unbound);
+        // No length: a POST may still stream a body (HTTP/2); a GET is taken as empty.
+        assert!(of("POST", "/weather", &[]).body_unbound);
+        assert!(!of("POST", "/weather", &[("content-length", "0")]).body_unbound);
+        assert!(!of("GET", "/weather", &[]).body_unbound);
     }
 }
