@@ -799,3 +799,65 @@ routes:
         assert_eq!(accept.requirement_view(), parsed);
     }
 }
+
+/// `paymentIdentifier` needs a ledger: a table built for a gate without one refuses every
+/// route declaring it, on the route or through `payment`, naming the route and the field.
+#[test]
+fn payment_identifier_without_a_ledger_is_refused_naming_the_route_and_field() {
+    let spec = RouteSpec::from_yaml(&format!(
+        "payment: {{ wallet: '{PAY_TO}', network: base-sepolia, defaultPrice: '$0.001' }}
+routes:
+  - {{ path: /free, free: true }}
+  - {{ path: /orders, name: orders, paymentIdentifier: required }}
+  - {{ path: /plain }}"
+    ))
+    .unwrap();
+    let errors = RouteTable::builder()
+        .ledger(false)
+        .spec(&spec)
+        .build()
+        .expect_err("no ledger");
+    assert_eq!(errors.errors().len(), 1, "{errors}");
+    let error = &errors.errors()[0];
+    assert!(matches!(
+        error.kind(),
+        ConfigErrorKind::PaymentIdentifierWithoutLedger
+    ));
+    assert_eq!(error.route_index(), Some(1));
+    assert_eq!(error.field(), "routes[1].paymentIdentifier");
+    assert!(
+        error.to_string().contains("needs a payment ledger"),
+        "{error}"
+    );
+    for ledger in [Some(true), None] {
+        let builder = RouteTable::builder().spec(&spec);
+        let builder = match ledger {
+            Some(present) => builder.ledger(present),
+            None => builder,
+        };
+        assert!(builder.build().is_ok(), "ledger {ledger:?}");
+    }
+
+    let inherited = RouteSpec::from_yaml(&format!(
+        "payment: {{ wallet: '{PAY_TO}', network: base-sepolia, defaultPrice: '$0.001', \
+         paymentIdentifier: optional }}\nroutes: [ {{ path: /a }}, {{ path: /b }} ]"
+    ))
+    .unwrap();
+    let errors = RouteTable::builder()
+        .ledger(false)
+        .spec(&inherited)
+        .build()
+        .expect_err("no ledger");
+    let fields: Vec<_> = errors
+        .errors()
+        .iter()
+        .map(|e| (e.route_index(), e.field().to_owned()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            (Some(0), "payment.paymentIdentifier".to_owned()),
+            (Some(1), "payment.paymentIdentifier".to_owned())
+        ]
+    );
+}

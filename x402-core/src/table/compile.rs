@@ -35,6 +35,8 @@ pub(super) struct SpecCompiler<'e> {
     pub(super) default_case: MatchCase,
     /// The payment flow of an option that names none (when its mechanism allows it).
     pub(super) default_flow: PaymentFlow,
+    /// Whether the gate has a ledger to keep `payment-identifier` ids (`None`: not checked).
+    pub(super) ledger: Option<bool>,
 }
 
 /// A spec's `payment` block, validated.
@@ -338,6 +340,24 @@ impl SpecCompiler<'_> {
             )?),
             None => defaults.payment_identifier,
         };
+        if let (Some(declared), Some(false)) = (payment_identifier, self.ledger) {
+            let field = match rule.payment_identifier {
+                Some(_) => format!("routes[{i}].paymentIdentifier"),
+                None => "payment.paymentIdentifier".to_owned(),
+            };
+            let text = if declared.is_required() {
+                "required"
+            } else {
+                "optional"
+            };
+            self.error(
+                at,
+                field,
+                text,
+                ConfigErrorKind::PaymentIdentifierWithoutLedger,
+            );
+            return None;
+        }
         let description = rule.description.as_deref().unwrap_or("");
         let mime_type = rule.mime_type.as_deref().unwrap_or("");
         match Offer::offering(

@@ -207,6 +207,7 @@ impl RouteTable {
             supported: None,
             default_case: MatchCase::Sensitive,
             default_flow: crate::flow::PaymentFlow::Authorization,
+            ledger: None,
         }
     }
 
@@ -364,9 +365,19 @@ pub struct RouteTableBuilder<'s> {
     supported: Option<&'s SupportedResponse>,
     default_case: MatchCase,
     default_flow: crate::flow::PaymentFlow,
+    ledger: Option<bool>,
 }
 
 impl<'s> RouteTableBuilder<'s> {
+    /// Whether the gate serving the table has a payment [ledger](crate::ledger): without one
+    /// (`false`), a route declaring `paymentIdentifier` is an error, since its ids could not be
+    /// kept. Unset, it is not checked here; a gate without a ledger then answers such a
+    /// route's payments 503.
+    pub fn ledger(mut self, present: bool) -> Self {
+        self.ledger = Some(present);
+        self
+    }
+
     /// Adds an anonymous spec.
     pub fn spec(mut self, spec: &'s RouteSpec) -> Self {
         self.specs.push((None, spec));
@@ -419,6 +430,7 @@ impl<'s> RouteTableBuilder<'s> {
                 supported: self.supported,
                 default_case: self.default_case,
                 default_flow: self.default_flow,
+                ledger: self.ledger,
             };
             cx.compile(spec, &mut routes, &mut patterns, &mut warnings);
         }
@@ -606,6 +618,10 @@ pub enum ConfigErrorKind {
     /// Not a `paymentIdentifier` value (`optional` or `required`).
     #[error("not a paymentIdentifier value; `optional` or `required`")]
     PaymentIdentifier,
+    /// `paymentIdentifier` on a table whose gate has no ledger (see
+    /// [`RouteTableBuilder::ledger`]).
+    #[error("needs a payment ledger to keep the ids, and this gate has none")]
+    PaymentIdentifierWithoutLedger,
     /// Not a payment flow (`authorization` or `upfront`).
     #[error("not a payment flow; `authorization` (the default) or `upfront`")]
     PaymentFlow,
