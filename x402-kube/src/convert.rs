@@ -67,6 +67,17 @@ pub fn compile(object: &DynamicObject) -> Compiled {
 /// [`compile`] with the facilitator's `/supported` answer, which `scheme: upto` routes need
 /// (their offer names the facilitator's address).
 pub fn compile_with(object: &DynamicObject, supported: Option<&SupportedResponse>) -> Compiled {
+    compile_checked(object, supported, None)
+}
+
+/// [`compile_with`], also checking `paymentIdentifier` against whether the gate has a ledger
+/// (`Some(false)`: a declaring route is an error; see
+/// [`RouteTableBuilder::ledger`](x402_core::table::RouteTableBuilder::ledger)).
+pub fn compile_checked(
+    object: &DynamicObject,
+    supported: Option<&SupportedResponse>,
+    ledger: Option<bool>,
+) -> Compiled {
     let spec = match object.data.get("spec") {
         None => return Compiled::Failed("`spec` is missing".to_owned()),
         Some(value) => match RouteSpec::deserialize(value) {
@@ -77,6 +88,9 @@ pub fn compile_with(object: &DynamicObject, supported: Option<&SupportedResponse
     let mut builder = RouteTable::builder().spec(&spec);
     if let Some(supported) = supported {
         builder = builder.supported(supported);
+    }
+    if let Some(ledger) = ledger {
+        builder = builder.ledger(ledger);
     }
     match builder.build() {
         Ok(table) => Compiled::Good {
@@ -323,6 +337,28 @@ mod tests {
         };
         assert!(why.contains("route #1 (\"bad\")"), "{why}");
         assert!(why.contains("routes[1].price"), "{why}");
+    }
+
+    #[test]
+    fn payment_identifier_without_a_ledger_fails_naming_the_route() {
+        let declaring = object(&json!({
+            "payment": { "wallet": WALLET, "network": "base-sepolia" },
+            "routes": [ { "path": "/orders", "name": "orders", "price": "1", "paymentIdentifier": "required" } ],
+        }));
+        let Compiled::Failed(why) = compile_checked(&declaring, None, Some(false)) else {
+            panic!("must fail without a ledger")
+        };
+        assert!(why.contains("routes[0].paymentIdentifier"), "{why}");
+        assert!(why.contains("needs a payment ledger"), "{why}");
+        for ledger in [Some(true), None] {
+            assert!(
+                matches!(
+                    compile_checked(&declaring, None, ledger),
+                    Compiled::Good { .. }
+                ),
+                "ledger {ledger:?}"
+            );
+        }
     }
 
     #[test]

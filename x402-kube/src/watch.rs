@@ -100,6 +100,7 @@ pub struct RouteWatcher {
     write_status: bool,
     case_insensitive: bool,
     supported: Option<Arc<SupportedResponse>>,
+    ledger: Option<bool>,
     on_swap: Option<SwapHook>,
     ready: signal::Sender<bool>,
 }
@@ -130,6 +131,7 @@ impl RouteWatcher {
             write_status: true,
             case_insensitive: false,
             supported: None,
+            ledger: None,
             on_swap: None,
             ready: signal::Sender::new(false),
         }
@@ -195,6 +197,16 @@ impl RouteWatcher {
         self
     }
 
+    /// Whether the gate serving the routes has a payment ledger: without one (`false`), a
+    /// resource with a route declaring `paymentIdentifier` does not compile, and its status
+    /// says why (see [`RouteTableBuilder::ledger`](x402_core::table::RouteTableBuilder::ledger)).
+    /// Unset: not checked.
+    #[must_use]
+    pub fn ledger(mut self, present: bool) -> Self {
+        self.ledger = Some(present);
+        self
+    }
+
     /// Called after every table swap, e.g. to remove the metric series of deleted routes.
     #[must_use]
     pub fn on_swap(mut self, hook: impl Fn(&TableSwap) + Send + Sync + 'static) -> Self {
@@ -222,7 +234,7 @@ impl RouteWatcher {
         if let Some(selector) = &self.labels {
             config = config.labels(selector);
         }
-        let mut state = State::new(apis.len(), self.supported.clone());
+        let mut state = State::new(apis.len(), self.supported.clone(), self.ledger);
         let mut events = stream::select_all(apis.into_iter().enumerate().map(|(index, api)| {
             watcher::watcher(api, config.clone())
                 .default_backoff()
@@ -365,6 +377,7 @@ struct State {
     streams: Vec<StreamState>,
     published: bool,
     supported: Option<Arc<SupportedResponse>>,
+    ledger: Option<bool>,
 }
 
 #[derive(Debug, Default)]
@@ -376,12 +389,17 @@ struct StreamState {
 }
 
 impl State {
-    fn new(streams: usize, supported: Option<Arc<SupportedResponse>>) -> Self {
+    fn new(
+        streams: usize,
+        supported: Option<Arc<SupportedResponse>>,
+        ledger: Option<bool>,
+    ) -> Self {
         Self {
             entries: BTreeMap::new(),
             streams: (0..streams).map(|_| StreamState::default()).collect(),
             published: false,
             supported,
+            ledger,
         }
     }
 
@@ -456,7 +474,7 @@ impl State {
             return false;
         }
         entry.spec = Some(spec);
-        match convert::compile_with(object, self.supported.as_deref()) {
+        match convert::compile_checked(object, self.supported.as_deref(), self.ledger) {
             Compiled::Good { spec, routes } => {
                 entry.error = None;
                 let changed = entry.good.as_ref().map(|(good, _)| good) != Some(&spec);
@@ -488,6 +506,9 @@ impl State {
         let mut builder = RouteTable::builder().case_insensitive_by_default(case_insensitive);
         if let Some(supported) = &self.supported {
             builder = builder.supported(supported);
+        }
+        if let Some(ledger) = self.ledger {
+            builder = builder.ledger(ledger);
         }
         sources
             .iter()

@@ -482,6 +482,33 @@ async fn a_bad_resource_fails_alone_and_keeps_its_last_good_routes() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn without_a_ledger_a_resource_declaring_payment_identifier_fails_naming_the_route() {
+    let declaring = json!({
+        "payment": { "wallet": WALLET, "network": "base-sepolia" },
+        "routes": [ { "path": "/o", "name": "orders", "price": "0.01", "paymentIdentifier": "required" } ],
+    });
+    let mut h = Harness::start_with(
+        vec![
+            ("shop", "a", priced("/a", "0.01")),
+            ("shop", "o", declaring),
+        ],
+        |w| w.namespace("shop").ledger(false),
+    );
+    h.api.list(Some("shop")).await;
+    let statuses = h.api.status_patches(2).await;
+    h.api.watch(vec![]).await;
+    assert_eq!(h.table(), [route("shop/a", "/a")]);
+    assert_eq!(statuses["a"]["ready"], true);
+    let ready = ready_condition(&statuses["o"]);
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["reason"], "CompileError");
+    let message = ready["message"].as_str().unwrap();
+    assert!(message.contains("route #0 (\"orders\")"), "{message}");
+    assert!(message.contains("routes[0].paymentIdentifier"), "{message}");
+    assert!(message.contains("needs a payment ledger"), "{message}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_410_gone_relists_and_applies_the_new_list_atomically() {
     let mut h = Harness::start_with(
         vec![
