@@ -561,24 +561,6 @@ pub fn validate_with(
             );
         }
     }
-    if config.ledger.is_none() {
-        // The ids of `payment-identifier` live in the ledger; without one such a route would
-        // answer every payment 503 (a route from Kubernetes does, logging why).
-        if config.payment.payment_identifier.is_some() {
-            errors.push(
-                "`payment.paymentIdentifier`: needs `ledger` (the ledger keeps the ids)".to_owned(),
-            );
-        }
-        for (index, route) in config.routes.iter().enumerate() {
-            if route.payment_identifier.is_some() {
-                errors.push(format!(
-                    "`routes[{index}]` ({}): `paymentIdentifier` needs `ledger` (the ledger \
-                     keeps the ids)",
-                    route.path
-                ));
-            }
-        }
-    }
     if let Some(timing) = &config.ledger_timing {
         if config.ledger.is_none() {
             errors.push(
@@ -627,9 +609,11 @@ pub fn validate_with(
     } else {
         PaymentFlow::Authorization
     };
+    // Without a ledger, a route declaring `paymentIdentifier` is refused, naming it.
     let mut builder = RouteTable::builder()
         .case_insensitive_by_default(true)
         .default_payment_flow(default_flow)
+        .ledger(config.ledger.is_some())
         .named_spec(&source, &spec);
     if let Some(supported) = supported {
         builder = builder.supported(supported);

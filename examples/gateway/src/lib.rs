@@ -248,13 +248,16 @@ async fn start_inner(
                     kube::Client::try_default().await?
                 }
             };
+            // Without a ledger, a resource declaring `paymentIdentifier` does not compile (its
+            // status says why).
             let watcher = route_watcher(
                 client,
                 routes.clone(),
                 &selection,
                 metrics,
                 supported.clone(),
-            );
+            )
+            .ledger(config.ledger.is_some());
             let readiness = watcher.readiness();
             let loaded: FirstTable =
                 Box::pin(async move { readiness.ready().await.map_err(|error| error.to_string()) });

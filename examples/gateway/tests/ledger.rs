@@ -344,7 +344,7 @@ fn payment_identifier_without_a_ledger_is_refused_naming_the_route() {
             "listen: 127.0.0.1:0\nmode: proxy\nupstream: http://127.0.0.1:1\nfacilitator: dev\n\
              {ledger}payment: {{ wallet: \"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\", \
              network: base-sepolia, defaultPrice: \"$0.001\"{payment} }}\n\
-             routes: [ {{ path: /free, free: true }}, {{ path: /orders, paymentIdentifier: required }} ]\n"
+             routes: [ {{ path: /free, free: true }}, {{ path: /orders, paymentIdentifier: required }}, {{ path: /plain }} ]\n"
         )
     };
     std::fs::write(&file.0, config("", ", paymentIdentifier: optional")).expect("writes");
@@ -352,8 +352,8 @@ fn payment_identifier_without_a_ledger_is_refused_naming_the_route() {
         .expect_err("refused")
         .to_string();
     for expected in [
-        "`payment.paymentIdentifier`: needs `ledger`",
-        "`routes[1]` (/orders): `paymentIdentifier` needs `ledger`",
+        "route #1 (\"/orders\"): `routes[1].paymentIdentifier` = \"required\": needs a payment ledger",
+        "route #2 (\"/plain\"): `payment.paymentIdentifier` = \"optional\": needs a payment ledger",
     ] {
         assert!(message.contains(expected), "{expected} in {message}");
     }
