@@ -97,24 +97,34 @@ async fn settled(ledger: &SqliteLedger) -> Vec<PaymentRecord> {
         .expect("ledger answers")
 }
 
+/// Sends `request` twice: both must be 200 (with `body`, when given) and carry the same
+/// receipt, which is returned.
+async fn served_twice(
+    f: &Fixture,
+    request: crate::TestRequest,
+    body: Option<&str>,
+) -> x402_core::wire::SettleResponse {
+    let first = f.send(request.clone()).await;
+    let again = f.send(request).await;
+    for response in [&first, &again] {
+        assert_eq!(response.status, 200, "{}", response.text());
+        if let Some(body) = body {
+            assert_eq!(response.text(), body);
+        }
+    }
+    let receipt_of_first = receipt(&first, "payment-response");
+    assert_eq!(receipt_of_first, receipt(&again, "payment-response"));
+    receipt_of_first
+}
+
 /// The buyer lost our answer and sends the same header again: served again, same receipt,
 /// one verify and one settlement in all.
 pub async fn retried_payment_for_the_same_request_is_served_again_with_the_same_receipt(
     factory: &dyn AppFactory,
 ) {
     let (f, _ledger) = with_ledger(factory);
-    let request = f.paid("/weather");
-    let first = f.send(request.clone()).await;
-    let again = f.send(request).await;
-    for response in [&first, &again] {
-        assert_eq!(response.status, 200, "{}", response.text());
-        assert_eq!(response.text(), r#"{"weather":"sunny"}"#);
-    }
-    assert_eq!(
-        receipt(&first, "payment-response"),
-        receipt(&again, "payment-response")
-    );
-    assert_eq!(receipt(&again, "payment-response").transaction, TX);
+    let receipt = served_twice(&f, f.paid("/weather"), Some(r#"{"weather":"sunny"}"#)).await;
+    assert_eq!(receipt.transaction, TX);
     assert_eq!(f.facilitator.settle_calls(), 1);
     assert_eq!(f.facilitator.verify_calls(), 1);
 }
@@ -131,17 +141,7 @@ pub async fn retry_when_settling_before_the_handler_is_served_without_a_second_s
             .ledger(shared)
             .settlement(x402_core::gate::SettlementMode::BeforeHandler)
     });
-    let request = f.paid("/weather");
-    let first = f.send(request.clone()).await;
-    let again = f.send(request).await;
-    for response in [&first, &again] {
-        assert_eq!(response.status, 200, "{}", response.text());
-        assert_eq!(response.text(), r#"{"weather":"sunny"}"#);
-    }
-    assert_eq!(
-        receipt(&first, "payment-response"),
-        receipt(&again, "payment-response")
-    );
+    served_twice(&f, f.paid("/weather"), Some(r#"{"weather":"sunny"}"#)).await;
     assert_eq!(f.facilitator.settle_calls(), 1);
 
     let refused = x402_core::gate::Gate::builder(f.routes.clone(), f.facilitator.clone())
@@ -618,16 +618,7 @@ pub async fn payment_identifier_is_declared_and_its_retry_is_served_once(factory
         declared,
         &x402_core::payment_identifier::PaymentIdentifier::Required.declaration()
     );
-    let request = paid_with_id(&f, "order_0123456789abcdef");
-    let first = f.send(request.clone()).await;
-    let again = f.send(request).await;
-    for response in [&first, &again] {
-        assert_eq!(response.status, 200, "{}", response.text());
-    }
-    assert_eq!(
-        receipt(&first, "payment-response"),
-        receipt(&again, "payment-response")
-    );
+    served_twice(&f, paid_with_id(&f, "order_0123456789abcdef"), None).await;
     assert_eq!(f.facilitator.settle_calls(), 1);
     assert_eq!(settled(&ledger).await.len(), 1);
 }
@@ -709,16 +700,8 @@ pub async fn retried_paid_post_with_the_same_body_is_served_again(factory: &dyn 
     let (f, _ledger) = with_ledger(factory);
     add_echo_route(&f);
     let header = f.pay_v2(&f.requirement("/echo"));
-    let first = f.send(paid_post(&header, r#"{"prompt":"hello"}"#)).await;
-    let again = f.send(paid_post(&header, r#"{"prompt":"hello"}"#)).await;
-    for response in [&first, &again] {
-        assert_eq!(response.status, 200, "{}", response.text());
-        assert_eq!(response.text(), r#"{"prompt":"hello"}"#);
-    }
-    assert_eq!(
-        receipt(&first, "payment-response"),
-        receipt(&again, "payment-response")
-    );
+    let hello = r#"{"prompt":"hello"}"#;
+    served_twice(&f, paid_post(&header, hello), Some(hello)).await;
     let other = f
         .send(paid_post(&header, r#"{"prompt":"a longer one"}"#))
         .await;
@@ -753,15 +736,7 @@ pub async fn retried_paid_post_without_a_body_is_served_again(factory: &dyn AppF
     let (f, _ledger) = with_ledger(factory);
     add_echo_route(&f);
     let header = f.pay_v2(&f.requirement("/echo"));
-    let post = || crate::TestRequest::new("POST", "/echo").header("PAYMENT-SIGNATURE", &header);
-    let first = f.send(post()).await;
-    let again = f.send(post()).await;
-    for response in [&first, &again] {
-        assert_eq!(response.status, 200, "{}", response.text());
-    }
-    assert_eq!(
-        receipt(&first, "payment-response"),
-        receipt(&again, "payment-response")
-    );
+    let post = crate::TestRequest::new("POST", "/echo").header("PAYMENT-SIGNATURE", &header);
+    served_twice(&f, post, Some("")).await;
     assert_eq!(f.facilitator.settle_calls(), 1);
 }
