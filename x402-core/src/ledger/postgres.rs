@@ -326,22 +326,41 @@ impl PostgresLedger {
             .map_err(|e| pg_error(&self.inner.store, operation, e))
     }
 
+    /// Runs `sql`, whose one row's first column is a count (`SELECT count(*) …`).
+    async fn count(
+        &self,
+        operation: &'static str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, LedgerError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(sql, params)
+            .await
+            .map_err(|e| pg_error(&self.inner.store, operation, e))?;
+        let count: i64 = row
+            .try_get(0)
+            .map_err(|e| pg_error(&self.inner.store, operation, e))?;
+        Ok(to_u64(count))
+    }
+
     async fn claim_now(&self, payment: NewPayment) -> Result<Claim, LedgerError> {
         let token = self.next_token();
         let lease = to_i64(self.inner.lease.load(Ordering::Relaxed));
         let now = to_i64(payment.now);
         let key = payment.key.as_bytes().as_slice();
         if let Some(id) = &payment.payment_id {
-            // Bound to this payment, unless another one that may have charged holds it: one
-            // statement, so concurrent claims of one id take turns on its row.
+            // Bound to this payment unless another payment holds it. An id row lives as long
+            // as its payment may charge: recording `failed` or `released` deletes it (see
+            // `record_now`). So the conflict looks at the id row alone, which concurrent claims
+            // of one id take turns on; a check of the other table here would read a snapshot
+            // from before a concurrent claim's record was committed.
             let bound = self
                 .execute(
                     "claim",
                     "INSERT INTO x402_payment_ids AS i (route, id, key) VALUES ($1, $2, $3)
                      ON CONFLICT (route, id) DO UPDATE SET key = EXCLUDED.key
-                     WHERE i.key = EXCLUDED.key OR NOT EXISTS (
-                        SELECT 1 FROM x402_payments p
-                        WHERE p.key = i.key AND p.state NOT IN ('failed', 'released'))",
+                     WHERE i.key = EXCLUDED.key",
                     &[&payment.route, &id.as_str(), &key],
                 )
                 .await?;
@@ -445,11 +464,15 @@ impl PostgresLedger {
                 )
                 .await?
             }
+            // Nothing was charged: the payment's `payment-identifier` id, if any, is let go in
+            // the same statement.
             Transition::Failed { reason } => {
-                self.execute(
+                self.count(
                     "record",
-                    "UPDATE x402_payments SET state = 'failed', reason = $4, updated_at = $3
-                        WHERE key = $1 AND token = $2",
+                    "WITH u AS (UPDATE x402_payments SET state = 'failed', reason = $4,
+                            updated_at = $3 WHERE key = $1 AND token = $2 RETURNING key),
+                        d AS (DELETE FROM x402_payment_ids WHERE key IN (SELECT key FROM u))
+                     SELECT count(*) FROM u",
                     &[&key, &token, &now, &reason],
                 )
                 .await?
@@ -467,10 +490,13 @@ impl PostgresLedger {
                 .await?
             }
             Transition::Released => {
-                self.execute(
+                self.count(
                     "record",
-                    "UPDATE x402_payments SET state = 'released', updated_at = $3
-                        WHERE key = $1 AND token = $2 AND state IN ('claimed', 'verified')",
+                    "WITH u AS (UPDATE x402_payments SET state = 'released', updated_at = $3
+                            WHERE key = $1 AND token = $2 AND state IN ('claimed', 'verified')
+                            RETURNING key),
+                        d AS (DELETE FROM x402_payment_ids WHERE key IN (SELECT key FROM u))
+                     SELECT count(*) FROM u",
                     &[&key, &token, &now],
                 )
                 .await?
@@ -631,7 +657,7 @@ impl Ledger for PostgresLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::BodyDigest;
+    use crate::{ledger::BodyDigest, payment_identifier::PaymentId};
 
     /// The environment variable naming the PostgreSQL server of these tests.
     const URL_VAR: &str = "X402_TEST_POSTGRES_URL";
@@ -873,6 +899,33 @@ mod tests {
             ),
             "{error}"
         );
+    }
+
+    /// The window between binding an id and writing the payment's record (another instance
+    /// mid-claim, or one that died there): the id is held, so another payment carrying it is
+    /// refused rather than claimed beside it.
+    #[tokio::test]
+    async fn an_id_bound_before_its_record_is_written_is_held() {
+        let Some((ledger, ..)) = ledger("payment_id_window").await else {
+            return;
+        };
+        let id = PaymentId::parse("pay_cccccccccccccccc").unwrap();
+        ledger
+            .execute(
+                "test",
+                "INSERT INTO x402_payment_ids (route, id, key) VALUES ($1, $2, $3)",
+                &[&"weather", &id.as_str(), &key(1).as_bytes().as_slice()],
+            )
+            .await
+            .unwrap();
+        let other = payment(2, "/weather", NOW).with_payment_id(Some(id.clone()));
+        assert!(matches!(
+            ledger.claim(other).await.unwrap(),
+            Claim::PaymentIdInUse
+        ));
+        // The payment it was bound for claims it.
+        let first = payment(1, "/weather", NOW).with_payment_id(Some(id));
+        claimed(&ledger, first).await;
     }
 
     #[tokio::test]
