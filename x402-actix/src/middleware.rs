@@ -32,7 +32,8 @@ use futures_util::StreamExt as _;
 use pin_project_lite::pin_project;
 use x402_core::{
     gate::{
-        self, Admission, Gate, PaymentOutcome, Reply, RequestParts, SettlementOverrides,
+        self, Admission, BodyToBind, Gate, PaymentOutcome, Reply, RequestParts,
+        SettlementOverrides,
         headers::{Header, HeaderMerge, STRIPPED_REQUEST_HEADERS},
         overrides,
     },
@@ -177,17 +178,17 @@ where
             }
             Admission::Pay(mut pending) => {
                 let service = Rc::clone(&self.service);
-                let bind_body = self.gate.body_to_bind(&Headers(request.headers()));
-                // HTTP/1 without `Content-Length` or `Transfer-Encoding`: no body (RFC 9112
-                // §6.3), bound as empty so that a retry can be served again.
-                let no_body = request.version() <= Version::HTTP_11
-                    && !request.headers().contains_key(header::CONTENT_LENGTH)
-                    && !request.headers().contains_key(header::TRANSFER_ENCODING);
-                if no_body {
-                    pending.bind_body(&[]);
-                }
+                let read = match self.gate.body_to_bind(&Headers(request.headers())) {
+                    Some(BodyToBind::Read(length)) => Some(length),
+                    // No length: under HTTP/1 framing there is no body (RFC 9112 §6.3).
+                    Some(BodyToBind::IfEmpty) if request.version() <= Version::HTTP_11 => {
+                        pending.bind_body(&[]);
+                        None
+                    }
+                    _ => None,
+                };
                 ResponseFuture::paid(Box::pin(async move {
-                    if let Some(length) = bind_body {
+                    if let Some(length) = read {
                         // The body the gate binds the payment to; the handler reads the same bytes.
                         match read_body(request.take_payload(), length).await {
                             Some(body) => {

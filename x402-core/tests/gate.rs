@@ -13,8 +13,8 @@ use x402_core::{
     evm::{FixedClock, RequirementView, signer::PrivateKeySigner, signer::sign_payment},
     facilitator::{BoxFuture, Facilitator, FacilitatorError, FacilitatorRequest},
     gate::{
-        Admission, Gate, GateBuilder, GateConfigError, PathRule, RequestParts, RouteTableHandle,
-        Settlement, UnmatchedPolicy,
+        Admission, BodyToBind, Gate, GateBuilder, GateConfigError, PathRule, RequestParts,
+        RouteTableHandle, Settlement, UnmatchedPolicy,
     },
     spec::RouteSpec,
     wire::{SettleResponse, SupportedResponse, VerifyResponse, v2},
@@ -510,15 +510,22 @@ routes:
 }
 
 /// A gate asks an adapter to read a body only to bind a ledgered payment to it: with a ledger,
-/// a payment header and a `Content-Length` from 1 to `max_bound_body_bytes`.
+/// a payment header and a `Content-Length` from 1 to `max_bound_body_bytes` (no length: bind
+/// as empty where the adapter knows there is no body).
 #[cfg(feature = "sqlite")]
 #[test]
 fn a_body_is_read_only_for_a_paid_request_on_a_ledgered_gate() {
     let ledger = Arc::new(x402_core::ledger::SqliteLedger::in_memory().unwrap());
     let ledgered = gate(|b| b.ledger(ledger).max_bound_body_bytes(100));
     let paid = |length: &'static str| [("payment-signature", "e30="), ("content-length", length)];
-    assert_eq!(ledgered.body_to_bind(&paid("42")[..]), Some(42));
-    assert_eq!(ledgered.body_to_bind(&paid("100")[..]), Some(100));
+    assert_eq!(
+        ledgered.body_to_bind(&paid("42")[..]),
+        Some(BodyToBind::Read(42))
+    );
+    assert_eq!(
+        ledgered.body_to_bind(&paid("100")[..]),
+        Some(BodyToBind::Read(100))
+    );
     assert_eq!(
         ledgered.body_to_bind(&paid("101")[..]),
         None,
@@ -528,7 +535,7 @@ fn a_body_is_read_only_for_a_paid_request_on_a_ledgered_gate() {
     assert_eq!(ledgered.body_to_bind(&paid("lots")[..]), None);
     assert_eq!(
         ledgered.body_to_bind(&[("x-payment", "e30="), ("content-length", "7")][..]),
-        Some(7)
+        Some(BodyToBind::Read(7))
     );
     assert_eq!(
         ledgered.body_to_bind(&[("content-length", "42")][..]),
@@ -544,6 +551,11 @@ fn a_body_is_read_only_for_a_paid_request_on_a_ledgered_gate() {
         ),
         None,
         "unknown length"
+    );
+    assert_eq!(
+        ledgered.body_to_bind(&[("payment-signature", "e30=")][..]),
+        Some(BodyToBind::IfEmpty),
+        "no length: bound as empty where the adapter knows the body is"
     );
     assert_eq!(gate(|b| b).body_to_bind(&paid("42")[..]), None, "no ledger");
 }

@@ -8,7 +8,8 @@
 //! requests the gate asks for ([`Gate::body_to_bind`]: a ledger, a payment header, a
 //! `Content-Length` up to [`GateBuilder::max_bound_body_bytes`](x402_core::gate::GateBuilder::max_bound_body_bytes)),
 //! it reads the body, hands its bytes to the gate, and passes the request on with the same
-//! bytes. Every other request passes untouched and unboxed.
+//! bytes; a paid request without a length whose body ended with its headers is bound as
+//! empty. Every other request passes untouched and unboxed.
 //!
 //! ```no_run
 //! # use std::sync::Arc;
@@ -29,13 +30,13 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{HeaderName, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
-use x402_core::gate::Gate;
+use x402_core::gate::{BodyToBind, Gate};
 
 use crate::HeaderMapLookup;
 
@@ -92,18 +93,19 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let Some(length) = self.gate.body_to_bind(&HeaderMapLookup(request.headers())) else {
-            // A paid request whose body is known to be empty without a `Content-Length` (an
-            // HTTP/2 request ending with its headers, say): bound as empty, so that its retry
-            // can be served again rather than counted as a body of unknown length.
-            if request.body().is_end_stream() && is_paid(request.headers()) {
-                request.extensions_mut().insert(BoundBody(Bytes::new()));
+        let length = match self.gate.body_to_bind(&HeaderMapLookup(request.headers())) {
+            Some(BodyToBind::Read(length)) => length,
+            bind => {
+                // No length given, and the body ended with the headers: bound as empty.
+                if bind == Some(BodyToBind::IfEmpty) && request.body().is_end_stream() {
+                    request.extensions_mut().insert(BoundBody(Bytes::new()));
+                }
+                return BindBodyFuture {
+                    kind: Kind::Inner {
+                        future: self.inner.call(request),
+                    },
+                };
             }
-            return BindBodyFuture {
-                kind: Kind::Inner {
-                    future: self.inner.call(request),
-                },
-            };
         };
         // Call the instance that was driven to readiness; keep a fresh clone here.
         let clone = self.inner.clone();
@@ -127,12 +129,6 @@ where
             kind: Kind::Reading { future },
         }
     }
-}
-
-fn is_paid(headers: &http::HeaderMap) -> bool {
-    const PAYMENT_SIGNATURE: HeaderName = HeaderName::from_static("payment-signature");
-    const X_PAYMENT: HeaderName = HeaderName::from_static("x-payment");
-    headers.contains_key(PAYMENT_SIGNATURE) || headers.contains_key(X_PAYMENT)
 }
 
 type Reading<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;

@@ -73,22 +73,40 @@ impl Gate {
         self.config.settlement
     }
 
-    /// How many body bytes an adapter should read before admitting this request, so that its
-    /// payment is bound to the body (`AdmittedPayment::bind_body`): `Some(length)` when the
-    /// gate has a ledger, the request carries a payment header and its `Content-Length` is
-    /// above 0 and at most [`GateBuilder::max_bound_body_bytes`]; `None` otherwise (read
-    /// nothing). Only then can a retried paid request with a body be served again.
-    pub fn body_to_bind<H: HeaderLookup + ?Sized>(&self, headers: &H) -> Option<usize> {
+    /// Whether an adapter should read this request's body before the payment is claimed, so
+    /// that the payment is bound to it (`AdmittedPayment::bind_body`); `None` (read nothing)
+    /// unless the gate has a ledger and the request carries a payment header. Only a bound
+    /// payment with a body can be served again when its request is retried.
+    pub fn body_to_bind<H: HeaderLookup + ?Sized>(&self, headers: &H) -> Option<BodyToBind> {
         self.config.ledger.as_ref()?;
-        if headers.first("transfer-encoding").is_some() {
-            return None;
-        }
         headers
             .first("payment-signature")
             .or_else(|| headers.first("x-payment"))?;
-        let length: usize = headers.first("content-length")?.trim().parse().ok()?;
-        (length > 0 && length <= self.config.max_bound_body_bytes).then_some(length)
+        if headers.first("transfer-encoding").is_some() {
+            return None;
+        }
+        match headers.first("content-length") {
+            None => Some(BodyToBind::IfEmpty),
+            Some(length) => {
+                let length: usize = length.trim().parse().ok()?;
+                (length > 0 && length <= self.config.max_bound_body_bytes)
+                    .then_some(BodyToBind::Read(length))
+            }
+        }
     }
+}
+
+/// What [`Gate::body_to_bind`] asks of an adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BodyToBind {
+    /// Read the body, this many bytes (its `Content-Length`, at most
+    /// [`GateBuilder::max_bound_body_bytes`]), and bind the payment to them.
+    Read(usize),
+    /// No length is given: bind the payment to an empty body if the adapter knows there is
+    /// none (HTTP/1 framing without `Content-Length` or `Transfer-Encoding`, or a body that
+    /// ended with the headers); otherwise leave it unbound (HTTP/2 needs no length).
+    IfEmpty,
 }
 
 /// The default of [`GateBuilder::max_bound_body_bytes`]: 1 MiB.
