@@ -23,9 +23,8 @@ use crate::{
 #[derive(Debug, Clone)]
 pub(super) struct LedgerRequest {
     pub(super) fingerprint: Fingerprint,
-    /// The request has a body the adapter did not hash: never served again from the ledger.
-    pub(super) body_unbound: bool,
-    /// While the body is unbound: the method and target hashed, for [`Self::bind_body`].
+    /// While the request has a body the adapter did not hash (never served again from the
+    /// ledger): the method and target hashed, for [`Self::bind_body`].
     unbound: Option<PartialFingerprint>,
 }
 
@@ -54,26 +53,25 @@ impl LedgerRequest {
         if has_body {
             Self {
                 fingerprint: partial.clone().finish(BodyDigest::Unbound),
-                body_unbound: true,
                 unbound: Some(partial),
             }
         } else {
             Self {
                 fingerprint: partial.finish(BodyDigest::Empty),
-                body_unbound: false,
                 unbound: None,
             }
         }
     }
 
-    /// The same request with its body's digest: served again when retried with the same body.
-    fn bind_body(&mut self, body: BodyDigest) {
+    /// Whether the request has a body the adapter did not hash.
+    fn body_unbound(&self) -> bool {
+        self.unbound.is_some()
+    }
+
+    /// The same request with its body's bytes: served again when retried with the same body.
+    fn bind_body(&mut self, body: &[u8]) {
         if let Some(partial) = self.unbound.take() {
-            self.fingerprint = partial.finish(body);
-            self.body_unbound = matches!(body, BodyDigest::Unbound);
-            if self.body_unbound {
-                self.unbound = None;
-            }
+            self.fingerprint = partial.finish(BodyDigest::of(body));
         }
     }
 }
@@ -99,7 +97,7 @@ impl AdmittedPayment {
     /// as `payment_request_mismatch`. Nothing happens without a ledger, or once bound.
     pub fn bind_body(&mut self, body: &[u8]) {
         if let Some(request) = self.ledger_request.as_mut() {
-            request.bind_body(BodyDigest::of(body));
+            request.bind_body(body);
         }
     }
 
@@ -146,7 +144,7 @@ impl AdmittedPayment {
             ));
         }
         match record.state {
-            PaymentState::Settled if now < record.expires_at && !request.body_unbound => {
+            PaymentState::Settled if now < record.expires_at && !request.body_unbound() => {
                 match record.receipt {
                     Some(receipt) => Ok(Claimed::Replayed(Box::new(receipt))),
                     None => Err(self.reject(Reason::Replay, None)),
@@ -340,7 +338,7 @@ mod tests {
     #[test]
     fn method_query_and_body_each_change_the_fingerprint() {
         let plain = of("GET", "/weather?city=SF", &[]);
-        assert!(!plain.body_unbound);
+        assert!(!plain.body_unbound());
         for other in [
             of("POST", "/weather?city=SF", &[]),
             of("GET", "/weather?city=NY", &[]),
@@ -349,12 +347,12 @@ mod tests {
         ] {
             assert_ne!(other.fingerprint, plain.fingerprint);
         }
-        assert!(of("GET", "/weather", &[("content-length", "5")]).body_unbound);
-        assert!(of("GET", "/weather", &[("transfer-encoding", "chunked")]).body_unbound);
-        assert!(!of("GET", "/weather", &[("content-length", "0")]).body_unbound);
+        assert!(of("GET", "/weather", &[("content-length", "5")]).body_unbound());
+        assert!(of("GET", "/weather", &[("transfer-encoding", "chunked")]).body_unbound());
+        assert!(!of("GET", "/weather", &[("content-length", "0")]).body_unbound());
         // No length: a POST may still stream a body (HTTP/2); a GET is taken as empty.
-        assert!(of("POST", "/weather", &[]).body_unbound);
-        assert!(!of("POST", "/weather", &[("content-length", "0")]).body_unbound);
-        assert!(!of("GET", "/weather", &[]).body_unbound);
+        assert!(of("POST", "/weather", &[]).body_unbound());
+        assert!(!of("POST", "/weather", &[("content-length", "0")]).body_unbound());
+        assert!(!of("GET", "/weather", &[]).body_unbound());
     }
 }
