@@ -229,7 +229,9 @@ fn v2_payment(
     // The extensions echo the seller's; a `payment-identifier` declaration gets this purchase's
     // id (one per signed payment: its retries resend the same header, so the same id).
     let mut extensions = json.get("extensions").cloned();
-    if let Some(Value::Object(declared)) = extensions.as_mut() {
+    if let Some(Value::Object(declared)) = extensions.as_mut()
+        && declared.contains_key(payment_identifier::PAYMENT_IDENTIFIER)
+    {
         payment_identifier::append_id(declared, &new_payment_id());
     }
     let payload = v2::PaymentPayload {
@@ -237,10 +239,11 @@ fn v2_payment(
         resource: Some(required.resource.clone()),
         accepted: required.accepts[index].clone(),
         payload: signed,
-        extensions: match &extensions {
-            Some(Value::Object(object)) => Some(object.clone()),
-            _ => required.extensions.clone(),
-        },
+        extensions: extensions
+            .as_ref()
+            .and_then(Value::as_object)
+            .cloned()
+            .or_else(|| required.extensions.clone()),
     };
     // `accepted`, `resource` and `extensions` as received (key order is not meaningful in
     // x402 JSON, and serde_json's map sorts keys).
