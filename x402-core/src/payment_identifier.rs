@@ -59,10 +59,16 @@ pub enum PaymentIdentifier {
 impl PaymentIdentifier {
     /// `optional` or `required`, as the route spec spells them.
     pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "optional" => Some(Self::Optional),
-            "required" => Some(Self::Required),
-            _ => None,
+        [Self::Optional, Self::Required]
+            .into_iter()
+            .find(|value| value.as_str() == text)
+    }
+
+    /// `optional` or `required`, as [`PaymentIdentifier::parse`] reads them.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Optional => "optional",
+            Self::Required => "required",
         }
     }
 

@@ -345,15 +345,10 @@ impl SpecCompiler<'_> {
                 Some(_) => format!("routes[{i}].paymentIdentifier"),
                 None => "payment.paymentIdentifier".to_owned(),
             };
-            let text = if declared.is_required() {
-                "required"
-            } else {
-                "optional"
-            };
             self.error(
                 at,
                 field,
-                text,
+                declared.as_str(),
                 ConfigErrorKind::PaymentIdentifierWithoutLedger,
             );
             return None;
