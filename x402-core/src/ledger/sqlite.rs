@@ -869,10 +869,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_ledger_file_survives_reopening_in_wal_mode() {
-        let dir = std::env::temp_dir().join(format!("x402-ledger-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("reopen.db");
-        let _ = std::fs::remove_file(&path);
+        let (dir, path) = scratch_file("x402-ledger", "reopen.db");
         {
             let ledger = SqliteLedger::open(&path).unwrap();
             assert_eq!(ledger.schema_version().unwrap(), 2);
@@ -896,10 +893,7 @@ mod tests {
 
     #[test]
     fn a_file_with_a_newer_schema_is_refused() {
-        let dir = std::env::temp_dir().join(format!("x402-ledger-new-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("newer.db");
-        let _ = std::fs::remove_file(&path);
+        let (dir, path) = scratch_file("x402-ledger-new", "newer.db");
         Connection::open(&path)
             .unwrap()
             .pragma_update(None, "user_version", 99)
@@ -919,6 +913,16 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A fresh `file` in a directory `prefix-<pid>` under the temporary directory (the
+    /// caller removes the directory): `(directory, file)`.
+    fn scratch_file(prefix: &str, file: &str) -> (PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(file);
+        let _ = std::fs::remove_file(&path);
+        (dir, path)
+    }
+
     #[tokio::test]
     async fn payment_ids_bind_to_one_live_payment_per_route() {
         let ledger = SqliteLedger::in_memory().unwrap();
@@ -930,10 +934,7 @@ mod tests {
 
     #[test]
     fn a_version_1_file_is_migrated_to_version_2() {
-        let dir = std::env::temp_dir().join(format!("x402-ledger-v1-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("v1.db");
-        let _ = std::fs::remove_file(&path);
+        let (dir, path) = scratch_file("x402-ledger-v1", "v1.db");
         {
             let connection = Connection::open(&path).unwrap();
             connection.execute_batch(MIGRATIONS[0]).unwrap();
