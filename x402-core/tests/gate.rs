@@ -559,3 +559,38 @@ fn a_body_is_read_only_for_a_paid_request_on_a_ledgered_gate() {
     );
     assert_eq!(gate(|b| b).body_to_bind(&paid("42")[..]), None, "no ledger");
 }
+
+/// A gate without a ledger refuses a table whose routes declare `paymentIdentifier`, naming
+/// the route; with a ledger it builds.
+#[cfg(feature = "sqlite")]
+#[test]
+fn a_gate_without_a_ledger_refuses_a_route_declaring_payment_identifier() {
+    let spec = RouteSpec::from_yaml(
+        r#"
+payment: { wallet: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", network: base-sepolia }
+routes:
+  - { path: /weather, name: weather, price: "$0.001" }
+  - { path: /orders, name: orders, price: "$0.001", paymentIdentifier: required }
+"#,
+    )
+    .unwrap();
+    let routes = || RouteTableHandle::new(RouteTable::from_spec(&spec).unwrap());
+    let error = Gate::builder(routes(), Arc::new(Accepting))
+        .build()
+        .expect_err("no ledger");
+    assert!(
+        matches!(&error, GateConfigError::PaymentIdentifierWithoutLedger(route) if route == "orders"),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("need a payment ledger"),
+        "{error}"
+    );
+    let ledger = Arc::new(x402_core::ledger::SqliteLedger::in_memory().unwrap());
+    assert!(
+        Gate::builder(routes(), Arc::new(Accepting))
+            .ledger(ledger)
+            .build()
+            .is_ok()
+    );
+}

@@ -90,6 +90,12 @@ pub enum GateConfigError {
     /// A ledger records settlements; a verify-only gate settles nothing.
     #[error("a payment ledger needs a gate that settles; this one is verify-only")]
     LedgerWithoutSettlement,
+    /// A route of the table declares `paymentIdentifier`, whose ids only a ledger can keep.
+    #[error(
+        "route {0:?} declares paymentIdentifier, whose ids need a payment ledger; add one with \
+         `GateBuilder::ledger`"
+    )]
+    PaymentIdentifierWithoutLedger(String),
 }
 
 impl GateBuilder {
@@ -196,6 +202,21 @@ impl GateBuilder {
     pub fn build(self) -> Result<Gate, GateConfigError> {
         if self.config.ledger.is_some() && self.config.settlement == SettlementMode::VerifyOnly {
             return Err(GateConfigError::LedgerWithoutSettlement);
+        }
+        if self.config.ledger.is_none() {
+            // Tables published later are checked where they are built
+            // (`RouteTableBuilder::ledger`); a declaring route that still arrives answers 503.
+            let table = self.config.routes.load();
+            let declaring = table.routes().iter().find(|route| {
+                route
+                    .offer()
+                    .is_some_and(|offer| offer.payment_identifier().is_some())
+            });
+            if let Some(route) = declaring {
+                return Err(GateConfigError::PaymentIdentifierWithoutLedger(
+                    route.name().to_string(),
+                ));
+            }
         }
         if let Some(url) = &self.config.base_url {
             let rest = url
