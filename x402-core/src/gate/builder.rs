@@ -72,6 +72,7 @@ pub(super) struct Config {
     pub(super) max_header_bytes: usize,
     pub(super) max_bound_body_bytes: usize,
     pub(super) retry_after_seconds: u32,
+    pub(super) api_info: crate::discovery::ApiInfo,
 }
 
 /// Builds a [`Gate`].
@@ -130,6 +131,13 @@ impl GateBuilder {
     /// before the facilitator is called (default: yes).
     pub fn local_checks(mut self, enabled: bool) -> Self {
         self.config.local_checks = enabled;
+        self
+    }
+
+    /// The `info` (title and version) of the [OpenAPI document](crate::discovery)
+    /// [`Gate::discovery`] serves (default: `x402 paid API`, `1.0.0`).
+    pub fn api_info(mut self, info: crate::discovery::ApiInfo) -> Self {
+        self.config.api_info = info;
         self
     }
 
@@ -259,6 +267,7 @@ impl Gate {
                 max_header_bytes: codec::DEFAULT_MAX_HEADER_BYTES,
                 max_bound_body_bytes: super::DEFAULT_MAX_BOUND_BODY_BYTES,
                 retry_after_seconds: 1,
+                api_info: crate::discovery::ApiInfo::default(),
             },
         }
     }
