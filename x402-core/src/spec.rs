@@ -199,7 +199,8 @@ pub struct RouteRule {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_ambiguous_path: bool,
     /// Extension: how buyers and crawlers call this priced route — the `bazaar` declaration in
-    /// its 402, and its entries in the [discovery documents](crate::discovery).
+    /// its 402, and its entries in the discovery documents (`/.well-known/x402.json`,
+    /// `/openapi.json`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovery: Option<DiscoverySpec>,
 }
