@@ -132,10 +132,9 @@ routes: [{ path: /weather, price: "$0.001" }]
 "#,
     )
     .unwrap();
-    let error = x402_gateway::start(file.0.clone(), std::future::pending::<()>())
-        .await
-        .err()
-        .expect("refused");
+    let Err(error) = x402_gateway::start(file.0.clone(), std::future::pending::<()>()).await else {
+        panic!("the gateway started with `discovery` in forward-auth mode");
+    };
     assert!(
         error.to_string().contains("`discovery`: proxy mode only"),
         "{error}"

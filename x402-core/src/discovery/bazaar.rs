@@ -328,9 +328,9 @@ mod tests {
     use super::*;
     use crate::spec::DiscoveryOutputSpec;
 
-    fn declared(spec: DiscoverySpec, methods: &[&str], pattern: &str) -> Declared {
+    fn declared(spec: &DiscoverySpec, methods: &[&str], pattern: &str) -> Declared {
         let methods: Vec<String> = methods.iter().map(|m| (*m).to_owned()).collect();
-        Declared::new(Some(&spec), &methods, pattern).unwrap()
+        Declared::new(Some(spec), &methods, pattern).unwrap()
     }
 
     #[test]
@@ -346,7 +346,7 @@ mod tests {
             }),
             ..DiscoverySpec::default()
         };
-        let declaration = declared(spec, &[], "/weather").declaration().unwrap();
+        let declaration = declared(&spec, &[], "/weather").declaration().unwrap();
         // declareDiscoveryExtension({input, inputSchema, output}) then enrichDeclaration for
         // GET, as @x402/extensions 2.27 computes it.
         assert_eq!(
@@ -397,7 +397,7 @@ mod tests {
             input_schema: Some(json!({ "properties": { "q": { "type": "string" } } })),
             ..DiscoverySpec::default()
         };
-        let declaration = declared(spec, &["PUT"], "/search").declaration().unwrap();
+        let declaration = declared(&spec, &["PUT"], "/search").declaration().unwrap();
         assert_eq!(
             declaration["info"]["input"],
             json!({ "type": "http", "method": "PUT", "bodyType": "json", "body": { "q": "rust" } })
@@ -417,7 +417,7 @@ mod tests {
 
     #[test]
     fn wildcard_segments_become_a_route_template() {
-        let d = declared(DiscoverySpec::default(), &[], "/users/*/posts/*");
+        let d = declared(&DiscoverySpec::default(), &[], "/users/*/posts/*");
         let declaration = d.declaration().unwrap();
         assert_eq!(declaration["routeTemplate"], "/users/:var1/posts/:var2");
         assert_eq!(
@@ -435,7 +435,7 @@ mod tests {
             Err(Unlisted::Glob)
         );
         // A template facilitators would drop is not declared.
-        let odd = declared(DiscoverySpec::default(), &[], "/a@b/*");
+        let odd = declared(&DiscoverySpec::default(), &[], "/a@b/*");
         assert!(odd.declaration().unwrap().get("routeTemplate").is_none());
     }
 

@@ -160,6 +160,7 @@ pub(crate) async fn postgres_schema(
 }
 
 /// A gateway started in this process from a config file, stopped on drop.
+#[allow(dead_code, reason = "not every test binary uses it")]
 pub(crate) struct Gateway {
     running: Option<Running>,
     stop: Option<oneshot::Sender<()>>,
@@ -167,6 +168,7 @@ pub(crate) struct Gateway {
     _file: TempPath,
 }
 
+#[allow(dead_code, reason = "not every test binary uses it")]
 impl Gateway {
     /// Starts a gateway from `config` (YAML); panics naming the error if it does not start.
     pub(crate) async fn start(config: &str) -> Self {
@@ -192,7 +194,6 @@ impl Gateway {
     }
 
     /// Stops the gateway and waits until it has.
-    #[allow(dead_code, reason = "not every test binary uses it")]
     pub(crate) async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
