@@ -1179,6 +1179,8 @@ async fn facilitator_series_exist_from_build_and_breaker_states_are_recorded_whe
         MetricKind,
         debugging::{DebugValue, DebuggingRecorder},
     };
+    /// Kind, name, labels and value of one series.
+    type Series = (MetricKind, String, Vec<(String, String)>, DebugValue);
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     let _guard = metrics::set_default_local_recorder(&recorder);
@@ -1214,7 +1216,7 @@ async fn facilitator_series_exist_from_build_and_breaker_states_are_recorded_whe
         })
         .count();
     assert_eq!(latencies, 3 * 4, "{at_build:?}");
-    let opened = |snapshot: &[(MetricKind, String, Vec<(String, String)>, DebugValue)]| {
+    let opened = |snapshot: &[Series]| {
         snapshot.iter().find_map(|(_, name, labels, value)| {
             (name == "x402_facilitator_breaker_opened_total"
                 && labels == &[("facilitator".to_owned(), host.clone())])
@@ -1226,7 +1228,7 @@ async fn facilitator_series_exist_from_build_and_breaker_states_are_recorded_whe
     };
     assert_eq!(opened(&at_build), Some(0));
 
-    let state = |snapshot: &[(MetricKind, String, Vec<(String, String)>, DebugValue)]| {
+    let state = |snapshot: &[Series]| {
         snapshot.iter().find_map(|(_, name, labels, value)| {
             (name == "x402_facilitator_breaker_state"
                 && labels == &[("facilitator".to_owned(), host.clone())])
