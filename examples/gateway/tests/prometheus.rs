@@ -136,8 +136,11 @@ fn dashboard_queries() -> Vec<(String, String)> {
         std::fs::read_to_string(kube("grafana-dashboard.json")).expect("reads the dashboard");
     let dashboard: Json = serde_json::from_str(&text).expect("the dashboard is JSON");
     let mut queries = Vec::new();
+    let mut ids = std::collections::BTreeSet::new();
     for panel in dashboard["panels"].as_array().expect("panels") {
         let title = panel["title"].as_str().expect("a title").to_owned();
+        assert!(ids.insert(panel["id"].as_u64().expect("an id")), "{title}: id taken");
+        assert_eq!(panel["datasource"]["uid"], "${datasource}", "{title}");
         let targets = panel["targets"].as_array().expect("targets");
         assert!(!targets.is_empty(), "{title}: no query");
         for target in targets {
