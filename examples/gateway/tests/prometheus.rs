@@ -139,7 +139,10 @@ fn dashboard_queries() -> Vec<(String, String)> {
     let mut ids = std::collections::BTreeSet::new();
     for panel in dashboard["panels"].as_array().expect("panels") {
         let title = panel["title"].as_str().expect("a title").to_owned();
-        assert!(ids.insert(panel["id"].as_u64().expect("an id")), "{title}: id taken");
+        assert!(
+            ids.insert(panel["id"].as_u64().expect("an id")),
+            "{title}: id taken"
+        );
         assert_eq!(panel["datasource"]["uid"], "${datasource}", "{title}");
         let targets = panel["targets"].as_array().expect("targets");
         assert!(!targets.is_empty(), "{title}: no query");
