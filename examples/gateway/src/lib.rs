@@ -224,13 +224,19 @@ async fn start_inner(
         warnings,
     } = loaded;
 
-    let facilitator: Arc<dyn Facilitator> = match &facilitator {
-        FacilitatorChoice::Dev => Arc::new(DevFacilitator::new(dev_networks(&table))),
-        FacilitatorChoice::Url(url) => Arc::new(HttpFacilitator::builder(url.clone()).build()?),
-    };
     let metrics = config
         .metrics_listen
         .and_then(|_| MetricsRecorder::global());
+    let facilitator: Arc<dyn Facilitator> = match &facilitator {
+        FacilitatorChoice::Dev => Arc::new(DevFacilitator::new(dev_networks(&table))),
+        FacilitatorChoice::Url(url) => {
+            let http = Arc::new(HttpFacilitator::builder(url.clone()).build()?);
+            if let Some(metrics) = metrics {
+                metrics.watch_breakers(&http);
+            }
+            http
+        }
+    };
     let readiness = Arc::new(Readiness::default());
 
     // From the file: the table is live now. From Kubernetes: empty until the first full list,

@@ -206,7 +206,8 @@ impl GateBuilder {
         self
     }
 
-    /// Builds the gate.
+    /// Builds the gate. The live table's counter series are registered at 0 again, with the
+    /// recorder installed now (the handle may have been made before it).
     pub fn build(self) -> Result<Gate, GateConfigError> {
         if self.config.ledger.is_some() && self.config.settlement == SettlementMode::VerifyOnly {
             return Err(GateConfigError::LedgerWithoutSettlement);
@@ -240,6 +241,7 @@ impl GateBuilder {
                 return Err(GateConfigError::BaseUrl(url.to_string()));
             }
         }
+        self.config.routes.load().register_series();
         Ok(Gate {
             config: Arc::new(self.config),
         })

@@ -59,7 +59,7 @@ use crate::{
     path::{NormalizedPath, PathError},
     pattern::{MatchCase, PatternError},
     spec::{ConditionAction, RouteSpec},
-    telemetry::RouteSeries,
+    telemetry::{self, RouteSeries},
     wire::SupportedResponse,
 };
 
@@ -325,6 +325,20 @@ impl RouteTable {
                 .map_or(0, |d| d.as_secs());
             Arc::new(Documents::new(self, now))
         })
+    }
+
+    /// Registers every counter series of the table at 0 (see [`crate::telemetry`]).
+    pub(crate) fn register_series(&self) {
+        for route in self.routes.iter() {
+            match &route.kind {
+                RouteKind::Free => telemetry::register(&route.free_series, false),
+                RouteKind::Priced { offer, .. } => {
+                    for accept in offer.accepts() {
+                        telemetry::register(accept.series(), true);
+                    }
+                }
+            }
+        }
     }
 }
 
