@@ -31,6 +31,8 @@ struct Entry {
 #[derive(Debug)]
 pub(crate) struct Documents {
     entries: Vec<Entry>,
+    /// The entries by OpenAPI path, in table order of each path's first entry.
+    paths: Vec<(String, Vec<usize>)>,
     left_out: Vec<(Arc<str>, Unlisted)>,
     last_updated: u64,
 }
@@ -70,8 +72,21 @@ impl Documents {
                 openapi_path,
             });
         }
+        let mut paths: Vec<(String, Vec<usize>)> = Vec::new();
+        let mut by_path: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::new();
+        for (i, entry) in entries.iter().enumerate() {
+            match by_path.get(&entry.openapi_path) {
+                Some(&at) => paths[at].1.push(i),
+                None => {
+                    by_path.insert(entry.openapi_path.clone(), paths.len());
+                    paths.push((entry.openapi_path.clone(), vec![i]));
+                }
+            }
+        }
         Self {
             entries,
+            paths,
             left_out,
             last_updated,
         }
@@ -117,21 +132,12 @@ impl Documents {
                 );
                 // Paths in table order; a path's operations from every route serving it, the
                 // first route winning a method (as matching does).
-                let mut written: Vec<&str> = Vec::new();
-                for entry in self.entries.iter().filter(serves) {
-                    let path = entry.openapi_path.as_str();
-                    if written.contains(&path) {
-                        continue;
-                    }
+                let mut first = true;
+                for (path, members) in &self.paths {
                     let mut methods: Vec<&str> = Vec::new();
                     let mut body = String::new();
-                    for same in self
-                        .entries
-                        .iter()
-                        .filter(serves)
-                        .filter(|e| e.openapi_path == path)
-                    {
-                        for (method, operation) in &same.operations {
+                    for entry in members.iter().map(|&i| &self.entries[i]).filter(serves) {
+                        for (method, operation) in &entry.operations {
                             if methods.contains(&method.as_str()) {
                                 continue;
                             }
@@ -142,10 +148,13 @@ impl Documents {
                             let _ = write!(body, "{}:{operation}", json_string(method));
                         }
                     }
-                    if !written.is_empty() {
+                    if methods.is_empty() {
+                        continue;
+                    }
+                    if !first {
                         out.push(',');
                     }
-                    written.push(path);
+                    first = false;
                     let _ = write!(out, "{}:{{{body}}}", json_string(path));
                 }
                 out.push_str("}}");
