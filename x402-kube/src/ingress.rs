@@ -197,9 +197,20 @@ impl Plan {
     }
 
     /// The server-side-apply body: `spec.rules` and, while anything is changed, the two
-    /// annotations (left out when restoring, so that server-side apply removes them).
-    pub fn apply_body(&self, name: &str, namespace: &str, field_manager: &str) -> Value {
+    /// annotations (left out when restoring, so that server-side apply removes them). With
+    /// `resource_version` the API server refuses the apply if the Ingress changed since it was
+    /// read (and never creates one deleted meanwhile).
+    pub fn apply_body(
+        &self,
+        name: &str,
+        namespace: &str,
+        resource_version: Option<&str>,
+        field_manager: &str,
+    ) -> Value {
         let mut metadata = json!({ "name": name, "namespace": namespace });
+        if let Some(version) = resource_version {
+            metadata["resourceVersion"] = json!(version);
+        }
         if !self.record.is_empty() {
             metadata["annotations"] = json!({
                 MANAGED_BY: field_manager,

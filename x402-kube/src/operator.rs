@@ -122,7 +122,12 @@ impl IngressOperator {
         if !plan.differs_from(&current, field_manager) {
             return patched;
         }
-        let body = plan.apply_body(name, namespace, field_manager);
+        let body = plan.apply_body(
+            name,
+            namespace,
+            current.metadata.resource_version.as_deref(),
+            field_manager,
+        );
         match api
             .patch(name, &PatchParams::apply(field_manager), &Patch::Apply(&body))
             .await
@@ -138,11 +143,15 @@ impl IngressOperator {
                     .flat_map(|d| &d.causes)
                     .map(|c| format!("{} ({})", c.field, c.message))
                     .collect();
-                IngressOutcome::Conflict(if fields.is_empty() {
-                    status.message.clone()
+                if fields.is_empty() {
+                    // The resource version moved: changed meanwhile (its watch event retries).
+                    IngressOutcome::Failed(format!("changed while patching: {}", status.message))
                 } else {
-                    format!("owned by another field manager: {}", fields.join(", "))
-                })
+                    IngressOutcome::Conflict(format!(
+                        "owned by another field manager: {}",
+                        fields.join(", ")
+                    ))
+                }
             }
             Err(kube::Error::Api(status)) if status.code == 404 => IngressOutcome::NotFound,
             Err(error) => IngressOutcome::Failed(format!("cannot patch it: {error}")),
