@@ -123,6 +123,7 @@ impl fmt::Debug for RouteWatcher {
             .field("write_status", &self.write_status)
             .field("case_insensitive", &self.case_insensitive)
             .field("on_swap", &self.on_swap.is_some())
+            .field("operator", &self.operator)
             .finish_non_exhaustive()
     }
 }
