@@ -309,7 +309,12 @@ pub fn plan(
     let mut rules = original_rules(ingress, gateway)?;
     let routes: Vec<(PathPattern, bool)> = routes
         .iter()
-        .filter_map(|r| Some((PathPattern::parse(&r.path, MatchCase::Sensitive).ok()?, r.free)))
+        .filter_map(|r| {
+            Some((
+                PathPattern::parse(&r.path, MatchCase::Sensitive).ok()?,
+                r.free,
+            ))
+        })
         .collect();
     let mut record = Vec::new();
     for rule in &mut rules {
@@ -345,12 +350,21 @@ pub fn plan(
                 }
             }
         }
-        // A path the rule already has is decided on its own, not added twice.
+        // A path the rule already has is decided on its own, not added twice; nor is one
+        // under a `Prefix` path of the rule that now goes to the gateway whole.
+        let redirected: Vec<Vec<String>> = http
+            .paths
+            .iter()
+            .filter(|p| p.path_type == "Prefix" && gateway.is(&p.backend))
+            .map(|p| literal_segments(p.path.as_deref().unwrap_or("/")))
+            .collect();
         added.retain(|new| {
+            let under = literal_segments(new.path.as_deref().unwrap_or("/"));
             !http
                 .paths
                 .iter()
                 .any(|p| p.path == new.path && p.path_type == new.path_type)
+                && !redirected.iter().any(|prefix| is_prefix(prefix, &under))
         });
         for new in added {
             record.push(Changed {
@@ -554,17 +568,35 @@ mod tests {
     fn the_seed_table_with_catch_alls_split() {
         let pre = "Prefix";
         // Same as the seed: redirected.
-        assert_eq!(planned(&[("/api", pre)], &[("/api", false)]), [p("/api", pre, true)]);
-        assert_eq!(planned(&[("/api", pre)], &[("/api/**", false)]), [p("/api", pre, true)]);
         assert_eq!(
-            planned(&[("/api(.*)", "ImplementationSpecific")], &[("/api/**", false)]),
+            planned(&[("/api", pre)], &[("/api", false)]),
+            [p("/api", pre, true)]
+        );
+        assert_eq!(
+            planned(&[("/api", pre)], &[("/api/**", false)]),
+            [p("/api", pre, true)]
+        );
+        assert_eq!(
+            planned(
+                &[("/api(.*)", "ImplementationSpecific")],
+                &[("/api/**", false)]
+            ),
             [p("/api(.*)", "ImplementationSpecific", true)]
         );
         // `/api/*` is one segment: `/api` Prefix is wider, and cannot be split at `/api`.
-        assert_eq!(planned(&[("/api", pre)], &[("/api/*", false)]), [p("/api", pre, true)]);
+        assert_eq!(
+            planned(&[("/api", pre)], &[("/api/*", false)]),
+            [p("/api", pre, true)]
+        );
         // Same as the seed: not redirected.
-        assert_eq!(planned(&[("/web", pre)], &[("/api/*", false)]), [p("/web", pre, false)]);
-        assert_eq!(planned(&[("/api-v2", pre)], &[("/api/*", false)]), [p("/api-v2", pre, false)]);
+        assert_eq!(
+            planned(&[("/web", pre)], &[("/api/*", false)]),
+            [p("/web", pre, false)]
+        );
+        assert_eq!(
+            planned(&[("/api-v2", pre)], &[("/api/*", false)]),
+            [p("/api-v2", pre, false)]
+        );
         assert_eq!(
             planned(&[("/web", pre)], &[("/api/*", false), ("/data/*", false)]),
             [p("/web", pre, false)]
@@ -584,7 +616,11 @@ mod tests {
         );
         assert_eq!(
             planned(&[("/", pre)], &[("/api/*", false), ("/data/*", false)]),
-            [p("/", pre, false), p("/api", pre, true), p("/data", pre, true)]
+            [
+                p("/", pre, false),
+                p("/api", pre, true),
+                p("/data", pre, true)
+            ]
         );
         // The seed redirects `/api` whole for a paid `/api/v1/*`: split too.
         assert_eq!(
@@ -624,9 +660,20 @@ mod tests {
             planned(&[("/", pre), ("/api", pre)], &[("/api/**", false)]),
             [p("/", pre, false), p("/api", pre, true)]
         );
+        // Nothing is added under a path that goes to the gateway whole.
+        assert_eq!(
+            planned(
+                &[("/", pre), ("/api", pre)],
+                &[("/api/premium/**", false), ("/api/**", false)]
+            ),
+            [p("/", pre, false), p("/api", pre, true)]
+        );
         // A regular expression is never split: any overlap redirects it.
         assert_eq!(
-            planned(&[("/(api|v1)/.*", "ImplementationSpecific")], &[("/api/**", false)]),
+            planned(
+                &[("/(api|v1)/.*", "ImplementationSpecific")],
+                &[("/api/**", false)]
+            ),
             [p("/(api|v1)/.*", "ImplementationSpecific", true)]
         );
     }
@@ -649,8 +696,15 @@ mod tests {
                 .collect(),
         );
         // The named port of the original backend is kept.
-        assert!(first.record_text().contains(r#""port":{"name":"http"}"#), "{}", first.record_text());
-        assert_eq!(original_rules(&after, &gateway()).unwrap(), rules_of(&before));
+        assert!(
+            first.record_text().contains(r#""port":{"name":"http"}"#),
+            "{}",
+            first.record_text()
+        );
+        assert_eq!(
+            original_rules(&after, &gateway()).unwrap(),
+            rules_of(&before)
+        );
         assert_eq!(plan(&after, &refs, &gateway()).unwrap(), first);
         // Without paid routes: the original, nothing recorded.
         let restored = plan(&after, &[], &gateway()).unwrap();

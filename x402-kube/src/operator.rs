@@ -129,7 +129,11 @@ impl IngressOperator {
             field_manager,
         );
         match api
-            .patch(name, &PatchParams::apply(field_manager), &Patch::Apply(&body))
+            .patch(
+                name,
+                &PatchParams::apply(field_manager),
+                &Patch::Apply(&body),
+            )
             .await
         {
             Ok(_) => {
@@ -256,7 +260,10 @@ pub fn ingress_status(
             let stored_ready = stored.and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
             ready.status = "False".to_owned();
             ready.reason = REASON_INGRESS_NOT_PATCHED.to_owned();
-            ready.message = format!("{}; but the Ingress {ingress} is not patched", ready.message);
+            ready.message = format!(
+                "{}; but the Ingress {ingress} is not patched",
+                ready.message
+            );
             ready.last_transition_time = match stored_ready {
                 Some(s) if s.status == "False" => s.last_transition_time.clone(),
                 _ => now,

@@ -361,7 +361,8 @@ impl RouteWatcher {
             let wanted = entry.ingress.is_some() && !entry.deleting;
             let drop_now = entry.deleting && entry.ingress.is_none();
             if (wanted && !entry.has_finalizer()) || (drop_now && entry.has_finalizer()) {
-                self.set_finalizer(resource, namespace, name, entry, wanted).await;
+                self.set_finalizer(resource, namespace, name, entry, wanted)
+                    .await;
                 if let Some(key) = entry.ingress.clone().filter(|_| entry.has_finalizer()) {
                     state.dirty.insert(key);
                 }
@@ -379,7 +380,10 @@ impl RouteWatcher {
             let outcome = operator
                 .reconcile(&self.client, &self.field_manager, (&key.0, &key.1), &refs)
                 .await;
-            let done = matches!(outcome, IngressOutcome::Patched { .. } | IngressOutcome::NotFound);
+            let done = matches!(
+                outcome,
+                IngressOutcome::Patched { .. } | IngressOutcome::NotFound
+            );
             if !done {
                 tracing::warn!(namespace = %key.0, name = %key.1, ?outcome, "Ingress not patched; retrying");
             }
@@ -391,7 +395,8 @@ impl RouteWatcher {
                 referenced = true;
                 entry.outcome = Some(outcome.clone());
                 if done && entry.deleting && entry.has_finalizer() {
-                    self.set_finalizer(resource, namespace, name, entry, false).await;
+                    self.set_finalizer(resource, namespace, name, entry, false)
+                        .await;
                 }
             }
             if done && !referenced {
@@ -421,7 +426,8 @@ impl RouteWatcher {
         if on {
             finalizers.push(FINALIZER.to_owned());
         }
-        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, resource);
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), namespace, resource);
         let patch = Patch::Merge(serde_json::json!({
             "metadata": { "finalizers": finalizers, "resourceVersion": entry.resource_version },
         }));
@@ -636,13 +642,20 @@ impl State {
             if let Some(key) = &entry.ingress
                 && (entry.deleting
                     || !entry.has_finalizer()
-                    || !entry.outcome.as_ref().is_some_and(IngressOutcome::is_patched))
+                    || !entry
+                        .outcome
+                        .as_ref()
+                        .is_some_and(IngressOutcome::is_patched))
             {
                 self.dirty.insert(key.clone());
             }
         }
         for key in &self.touched {
-            if !self.entries.values().any(|e| e.ingress.as_ref() == Some(key)) {
+            if !self
+                .entries
+                .values()
+                .any(|e| e.ingress.as_ref() == Some(key))
+            {
                 self.dirty.insert(key.clone());
             }
         }

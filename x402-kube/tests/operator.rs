@@ -16,11 +16,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tower_test::mock::{Handle, SendResponse};
 use x402_core::{RouteTable, gate::RouteTableHandle};
-use x402_kube::{
-    ingress::GatewayService,
-    operator::IngressOperator,
-    watch::RouteWatcher,
-};
+use x402_kube::{ingress::GatewayService, operator::IngressOperator, watch::RouteWatcher};
 
 const WALLET: &str = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C";
 const ROUTES: &str = "/apis/x402.io/v1alpha1/namespaces/shop/x402routes";
@@ -108,7 +104,11 @@ impl ApiServer {
             }
         }
         self.objects.insert((kind, name.to_owned()), object.clone());
-        self.record(kind, if old.is_some() { "MODIFIED" } else { "ADDED" }, object);
+        self.record(
+            kind,
+            if old.is_some() { "MODIFIED" } else { "ADDED" },
+            object,
+        );
     }
 
     fn route(&mut self, name: &str, spec: Value) {
@@ -250,7 +250,10 @@ impl ApiServer {
     }
 
     fn patch_status(&mut self, name: &str, logged: &Logged) -> Response<Body> {
-        assert_eq!(logged.content_type.as_deref(), Some("application/apply-patch+yaml"));
+        assert_eq!(
+            logged.content_type.as_deref(),
+            Some("application/apply-patch+yaml")
+        );
         let version = self.bump();
         let Some(object) = self.objects.get_mut(&(Kind::Route, name.to_owned())) else {
             return not_found(name);
@@ -265,7 +268,10 @@ impl ApiServer {
     /// The finalizer merge patch: guarded by the resource version; removing the last
     /// finalizer of a deleted object deletes it.
     fn patch_finalizers(&mut self, name: &str, logged: &Logged) -> Response<Body> {
-        assert_eq!(logged.content_type.as_deref(), Some("application/merge-patch+json"));
+        assert_eq!(
+            logged.content_type.as_deref(),
+            Some("application/merge-patch+json")
+        );
         let metadata = logged.body["metadata"].as_object().unwrap();
         assert_eq!(
             metadata.keys().collect::<Vec<_>>(),
@@ -303,9 +309,16 @@ impl ApiServer {
     /// Server-side apply of an Ingress: never forced, as our field manager; replaces
     /// `spec.rules` (atomic) and the annotations we own.
     fn apply_ingress(&mut self, name: &str, logged: &Logged) -> Response<Body> {
-        assert_eq!(logged.content_type.as_deref(), Some("application/apply-patch+yaml"));
+        assert_eq!(
+            logged.content_type.as_deref(),
+            Some("application/apply-patch+yaml")
+        );
         assert_eq!(query(&logged.query, "fieldManager"), "x402-kube");
-        assert!(!logged.query.contains("force"), "never forced: {}", logged.query);
+        assert!(
+            !logged.query.contains("force"),
+            "never forced: {}",
+            logged.query
+        );
         let key = (Kind::Ingress, name.to_owned());
         let Some(mut object) = self.objects.get(&key).cloned() else {
             return not_found(name);
@@ -349,7 +362,10 @@ impl ApiServer {
             annotations.insert(key.clone(), value.clone());
         }
         if annotations.is_empty() {
-            object["metadata"].as_object_mut().unwrap().remove("annotations");
+            object["metadata"]
+                .as_object_mut()
+                .unwrap()
+                .remove("annotations");
         }
         self.owned_annotations
             .insert(name.to_owned(), sent.keys().cloned().collect());
@@ -378,8 +394,8 @@ impl ApiServer {
                 let mut body = logged.body;
                 // The record is a JSON string (annotation values are strings): compare its
                 // content, whatever the key order.
-                if let Some(record) = body
-                    .pointer_mut("/metadata/annotations/x402.io~1original-backends")
+                if let Some(record) =
+                    body.pointer_mut("/metadata/annotations/x402.io~1original-backends")
                 {
                     let text = record.as_str().expect("annotation values are strings");
                     *record = serde_json::from_str(text).unwrap();
@@ -549,8 +565,10 @@ fn patched_rules(report: bool) -> Value {
 }
 
 fn record(report: bool) -> Value {
-    let mut record = vec![json!({ "host": "shop.example.com", "path": "/api", "pathType": "Prefix",
-                                  "backend": backend("api", json!({ "number": 8080 })) })];
+    let mut record = vec![
+        json!({ "host": "shop.example.com", "path": "/api", "pathType": "Prefix",
+                                  "backend": backend("api", json!({ "number": 8080 })) }),
+    ];
     if report {
         record.push(json!({ "host": "shop.example.com", "path": "/report", "pathType": "Prefix" }));
     }
@@ -569,7 +587,10 @@ async fn patches_repatches_after_edits_and_restores_on_delete() {
                     { "path": "/api/**" }, { "path": "/report" } ]),
         ),
     );
-    let (ingress_v, route_v) = (version_of(&h.api, Kind::Ingress, "web"), version_of(&h.api, Kind::Route, "a"));
+    let (ingress_v, route_v) = (
+        version_of(&h.api, Kind::Ingress, "web"),
+        version_of(&h.api, Kind::Route, "a"),
+    );
     h.api.settle().await;
 
     // The finalizer first, then one apply: paid paths to the gateway, the rest untouched.
@@ -582,22 +603,41 @@ async fn patches_repatches_after_edits_and_restores_on_delete() {
         ]
     );
     let stored = h.api.get(Kind::Ingress, "web").unwrap().clone();
-    assert_eq!(stored["spec"]["tls"], shop_ingress()["spec"]["tls"], "TLS untouched");
+    assert_eq!(
+        stored["spec"]["tls"],
+        shop_ingress()["spec"]["tls"],
+        "TLS untouched"
+    );
     assert_eq!(stored["spec"]["ingressClassName"], "nginx");
     assert_eq!(stored["metadata"]["annotations"]["team"], "shop");
     let a = &statuses["a"];
-    assert_eq!((&a["ingressPatched"], &a["ready"], &a["activeRoutes"]), (&json!(true), &json!(true), &json!(3)));
+    assert_eq!(
+        (&a["ingressPatched"], &a["ready"], &a["activeRoutes"]),
+        (&json!(true), &json!(true), &json!(3))
+    );
     let patched = condition(a, "IngressPatched");
-    assert_eq!((&patched["status"], &patched["reason"]), (&json!("True"), &json!("Reconciled")));
-    assert!(patched["message"].as_str().unwrap().contains("1 path(s) redirected to the gateway, 1 added"), "{patched}");
+    assert_eq!(
+        (&patched["status"], &patched["reason"]),
+        (&json!("True"), &json!("Reconciled"))
+    );
+    assert!(
+        patched["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 path(s) redirected to the gateway, 1 added"),
+        "{patched}"
+    );
     assert_eq!(condition(a, "Ready")["reason"], "Compiled");
 
     // The X402Route edited: `/report` no longer paid, `/data/**` paid (no Ingress path
     // serves `/data` but the catch-all, so it is added there).
     h.api.route(
         "a",
-        spec("web", json!([ { "path": "/api/health", "free": true },
-                            { "path": "/api/**" }, { "path": "/data/**" } ])),
+        spec(
+            "web",
+            json!([ { "path": "/api/health", "free": true },
+                            { "path": "/api/**" }, { "path": "/data/**" } ]),
+        ),
     );
     let ingress_v = version_of(&h.api, Kind::Ingress, "web");
     h.api.settle().await;
@@ -612,7 +652,14 @@ async fn patches_repatches_after_edits_and_restores_on_delete() {
         .unwrap()
         .push(json!({ "host": "shop.example.com", "path": "/data", "pathType": "Prefix" }));
     let (patches, _) = h.api.patches();
-    assert_eq!(patches, [ingress_patch(&ingress_v, rules.clone(), Some(data_record.clone()))]);
+    assert_eq!(
+        patches,
+        [ingress_patch(
+            &ingress_v,
+            rules.clone(),
+            Some(data_record.clone())
+        )]
+    );
 
     // The Ingress edited: its author re-applied the original rules (our annotations stay).
     // The record tells the original apart, and the same patch is applied again.
@@ -622,11 +669,17 @@ async fn patches_repatches_after_edits_and_restores_on_delete() {
     let ingress_v = version_of(&h.api, Kind::Ingress, "web");
     h.api.settle().await;
     let (patches, _) = h.api.patches();
-    assert_eq!(patches, [ingress_patch(&ingress_v, rules, Some(data_record))]);
+    assert_eq!(
+        patches,
+        [ingress_patch(&ingress_v, rules, Some(data_record))]
+    );
 
     // Deleted: the original restored (annotations dropped), then the finalizer removed.
     h.api.delete_route("a");
-    let (ingress_v, route_v) = (version_of(&h.api, Kind::Ingress, "web"), version_of(&h.api, Kind::Route, "a"));
+    let (ingress_v, route_v) = (
+        version_of(&h.api, Kind::Ingress, "web"),
+        version_of(&h.api, Kind::Route, "a"),
+    );
     h.api.settle().await;
     let (patches, statuses) = h.api.patches();
     assert_eq!(
@@ -636,20 +689,39 @@ async fn patches_repatches_after_edits_and_restores_on_delete() {
             finalizer_patch("a", &route_v, json!([])),
         ]
     );
-    assert!(statuses.is_empty(), "no status written while deleting: {statuses:?}");
-    assert!(h.api.get(Kind::Route, "a").is_none(), "deleted once the finalizer is off");
+    assert!(
+        statuses.is_empty(),
+        "no status written while deleting: {statuses:?}"
+    );
+    assert!(
+        h.api.get(Kind::Route, "a").is_none(),
+        "deleted once the finalizer is off"
+    );
     let restored = h.api.get(Kind::Ingress, "web").unwrap();
     assert_eq!(restored["spec"], shop_ingress()["spec"]);
-    assert_eq!(restored["metadata"]["annotations"], json!({ "team": "shop" }));
+    assert_eq!(
+        restored["metadata"]["annotations"],
+        json!({ "team": "shop" })
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn two_routes_share_one_ingress() {
     let mut h = start();
     h.api.ingress("web", shop_ingress());
-    h.api.route("a", spec("web", json!([ { "path": "/api/health", "free": true }, { "path": "/api/**" } ])));
-    h.api.route("b", spec("web", json!([ { "path": "/report" } ])));
-    let (a_v, b_v) = (version_of(&h.api, Kind::Route, "a"), version_of(&h.api, Kind::Route, "b"));
+    h.api.route(
+        "a",
+        spec(
+            "web",
+            json!([ { "path": "/api/health", "free": true }, { "path": "/api/**" } ]),
+        ),
+    );
+    h.api
+        .route("b", spec("web", json!([ { "path": "/report" } ])));
+    let (a_v, b_v) = (
+        version_of(&h.api, Kind::Route, "a"),
+        version_of(&h.api, Kind::Route, "b"),
+    );
     let ingress_v = version_of(&h.api, Kind::Ingress, "web");
     h.api.settle().await;
     let (patches, statuses) = h.api.patches();
@@ -669,7 +741,10 @@ async fn two_routes_share_one_ingress() {
 
     // `b` goes: its path goes, `a`'s stays.
     h.api.delete_route("b");
-    let (ingress_v, b_v) = (version_of(&h.api, Kind::Ingress, "web"), version_of(&h.api, Kind::Route, "b"));
+    let (ingress_v, b_v) = (
+        version_of(&h.api, Kind::Ingress, "web"),
+        version_of(&h.api, Kind::Route, "b"),
+    );
     h.api.settle().await;
     let (patches, _) = h.api.patches();
     assert_eq!(
@@ -687,12 +762,17 @@ async fn a_changed_ingress_ref_restores_the_old_ingress_and_patches_the_new() {
     let mut h = start();
     h.api.ingress("web", shop_ingress());
     h.api.ingress("web2", shop_ingress());
-    h.api.route("a", spec("web", json!([ { "path": "/api/**" } ])));
+    h.api
+        .route("a", spec("web", json!([ { "path": "/api/**" } ])));
     h.api.settle().await;
     h.api.patches();
 
-    h.api.route("a", spec("web2", json!([ { "path": "/api/**" } ])));
-    let (web_v, web2_v) = (version_of(&h.api, Kind::Ingress, "web"), version_of(&h.api, Kind::Ingress, "web2"));
+    h.api
+        .route("a", spec("web2", json!([ { "path": "/api/**" } ])));
+    let (web_v, web2_v) = (
+        version_of(&h.api, Kind::Ingress, "web"),
+        version_of(&h.api, Kind::Ingress, "web2"),
+    );
     h.api.settle().await;
     let (patches, statuses) = h.api.patches();
     let (_, restore) = ingress_patch(&web_v, original_rules(), None);
@@ -700,7 +780,10 @@ async fn a_changed_ingress_ref_restores_the_old_ingress_and_patches_the_new() {
     patch["metadata"]["name"] = json!("web2");
     assert_eq!(
         patches,
-        [(format!("{INGRESSES}/web"), restore), (format!("{INGRESSES}/web2"), patch)]
+        [
+            (format!("{INGRESSES}/web"), restore),
+            (format!("{INGRESSES}/web2"), patch)
+        ]
     );
     assert!(
         condition(&statuses["a"], "IngressPatched")["message"]
@@ -708,7 +791,10 @@ async fn a_changed_ingress_ref_restores_the_old_ingress_and_patches_the_new() {
             .unwrap()
             .contains("shop/web2")
     );
-    assert_eq!(h.api.get(Kind::Ingress, "web").unwrap()["spec"], shop_ingress()["spec"]);
+    assert_eq!(
+        h.api.get(Kind::Ingress, "web").unwrap()["spec"],
+        shop_ingress()["spec"]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -716,8 +802,12 @@ async fn a_conflicting_field_manager_is_reported_and_not_forced() {
     let mut h = start();
     h.api.rules_owner = Some("kubectl-client-side-apply");
     h.api.ingress("web", shop_ingress());
-    h.api.route("a", spec("web", json!([ { "path": "/api/**" } ])));
-    let (ingress_v, route_v) = (version_of(&h.api, Kind::Ingress, "web"), version_of(&h.api, Kind::Route, "a"));
+    h.api
+        .route("a", spec("web", json!([ { "path": "/api/**" } ])));
+    let (ingress_v, route_v) = (
+        version_of(&h.api, Kind::Ingress, "web"),
+        version_of(&h.api, Kind::Route, "a"),
+    );
     h.api.settle().await;
     let (patches, statuses) = h.api.patches();
     assert_eq!(
@@ -728,27 +818,53 @@ async fn a_conflicting_field_manager_is_reported_and_not_forced() {
         ]
     );
     // Refused with 409: nothing changed, and the status says who owns what.
-    assert_eq!(h.api.get(Kind::Ingress, "web").unwrap()["spec"], shop_ingress()["spec"]);
+    assert_eq!(
+        h.api.get(Kind::Ingress, "web").unwrap()["spec"],
+        shop_ingress()["spec"]
+    );
     let a = &statuses["a"];
-    assert_eq!((&a["ingressPatched"], &a["ready"]), (&json!(false), &json!(false)));
+    assert_eq!(
+        (&a["ingressPatched"], &a["ready"]),
+        (&json!(false), &json!(false))
+    );
     let patched = condition(a, "IngressPatched");
-    assert_eq!((&patched["status"], &patched["reason"]), (&json!("False"), &json!("Conflict")));
+    assert_eq!(
+        (&patched["status"], &patched["reason"]),
+        (&json!("False"), &json!("Conflict"))
+    );
     let message = patched["message"].as_str().unwrap();
     assert!(message.contains(".spec.rules"), "{message}");
     assert!(message.contains("kubectl-client-side-apply"), "{message}");
     assert!(message.contains("not forced"), "{message}");
     let ready = condition(a, "Ready");
-    assert_eq!((&ready["status"], &ready["reason"]), (&json!("False"), &json!("IngressNotPatched")));
+    assert_eq!(
+        (&ready["status"], &ready["reason"]),
+        (&json!("False"), &json!("IngressNotPatched"))
+    );
 
     // Retried on the tick, still not forced; once the other manager lets go, it applies.
     h.api.after_retry().await;
     let (patches, statuses) = h.api.patches();
-    assert_eq!(patches, [ingress_patch(&ingress_v, patched_rules(false), Some(record(false)))]);
+    assert_eq!(
+        patches,
+        [ingress_patch(
+            &ingress_v,
+            patched_rules(false),
+            Some(record(false))
+        )]
+    );
     assert!(statuses.is_empty(), "nothing new to say: {statuses:?}");
     h.api.rules_owner = None;
     h.api.after_retry().await;
     let (patches, statuses) = h.api.patches();
-    assert_eq!(patches, [ingress_patch(&ingress_v, patched_rules(false), Some(record(false)))]);
+    assert_eq!(
+        patches,
+        [ingress_patch(
+            &ingress_v,
+            patched_rules(false),
+            Some(record(false))
+        )]
+    );
     assert_eq!(statuses["a"]["ingressPatched"], true);
     assert_eq!(statuses["a"]["ready"], true);
     assert_eq!(condition(&statuses["a"], "Ready")["reason"], "Compiled");
@@ -757,16 +873,26 @@ async fn a_conflicting_field_manager_is_reported_and_not_forced() {
 #[tokio::test(start_paused = true)]
 async fn a_missing_ingress_is_reported_retried_and_patched_when_created() {
     let mut h = start();
-    h.api.route("a", spec("web", json!([ { "path": "/api/**" } ])));
+    h.api
+        .route("a", spec("web", json!([ { "path": "/api/**" } ])));
     let route_v = version_of(&h.api, Kind::Route, "a");
     h.api.settle().await;
     assert_eq!(h.api.gets_of("web"), 1);
     let (patches, statuses) = h.api.patches();
-    assert_eq!(patches, [finalizer_patch("a", &route_v, json!(["x402.io/finalizer"]))]);
+    assert_eq!(
+        patches,
+        [finalizer_patch("a", &route_v, json!(["x402.io/finalizer"]))]
+    );
     let a = &statuses["a"];
-    assert_eq!((&a["ingressPatched"], &a["ready"]), (&json!(false), &json!(false)));
+    assert_eq!(
+        (&a["ingressPatched"], &a["ready"]),
+        (&json!(false), &json!(false))
+    );
     let patched = condition(a, "IngressPatched");
-    assert_eq!((&patched["status"], &patched["reason"]), (&json!("False"), &json!("IngressNotFound")));
+    assert_eq!(
+        (&patched["status"], &patched["reason"]),
+        (&json!("False"), &json!("IngressNotFound"))
+    );
     assert!(patched["message"].as_str().unwrap().contains("shop/web"));
 
     // Retried: read again on the tick.
@@ -780,9 +906,19 @@ async fn a_missing_ingress_is_reported_retried_and_patched_when_created() {
     let ingress_v = version_of(&h.api, Kind::Ingress, "web");
     h.api.settle().await;
     let (patches, statuses) = h.api.patches();
-    assert_eq!(patches, [ingress_patch(&ingress_v, patched_rules(false), Some(record(false)))]);
+    assert_eq!(
+        patches,
+        [ingress_patch(
+            &ingress_v,
+            patched_rules(false),
+            Some(record(false))
+        )]
+    );
     assert_eq!(statuses["a"]["ingressPatched"], true);
-    assert_eq!(condition(&statuses["a"], "IngressPatched")["reason"], "Reconciled");
+    assert_eq!(
+        condition(&statuses["a"], "IngressPatched")["reason"],
+        "Reconciled"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -796,7 +932,10 @@ async fn routes_without_ingress_ref_are_left_as_the_library_leaves_them() {
     );
     h.api.settle().await;
     let (patches, statuses) = h.api.patches();
-    assert!(patches.is_empty(), "no finalizer, no Ingress patch: {patches:?}");
+    assert!(
+        patches.is_empty(),
+        "no finalizer, no Ingress patch: {patches:?}"
+    );
     assert!(statuses["plain"].get("ingressPatched").is_none());
     assert_eq!(statuses["plain"]["ready"], true);
 }
