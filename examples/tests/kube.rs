@@ -246,7 +246,7 @@ fn the_sample_ingress_patched_is_the_checked_in_one() {
 
     // The apply merged into the Ingress, as the API server does.
     let mut after = before.clone();
-    after.spec.as_mut().unwrap().rules = Some(planned.rules.clone());
+    after.spec.as_mut().unwrap().rules = Some(planned.rules);
     after.metadata.annotations =
         Some(serde_json::from_value(body["metadata"]["annotations"].clone()).unwrap());
     let checked_in: Ingress = serde_yaml_ng::from_str(&read("ingress-patched.yaml")).unwrap();

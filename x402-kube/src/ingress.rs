@@ -397,10 +397,10 @@ enum Scope {
 impl Scope {
     fn of(path: &HTTPIngressPath) -> Self {
         let text = path.path.as_deref().unwrap_or("/");
-        if path.path_type == "Exact" {
-            if let Ok(exact) = NormalizedPath::parse(text) {
-                return Self::Exact(exact.into_owned());
-            }
+        if path.path_type == "Exact"
+            && let Ok(exact) = NormalizedPath::parse(text)
+        {
+            return Self::Exact(exact.into_owned());
         }
         let trimmed = if path.path_type == "ImplementationSpecific" {
             text.strip_suffix("(.*)")

@@ -6,6 +6,10 @@
 //!
 //! Time is paused: a test "settles" when no request comes for 5 virtual seconds, and the
 //! operator's retry tick (60 s here) fires only when a test waits for it.
+#![allow(
+    clippy::needless_pass_by_value,
+    reason = "fixtures take `Value`s to read like the JSON they build (`json!` borrows them)"
+)]
 
 use std::{collections::BTreeMap, time::Duration};
 
