@@ -655,7 +655,7 @@ async fn patches_repatches_after_edits_and_restores_on_delete() {
         .as_array_mut()
         .unwrap()
         .push(json!({ "host": "shop.example.com", "path": "/data", "pathType": "Prefix" }));
-    let (patches, _) = h.api.patches();
+    let (patches, statuses) = h.api.patches();
     assert_eq!(
         patches,
         [ingress_patch(
@@ -663,6 +663,20 @@ async fn patches_repatches_after_edits_and_restores_on_delete() {
             rules.clone(),
             Some(data_record.clone())
         )]
+    );
+    let a = &statuses["a"];
+    assert_eq!(
+        (&a["ingressPatched"], &a["ready"]),
+        (&json!(true), &json!(true))
+    );
+    let patched = condition(a, "IngressPatched");
+    assert_eq!(patched["observedGeneration"], 2);
+    assert!(
+        patched["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 path(s) redirected to the gateway, 1 added"),
+        "{patched}"
     );
 
     // The Ingress edited: its author re-applied the original rules (our annotations stay).
@@ -672,10 +686,14 @@ async fn patches_repatches_after_edits_and_restores_on_delete() {
     h.api.ingress("web", reverted);
     let ingress_v = version_of(&h.api, Kind::Ingress, "web");
     h.api.settle().await;
-    let (patches, _) = h.api.patches();
+    let (patches, statuses) = h.api.patches();
     assert_eq!(
         patches,
         [ingress_patch(&ingress_v, rules, Some(data_record))]
+    );
+    assert!(
+        statuses.is_empty(),
+        "the same outcome: nothing to write: {statuses:?}"
     );
 
     // Deleted: the original restored (annotations dropped), then the finalizer removed.
@@ -750,13 +768,24 @@ async fn two_routes_share_one_ingress() {
         version_of(&h.api, Kind::Route, "b"),
     );
     h.api.settle().await;
-    let (patches, _) = h.api.patches();
+    let (patches, statuses) = h.api.patches();
     assert_eq!(
         patches,
         [
             ingress_patch(&ingress_v, patched_rules(false), Some(record(false))),
             finalizer_patch("b", &b_v, json!([])),
         ]
+    );
+    assert_eq!(
+        statuses.keys().collect::<Vec<_>>(),
+        ["a"],
+        "only `a` is written"
+    );
+    assert!(
+        condition(&statuses["a"], "IngressPatched")["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 path(s) redirected to the gateway, 0 added")
     );
     assert!(h.api.get(Kind::Route, "b").is_none());
 }
@@ -902,8 +931,12 @@ async fn a_missing_ingress_is_reported_retried_and_patched_when_created() {
     // Retried: read again on the tick.
     h.api.after_retry().await;
     assert_eq!(h.api.gets_of("web"), 1, "read again");
-    let (patches, _) = h.api.patches();
-    assert!(patches.is_empty());
+    let (patches, statuses) = h.api.patches();
+    assert!(patches.is_empty(), "{patches:?}");
+    assert!(
+        statuses.is_empty(),
+        "still not found: nothing new to write: {statuses:?}"
+    );
 
     // Created: patched at once (the Ingress watch), without waiting for the tick.
     h.api.ingress("web", shop_ingress());
