@@ -12,7 +12,7 @@
 //! - `crd` and `kube` (feature `kube`): the `X402Route` CRD, and an app whose paid routes come
 //!   from `X402Route` resources;
 //! - `install` (feature `kube`): `examples/kube/install.yaml`, the gateway in operator mode
-//!   ([`kube_install`]).
+//!   (`examples::kube_install`).
 //!
 //! The gateway (a reverse proxy / ForwardAuth server configured by a file) is its own package,
 //! `x402-gateway`: `cargo run -p x402-gateway -- --config FILE`.
