@@ -10,7 +10,9 @@
 //!   and `exact` paid through Permit2;
 //! - `actix`: the weather API on actix-web;
 //! - `crd` and `kube` (feature `kube`): the `X402Route` CRD, and an app whose paid routes come
-//!   from `X402Route` resources.
+//!   from `X402Route` resources;
+//! - `install` (feature `kube`): `examples/kube/install.yaml`, the gateway in operator mode
+//!   (`examples::kube_install`).
 //!
 //! The gateway (a reverse proxy / ForwardAuth server configured by a file) is its own package,
 //! `x402-gateway`: `cargo run -p x402-gateway -- --config FILE`.
@@ -40,6 +42,9 @@
 //! # Ok(())
 //! # }
 //! ```
+
+#[cfg(feature = "kube")]
+pub mod kube_install;
 
 use std::sync::Arc;
 

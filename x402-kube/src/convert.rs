@@ -198,6 +198,7 @@ pub fn needs_update(desired: &X402RouteStatus, stored: Option<&X402RouteStatus>)
         return true;
     };
     desired.ready != stored.ready
+        || desired.ingress_patched != stored.ingress_patched
         || desired.active_routes != stored.active_routes
         || !same_conditions(&desired.conditions, &stored.conditions)
 }

@@ -6,7 +6,8 @@
 //! columns; its `spec` and `status` fields with their types and validation), so its manifests
 //! apply unchanged. Our extensions (`name`, `methods`, `hosts`, `amount`, `accepts`, `asset`,
 //! …) are optional fields, and nothing the operator requires is required here: the library
-//! ignores `ingressRef`, and routes may inherit everything.
+//! ignores `ingressRef` (operator mode, [`crate::operator`], uses it), and routes may inherit
+//! everything.
 //!
 //! ```
 //! use kube::{CustomResourceExt, Resource};
@@ -99,8 +100,9 @@ impl DerefMut for X402RouteSpec {
 
 /// The `status` of an [`X402Route`], written by the watcher ([`crate::watch`]).
 ///
-/// `ingressPatched` belongs to the operator; the library never writes it (server-side apply
-/// leaves the fields of other managers alone).
+/// `ingressPatched` (and the `IngressPatched` condition) is written only in operator mode
+/// ([`crate::operator`]); otherwise the library never writes it, and keeps the conditions it
+/// does not own.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(
     description = "Whether the spec compiled, how many of its routes are live, and why not."

@@ -8,6 +8,9 @@
 //!   kube's `CustomResource` over the core's [`RouteSpec`](x402_core::spec::RouteSpec) and
 //!   schema-compatible with the existing operator's CRD; [`crd::crd_yaml`] prints it.
 //! - [`convert`]: one object to its compiled routes and its status, each resource on its own.
+//! - [`ingress`] and [`operator`]: operator mode — the watcher patches the Ingress each
+//!   resource names in `spec.ingressRef` so that its paid paths reach the gateway, and undoes
+//!   it when the resource goes.
 //! - [`watch`]: [`RouteWatcher`](watch::RouteWatcher) keeps a
 //!   [`RouteTableHandle`](x402_core::gate::RouteTableHandle) in step with the resources, with
 //!   [`Readiness`](watch::Readiness) for the probe, status writes and metrics.
@@ -61,6 +64,8 @@ struct ReadmeDoctests;
 
 pub mod convert;
 pub mod crd;
+pub mod ingress;
+pub mod operator;
 pub mod watch;
 
 pub use x402_core as core;

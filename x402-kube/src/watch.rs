@@ -49,6 +49,11 @@
 //!
 //! RBAC: `list` and `watch` on `x402routes.x402.io`, and `patch` on `x402routes/status` when
 //! status writing is on (see `examples/kube/rbac.yaml`).
+//!
+//! **Operator mode** ([`RouteWatcher::ingress_operator`], see [`crate::operator`]): the
+//! watcher also patches the Ingress each resource names in `spec.ingressRef`, holds a
+//! finalizer to undo it, and reports the patch in the resources' status. Resources being
+//! deleted then leave the table at once (their Ingress no longer sends them traffic).
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -56,7 +61,8 @@ use std::{
     sync::Arc,
 };
 
-use futures_util::{StreamExt, stream};
+use futures_util::{StreamExt, stream, stream::BoxStream};
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::{
     Client, Resource,
     api::{Api, ApiResource, DynamicObject, Patch, PatchParams},
@@ -78,6 +84,8 @@ use x402_core::{
 use crate::{
     convert::{self, Compiled},
     crd::{X402Route, X402RouteStatus},
+    ingress::MANAGED_BY,
+    operator::{FINALIZER, IngressOperator, IngressOutcome, ingress_status},
 };
 
 /// The field manager of status writes, unless set with [`RouteWatcher::field_manager`].
@@ -102,6 +110,7 @@ pub struct RouteWatcher {
     supported: Option<Arc<SupportedResponse>>,
     ledger: Option<bool>,
     on_swap: Option<SwapHook>,
+    operator: Option<IngressOperator>,
     ready: signal::Sender<bool>,
 }
 
@@ -114,6 +123,7 @@ impl fmt::Debug for RouteWatcher {
             .field("write_status", &self.write_status)
             .field("case_insensitive", &self.case_insensitive)
             .field("on_swap", &self.on_swap.is_some())
+            .field("operator", &self.operator)
             .finish_non_exhaustive()
     }
 }
@@ -133,6 +143,7 @@ impl RouteWatcher {
             supported: None,
             ledger: None,
             on_swap: None,
+            operator: None,
             ready: signal::Sender::new(false),
         }
     }
@@ -214,6 +225,14 @@ impl RouteWatcher {
         self
     }
 
+    /// Operator mode: patch the Ingress of every resource with `spec.ingressRef` so that its
+    /// paid paths reach the gateway (see [`crate::operator`]). Needs status writing on.
+    #[must_use]
+    pub fn ingress_operator(mut self, operator: IngressOperator) -> Self {
+        self.operator = Some(operator);
+        self
+    }
+
     /// Resolves once the first complete list is published.
     pub fn readiness(&self) -> Readiness {
         Readiness(self.ready.subscribe())
@@ -235,23 +254,73 @@ impl RouteWatcher {
             config = config.labels(selector);
         }
         let mut state = State::new(apis.len(), self.supported.clone(), self.ledger);
-        let mut events = stream::select_all(apis.into_iter().enumerate().map(|(index, api)| {
-            watcher::watcher(api, config.clone())
-                .default_backoff()
-                .map(move |event| (index, event))
-                .boxed()
-        }));
-        while let Some((stream, event)) = events.next().await {
-            match event {
-                Ok(event) => {
+        state.operator = self.operator.is_some();
+        let mut inputs: Vec<BoxStream<'static, Input>> = apis
+            .into_iter()
+            .enumerate()
+            .map(|(index, api)| {
+                watcher::watcher(api, config.clone())
+                    .default_backoff()
+                    .map(move |event| Input::Route(index, event))
+                    .boxed()
+            })
+            .collect();
+        if let Some(operator) = &self.operator {
+            inputs.extend(self.ingress_inputs(operator.retry));
+        }
+        let mut events = stream::select_all(inputs);
+        while let Some(input) = events.next().await {
+            match input {
+                Input::Route(stream, Ok(event)) => {
                     let table_changed = state.handle(stream, event);
                     self.publish(&mut state, table_changed, &resource).await;
                 }
-                Err(error) => {
+                Input::Route(_, Err(error)) => {
                     tracing::warn!(%error, "X402Route watch failed; retrying with backoff");
+                }
+                Input::Ingress(Ok(event)) => {
+                    if state.ingress_event(&event, &self.field_manager) {
+                        self.publish(&mut state, false, &resource).await;
+                    }
+                }
+                Input::Ingress(Err(error)) => {
+                    tracing::warn!(%error, "Ingress watch failed; retrying with backoff");
+                }
+                Input::Retry => {
+                    if state.retry() {
+                        self.publish(&mut state, false, &resource).await;
+                    }
                 }
             }
         }
+    }
+
+    /// Operator mode: the Ingress watches (same namespaces) and the retry tick.
+    fn ingress_inputs(&self, retry: std::time::Duration) -> Vec<BoxStream<'static, Input>> {
+        let apis: Vec<Api<Ingress>> = match &self.namespaces {
+            None => vec![Api::all(self.client.clone())],
+            Some(namespaces) => namespaces
+                .iter()
+                .map(|ns| Api::namespaced(self.client.clone(), ns))
+                .collect(),
+        };
+        let mut inputs: Vec<BoxStream<'static, Input>> = apis
+            .into_iter()
+            .map(|api| {
+                watcher::watcher(api, watcher::Config::default())
+                    .default_backoff()
+                    .map(Input::Ingress)
+                    .boxed()
+            })
+            .collect();
+        inputs.push(
+            stream::unfold((), move |()| async move {
+                tokio::time::sleep(retry).await;
+                Some((Input::Retry, ()))
+            })
+            .boxed(),
+        );
+        inputs
     }
 
     /// Publishes the table if it changed (or was never published) once every stream has
@@ -275,8 +344,101 @@ impl RouteWatcher {
                 }
             }
         }
+        if state.published
+            && let Some(operator) = &self.operator
+        {
+            self.operate(operator, state, resource).await;
+        }
         if self.write_status && state.published {
             self.write_statuses(state, resource).await;
+        }
+    }
+
+    /// Operator mode: finalizers on, dirty Ingresses reconciled, finalizers of deleted
+    /// resources off once their Ingress no longer needs them.
+    async fn operate(&self, operator: &IngressOperator, state: &mut State, resource: &ApiResource) {
+        for ((namespace, name), entry) in &mut state.entries {
+            let wanted = entry.ingress.is_some() && !entry.deleting;
+            let drop_now = entry.deleting && entry.ingress.is_none();
+            if (wanted && !entry.has_finalizer()) || (drop_now && entry.has_finalizer()) {
+                self.set_finalizer(resource, namespace, name, entry, wanted)
+                    .await;
+                if let Some(key) = entry.ingress.clone().filter(|_| entry.has_finalizer()) {
+                    state.dirty.insert(key);
+                }
+            }
+        }
+        for key in std::mem::take(&mut state.dirty) {
+            let routes: Vec<x402_core::spec::RouteRule> = state
+                .entries
+                .values()
+                .filter(|e| e.ingress.as_ref() == Some(&key) && !e.deleting && e.has_finalizer())
+                .filter_map(|e| e.good.as_ref())
+                .flat_map(|(spec, _)| spec.routes.iter().cloned())
+                .collect();
+            let refs: Vec<&x402_core::spec::RouteRule> = routes.iter().collect();
+            let outcome = operator
+                .reconcile(&self.client, &self.field_manager, (&key.0, &key.1), &refs)
+                .await;
+            let done = matches!(
+                outcome,
+                IngressOutcome::Patched { .. } | IngressOutcome::NotFound
+            );
+            if !done {
+                tracing::warn!(namespace = %key.0, name = %key.1, ?outcome, "Ingress not patched; retrying");
+            }
+            let mut referenced = false;
+            for ((namespace, name), entry) in &mut state.entries {
+                if entry.ingress.as_ref() != Some(&key) {
+                    continue;
+                }
+                referenced = true;
+                entry.outcome = Some(outcome.clone());
+                if done && entry.deleting && entry.has_finalizer() {
+                    self.set_finalizer(resource, namespace, name, entry, false)
+                        .await;
+                }
+            }
+            if done && !referenced {
+                state.touched.remove(&key);
+            } else {
+                state.touched.insert(key);
+            }
+        }
+    }
+
+    /// Adds (`on`) or removes our finalizer with a merge patch guarded by the resource
+    /// version (a merge patch never creates a deleted object).
+    async fn set_finalizer(
+        &self,
+        resource: &ApiResource,
+        namespace: &str,
+        name: &str,
+        entry: &mut Entry,
+        on: bool,
+    ) {
+        let mut finalizers: Vec<String> = entry
+            .finalizers
+            .iter()
+            .filter(|f| *f != FINALIZER)
+            .cloned()
+            .collect();
+        if on {
+            finalizers.push(FINALIZER.to_owned());
+        }
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), namespace, resource);
+        let patch = Patch::Merge(serde_json::json!({
+            "metadata": { "finalizers": finalizers, "resourceVersion": entry.resource_version },
+        }));
+        match api.patch(name, &PatchParams::default(), &patch).await {
+            Ok(object) => {
+                entry.finalizers = object.metadata.finalizers.unwrap_or_default();
+                entry.resource_version = object.metadata.resource_version;
+            }
+            Err(error) => {
+                tracing::warn!(%namespace, %name, %error, on, "cannot update the X402Route finalizer; retrying");
+            }
         }
     }
 
@@ -295,7 +457,23 @@ impl RouteWatcher {
     async fn write_statuses(&self, state: &mut State, resource: &ApiResource) {
         let params = PatchParams::apply(&self.field_manager).force();
         for ((namespace, name), entry) in &mut state.entries {
-            let desired = entry.desired_status();
+            if entry.deleting {
+                continue;
+            }
+            let mut desired = entry.desired_status();
+            if self.operator.is_some()
+                && let Some((ingress_ns, ingress_name)) = &entry.ingress
+            {
+                let pending = IngressOutcome::Failed("not reconciled yet".to_owned());
+                desired = ingress_status(
+                    desired,
+                    &format!("{ingress_ns}/{ingress_name}"),
+                    entry.outcome.as_ref().unwrap_or(&pending),
+                    entry.generation,
+                    entry.stored.as_ref(),
+                    convert::now(),
+                );
+            }
             if !convert::needs_update(&desired, entry.stored.as_ref()) {
                 continue;
             }
@@ -356,9 +534,21 @@ struct Entry {
     error: Option<String>,
     /// The status as stored.
     stored: Option<X402RouteStatus>,
+    /// `(namespace, name)` of `spec.ingressRef` (operator mode).
+    ingress: Option<(String, String)>,
+    /// `metadata.deletionTimestamp` is set.
+    deleting: bool,
+    finalizers: Vec<String>,
+    resource_version: Option<String>,
+    /// The last reconcile of its Ingress (operator mode).
+    outcome: Option<IngressOutcome>,
 }
 
 impl Entry {
+    fn has_finalizer(&self) -> bool {
+        self.finalizers.iter().any(|f| f == FINALIZER)
+    }
+
     fn desired_status(&self) -> X402RouteStatus {
         convert::desired_status(
             self.error.as_deref().map_or(Ok(()), Err),
@@ -378,6 +568,19 @@ struct State {
     published: bool,
     supported: Option<Arc<SupportedResponse>>,
     ledger: Option<bool>,
+    /// Operator mode: resources being deleted leave the table, Ingresses are tracked.
+    operator: bool,
+    /// Ingresses to reconcile.
+    dirty: BTreeSet<(String, String)>,
+    /// Ingresses reconciled that may still carry our changes.
+    touched: BTreeSet<(String, String)>,
+}
+
+/// One input of the watcher's loop.
+enum Input {
+    Route(usize, Result<Event<DynamicObject>, watcher::Error>),
+    Ingress(Result<Event<Ingress>, watcher::Error>),
+    Retry,
 }
 
 #[derive(Debug, Default)]
@@ -400,7 +603,67 @@ impl State {
             published: false,
             supported,
             ledger,
+            operator: false,
+            dirty: BTreeSet::new(),
+            touched: BTreeSet::new(),
         }
+    }
+
+    /// Operator mode: marks the Ingress of an event dirty if it concerns us; returns whether
+    /// anything is to do.
+    fn ingress_event(&mut self, event: &Event<Ingress>, field_manager: &str) -> bool {
+        let object = match event {
+            Event::Apply(object) | Event::InitApply(object) | Event::Delete(object) => object,
+            Event::Init | Event::InitDone => return false,
+        };
+        let key = (
+            object.metadata.namespace.clone().unwrap_or_default(),
+            object.metadata.name.clone().unwrap_or_default(),
+        );
+        let ours = crate::ingress::annotation(object, MANAGED_BY) == Some(field_manager);
+        let referenced = self
+            .entries
+            .values()
+            .any(|e| e.ingress.as_ref() == Some(&key));
+        if !(ours || referenced || self.touched.contains(&key)) {
+            return false;
+        }
+        if ours {
+            self.touched.insert(key.clone());
+        }
+        self.dirty.insert(key);
+        true
+    }
+
+    /// Operator mode, on the retry tick: marks dirty every Ingress not known to be patched
+    /// (or restored); returns whether anything is to do.
+    fn retry(&mut self) -> bool {
+        for entry in self.entries.values() {
+            if let Some(key) = &entry.ingress
+                && (entry.deleting
+                    || !entry.has_finalizer()
+                    || !entry
+                        .outcome
+                        .as_ref()
+                        .is_some_and(IngressOutcome::is_patched))
+            {
+                self.dirty.insert(key.clone());
+            }
+        }
+        for key in &self.touched {
+            if !self
+                .entries
+                .values()
+                .any(|e| e.ingress.as_ref() == Some(key))
+            {
+                self.dirty.insert(key.clone());
+            }
+        }
+        let pending_finalizer = self
+            .entries
+            .values()
+            .any(|e| e.deleting && e.ingress.is_none() && e.has_finalizer());
+        !self.dirty.is_empty() || pending_finalizer
     }
 
     fn listed(&self) -> bool {
@@ -450,7 +713,10 @@ impl State {
         if removed.is_some() {
             tracing::info!(namespace = %key.0, name = %key.1, "X402Route removed");
         }
-        removed.is_some_and(|e| e.good.is_some())
+        if let Some(ingress) = removed.as_ref().and_then(|e| e.ingress.clone()) {
+            self.dirty.insert(ingress);
+        }
+        removed.is_some_and(|e| e.good.is_some() && !(self.operator && e.deleting))
     }
 
     fn apply(&mut self, stream: usize, object: &DynamicObject) -> bool {
@@ -467,11 +733,39 @@ impl State {
             good: None,
             error: None,
             stored: None,
+            ingress: None,
+            deleting: false,
+            finalizers: Vec::new(),
+            resource_version: None,
+            outcome: None,
         });
         entry.generation = object.metadata.generation;
         entry.stored = convert::stored_status(object);
+        entry.resource_version = object.metadata.resource_version.clone();
+        let finalizers = object.metadata.finalizers.clone().unwrap_or_default();
+        let deleting = self.operator && object.metadata.deletion_timestamp.is_some();
+        let ingress = self.operator.then(|| ingress_ref(object, &key.0)).flatten();
+        let moved = entry.ingress != ingress;
+        let flipped = entry.deleting != deleting
+            || entry.finalizers.iter().any(|f| f == FINALIZER)
+                != finalizers.iter().any(|f| f == FINALIZER);
+        if moved && let Some(old) = entry.ingress.take() {
+            self.dirty.insert(old);
+        }
+        entry.finalizers = finalizers;
+        entry.ingress = ingress;
+        let table_flip = entry.deleting != deleting && entry.good.is_some();
+        entry.deleting = deleting;
         if entry.spec.as_ref() == Some(&spec) {
-            return false;
+            if (moved || flipped)
+                && let Some(ingress) = &entry.ingress
+            {
+                self.dirty.insert(ingress.clone());
+            }
+            return table_flip;
+        }
+        if let Some(ingress) = &entry.ingress {
+            self.dirty.insert(ingress.clone());
         }
         entry.spec = Some(spec);
         match convert::compile_checked(object, self.supported.as_deref(), self.ledger) {
@@ -501,6 +795,7 @@ impl State {
         let sources: Vec<(String, &RouteSpec)> = self
             .entries
             .iter()
+            .filter(|(_, e)| !e.deleting)
             .filter_map(|((ns, name), e)| Some((format!("{ns}/{name}"), &*e.good.as_ref()?.0)))
             .collect();
         let mut builder = RouteTable::builder().case_insensitive_by_default(case_insensitive);
@@ -517,6 +812,19 @@ impl State {
             })
             .build()
     }
+}
+
+/// `(namespace, name)` of the object's `spec.ingressRef` (the namespace defaults to the
+/// object's), read from the raw spec so that it is known even when the spec does not compile.
+fn ingress_ref(object: &DynamicObject, namespace: &str) -> Option<(String, String)> {
+    let reference = object.data.get("spec")?.get("ingressRef")?;
+    let name = reference.get("name")?.as_str()?.to_owned();
+    let namespace = reference
+        .get("namespace")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or(namespace)
+        .to_owned();
+    Some((namespace, name))
 }
 
 fn key(object: &DynamicObject) -> (String, String) {

@@ -43,6 +43,8 @@ use x402_core::{
 /// discovery: { wellKnown: true, openapi: true, title: Weather API, version: "1.0" }  # default: off
 /// routesFrom:                 # default: `routes` below
 ///   kubernetes: { namespaces: [shop], labelSelector: team=payments, writeStatus: true }
+///   # operator mode (opt-in): patch each X402Route's `ingressRef` so paid paths reach us
+///   #   kubernetes: { namespaces: [shop], ingress: { service: x402-gateway, port: 8402 } }
 /// payment: { wallet: "0x…", network: base-sepolia, facilitatorURL: https://x402.org/facilitator }
 /// routes:
 ///   - { path: /api/**, price: "$0.001" }
@@ -274,6 +276,31 @@ pub struct KubernetesRoutes {
     /// Write each resource's `status` (default `true`; `false` needs no `patch` permission).
     #[serde(default = "yes")]
     pub write_status: bool,
+    /// Operator mode (opt-in): patch the Ingress each resource names in `spec.ingressRef` so
+    /// that its paid paths reach this gateway's Service (see `x402_kube::operator`).
+    #[serde(default)]
+    pub ingress: Option<IngressPatching>,
+}
+
+/// `routesFrom.kubernetes.ingress`: the gateway's own Service, which paid Ingress paths are
+/// pointed at. It must exist in each patched Ingress's namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IngressPatching {
+    /// The Service name (`x402-gateway`).
+    pub service: String,
+    /// Its port: a number (`8402`) or a name (`http`).
+    pub port: ServicePort,
+}
+
+/// A Service port, by number or by name.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum ServicePort {
+    /// `8402`.
+    Number(u16),
+    /// `http`.
+    Name(String),
 }
 
 fn yes() -> bool {
@@ -639,6 +666,9 @@ pub fn validate_with(
                         .to_owned(),
                 );
             }
+            if let Some(ingress) = &kubernetes.ingress {
+                check_ingress_patching(ingress, kubernetes.write_status, config.mode, &mut errors);
+            }
             kubernetes_source(kubernetes, &mut errors)
         }
     };
@@ -691,6 +721,56 @@ pub fn validate_with(
             path: path.to_owned(),
             errors,
         }),
+    }
+}
+
+/// `routesFrom.kubernetes.ingress`: a Service name as Kubernetes spells one, a port, proxy
+/// mode (Ingress controllers forward the request itself to the gateway), and status on (it is
+/// where a conflict or a missing Ingress is reported).
+fn check_ingress_patching(
+    ingress: &IngressPatching,
+    write_status: bool,
+    mode: Mode,
+    errors: &mut Vec<String>,
+) {
+    let dns_label = |name: &str| {
+        !name.is_empty()
+            && name.len() <= 63
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !name.starts_with('-')
+            && !name.ends_with('-')
+    };
+    if !dns_label(&ingress.service) {
+        errors.push(format!(
+            "`routesFrom.kubernetes.ingress.service`: {:?} is not a Service name (lowercase \
+             letters, digits and `-`, at most 63)",
+            ingress.service
+        ));
+    }
+    match &ingress.port {
+        ServicePort::Number(0) => errors.push(
+            "`routesFrom.kubernetes.ingress.port`: 0 is not a port".to_owned(),
+        ),
+        ServicePort::Name(name) if !dns_label(name) || name.len() > 15 => errors.push(format!(
+            "`routesFrom.kubernetes.ingress.port`: {name:?} is neither a port number nor a port name"
+        )),
+        _ => {}
+    }
+    if mode != Mode::Proxy {
+        errors.push(
+            "`routesFrom.kubernetes.ingress`: needs `mode: proxy` (the Ingress sends paid \
+             requests to the gateway itself)"
+                .to_owned(),
+        );
+    }
+    if !write_status {
+        errors.push(
+            "`routesFrom.kubernetes.ingress`: needs `writeStatus: true` (patch results are \
+             reported in status)"
+                .to_owned(),
+        );
     }
 }
 

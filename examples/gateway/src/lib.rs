@@ -25,6 +25,9 @@
 //! `x402_kube::watch::RouteWatcher` (`route_watcher`): the main listener serves nothing,
 //! and `/readyz` answers 503, until the first full list is live; every change is one atomic
 //! swap. Every swap, from the file or from the watcher, runs the same label GC ([`label_gc`]).
+//! With `routesFrom.kubernetes.ingress: { service, port }` (operator mode, opt-in) the watcher
+//! also patches the Ingress each `X402Route` names in `spec.ingressRef`, so that its paid paths
+//! reach this gateway's Service (`x402_kube::operator`).
 //!
 //! With `replay.redis` (feature `redis`, on by default) several instances share one replay store
 //! ([`x402_core::replay::RedisReplayGuard`]): a payment in flight or settled on one is refused
@@ -91,7 +94,7 @@ use x402_core::{
     wire::SupportedResponse,
 };
 #[cfg(feature = "kube")]
-use x402_kube::watch::RouteWatcher;
+use x402_kube::{ingress::GatewayService, operator::IngressOperator, watch::RouteWatcher};
 use x402_tower::{BindBodyLayer, ForwardAuth, X402Layer};
 
 #[cfg(feature = "kube")]
@@ -406,6 +409,13 @@ pub fn route_watcher(
     }
     if let Some(supported) = supported {
         watcher = watcher.supported(supported);
+    }
+    if let Some(ingress) = &selection.ingress {
+        let service = match &ingress.port {
+            config::ServicePort::Number(port) => GatewayService::new(&ingress.service, *port),
+            config::ServicePort::Name(port) => GatewayService::named_port(&ingress.service, port),
+        };
+        watcher = watcher.ingress_operator(IngressOperator::new(service));
     }
     watcher
 }

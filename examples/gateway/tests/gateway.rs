@@ -1207,6 +1207,7 @@ routesFrom:
             namespaces: vec!["shop".into(), "billing".into()],
             label_selector: Some("team=payments".into()),
             write_status: true,
+            ingress: None,
         })
     );
     assert!(loaded.table.is_empty());
@@ -1826,4 +1827,111 @@ async fn proxy_upto_route_charges_what_the_upstream_says_in_settlement_overrides
     assert_eq!(receipt.amount.as_deref(), Some("4000"));
     let settled = setup.facilitator.dev.settlements();
     assert_eq!(settled.last().expect("settled").value.to_string(), "4000");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operator mode (issue 21): `routesFrom.kubernetes.ingress`.
+
+#[cfg(feature = "kube")]
+const PROXY_BASE: &str = r#"
+listen: 127.0.0.1:0
+mode: proxy
+upstream: http://127.0.0.1:9
+facilitator: dev
+payment: { wallet: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", network: base-sepolia }
+"#;
+
+#[cfg(feature = "kube")]
+#[test]
+fn ingress_patching_is_accepted_and_bad_settings_are_listed_with_their_field() {
+    let loaded = validate(&format!(
+        "{PROXY_BASE}routesFrom:\n  kubernetes: {{ namespaces: [shop], ingress: {{ service: x402-gateway, port: 8402 }} }}\n"
+    ))
+    .expect("valid");
+    let gateway::config::RouteSource::Kubernetes(selection) = &loaded.route_source else {
+        panic!("routes from Kubernetes")
+    };
+    assert_eq!(
+        selection.ingress,
+        Some(gateway::config::IngressPatching {
+            service: "x402-gateway".into(),
+            port: gateway::config::ServicePort::Number(8402),
+        })
+    );
+    let named = validate(&format!(
+        "{PROXY_BASE}routesFrom: {{ kubernetes: {{ ingress: {{ service: gw, port: http }} }} }}\n"
+    ))
+    .expect("valid");
+    let gateway::config::RouteSource::Kubernetes(selection) = &named.route_source else {
+        panic!("routes from Kubernetes")
+    };
+    assert_eq!(
+        selection.ingress.as_ref().map(|i| &i.port),
+        Some(&gateway::config::ServicePort::Name("http".into()))
+    );
+
+    let error = validate(&format!(
+        "{PROXY_BASE}routesFrom: {{ kubernetes: {{ writeStatus: false, ingress: {{ service: X402_GW, port: 0 }} }} }}\n"
+    ))
+    .expect_err("refused");
+    let text = error.to_string();
+    for expected in [
+        "`routesFrom.kubernetes.ingress.service`: \"X402_GW\" is not a Service name",
+        "`routesFrom.kubernetes.ingress.port`: 0 is not a port",
+        "`routesFrom.kubernetes.ingress`: needs `writeStatus: true`",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    let forward_auth = validate(
+        "listen: 127.0.0.1:0\nmode: forward-auth\nfacilitator: dev\n\
+         routesFrom: { kubernetes: { ingress: { service: gw, port: 80 } } }\n",
+    )
+    .expect_err("refused");
+    assert!(
+        forward_auth
+            .to_string()
+            .contains("`routesFrom.kubernetes.ingress`: needs `mode: proxy`"),
+        "{forward_auth}"
+    );
+}
+
+/// With `ingress` set, the gateway's watcher also lists the Ingresses of the watched
+/// namespaces (operator mode is on); without it, it never does (the test above, and
+/// `routes_from_kubernetes_are_served_after_the_first_list_and_readyz_waits_for_it`).
+#[cfg(feature = "kube")]
+#[tokio::test]
+async fn ingress_patching_makes_the_gateway_watch_ingresses() {
+    use kube::client::Body as KubeBody;
+
+    let upstream = upstream().await;
+    let (service, mut api) =
+        tower_test::mock::pair::<http::Request<KubeBody>, http::Response<KubeBody>>();
+    let config = format!(
+        "listen: 127.0.0.1:0\nmode: proxy\nupstream: http://{}\nfacilitator: dev\n\
+         routesFrom:\n  kubernetes: {{ namespaces: [shop], ingress: {{ service: x402-gateway, port: 8402 }} }}\n",
+        upstream.address
+    );
+    let gateway = Gateway::try_start_with(&config, Some(kube::Client::new(service, "default")))
+        .await
+        .expect("starts");
+    let mut lists = Vec::new();
+    let mut held = Vec::new();
+    while lists.len() < 2 {
+        let (request, respond) = tokio::time::timeout(PATIENCE, api.next_request())
+            .await
+            .expect("the watcher lists")
+            .expect("the client is alive");
+        lists.push(request.uri().path().to_owned());
+        held.push(respond);
+    }
+    lists.sort();
+    assert_eq!(
+        lists,
+        [
+            "/apis/networking.k8s.io/v1/namespaces/shop/ingresses",
+            "/apis/x402.io/v1alpha1/namespaces/shop/x402routes",
+        ]
+    );
+    drop(held);
+    gateway.stop().await;
 }
