@@ -212,7 +212,7 @@ fn nothing_is_required_that_the_operator_does_not_require() {
             }
             // Only extension objects (absent from the operator's schema) may require more.
             None => assert!(
-                path.contains("asset") || path.contains("accepts"),
+                path.contains("asset") || path.contains("accepts") || path.contains("discovery"),
                 "{path} requires {required:?}"
             ),
         }
