@@ -33,6 +33,13 @@ use x402_core::{
 /// unmatched: deny             # default: deny (403 no_route); or allow
 /// settlement: after           # after | before | verify-only (forward-auth default: verify-only)
 /// trustForwardedHeaders: false
+/// forwarded: false            # also set RFC 7239 `Forwarded`
+/// preserveHost: false         # true: the upstream gets the client's `Host`
+/// timeouts: { upstreamConnect: 5s, upstreamResponse: 60s, upstreamIdle: 90s, clientHeader: 10s }
+/// maxBodyBytes: 10485760      # 10 MiB (default); larger bodies get 413
+/// maxConcurrentRequests: 1024 # default: unlimited; beyond it 503
+/// accessLog: true             # one line per request (default); false: none
+/// logFormat: text             # or json (every log line)
 /// baseUrl: https://api.example.com
 /// metricsListen: 0.0.0.0:9090 # /metrics, /healthz, /readyz
 /// facilitator: dev            # the dev facilitator; otherwise payment.facilitatorURL
@@ -65,6 +72,30 @@ pub struct GatewayConfig {
     /// Trust `X-Forwarded-*` from the client side (only behind a proxy that sets them).
     #[serde(default)]
     pub trust_forwarded_headers: bool,
+    /// Also set RFC 7239 `Forwarded` on proxied requests (`X-Forwarded-*` are always set).
+    #[serde(default)]
+    pub forwarded: bool,
+    /// Proxy mode: send the client's `Host` to the upstream instead of the upstream's own.
+    #[serde(default)]
+    pub preserve_host: bool,
+    /// The proxy's timeouts (see [`TimeoutsConfig`]; defaults for what it leaves out).
+    #[serde(default)]
+    pub timeouts: Option<TimeoutsConfig>,
+    /// The largest request body accepted, in bytes (default 10 MiB): a larger `Content-Length`
+    /// is refused with 413 before anything else, and a streamed body is cut, and answered 413,
+    /// when it goes past it.
+    #[serde(default)]
+    pub max_body_bytes: Option<u64>,
+    /// The most requests served at once (default: no limit); those beyond it get 503
+    /// `overloaded` at once, before any payment work.
+    #[serde(default)]
+    pub max_concurrent_requests: Option<usize>,
+    /// One access log line per request (default `true`; see [`crate::access_log`]).
+    #[serde(default = "yes")]
+    pub access_log: bool,
+    /// How the binary writes its log lines (default `text`). Read once at startup.
+    #[serde(default)]
+    pub log_format: LogFormat,
     /// The public base URL used in resource URLs of challenges.
     #[serde(default)]
     pub base_url: Option<String>,
@@ -122,6 +153,115 @@ pub struct RedisReplayConfig {
     /// `x402:replay:`).
     #[serde(default)]
     pub key_prefix: Option<String>,
+}
+
+/// `timeouts`: how long the gateway waits, each a duration (`500ms`, `5s`, `1m`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TimeoutsConfig {
+    /// Connecting to the upstream (default 5 s); past it the request gets 504.
+    #[serde(default)]
+    pub upstream_connect: Option<String>,
+    /// From sending the request to the upstream's response head (default 60 s); past it the
+    /// request gets 504 `upstream_timeout`, and a paid request is not charged.
+    #[serde(default)]
+    pub upstream_response: Option<String>,
+    /// How long an idle upstream connection is kept in the pool (default 90 s).
+    #[serde(default)]
+    pub upstream_idle: Option<String>,
+    /// How long a client may take to send a request's headers (default 10 s; slowloris): past
+    /// it the connection is closed.
+    #[serde(default)]
+    pub client_header: Option<String>,
+}
+
+/// [`TimeoutsConfig`] read: the values the gateway runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// `upstreamConnect`.
+    pub upstream_connect: Duration,
+    /// `upstreamResponse`.
+    pub upstream_response: Duration,
+    /// `upstreamIdle`.
+    pub upstream_idle: Duration,
+    /// `clientHeader`.
+    pub client_header: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            upstream_connect: Duration::from_secs(5),
+            upstream_response: Duration::from_secs(60),
+            upstream_idle: Duration::from_secs(90),
+            client_header: Duration::from_secs(10),
+        }
+    }
+}
+
+impl TimeoutsConfig {
+    /// The timeouts, or every error naming its field (`timeouts.upstreamResponse`, …).
+    pub fn timeouts(&self) -> Result<Timeouts, Vec<String>> {
+        let mut timeouts = Timeouts::default();
+        let mut errors = Vec::new();
+        let fields = [
+            (
+                "upstreamConnect",
+                &self.upstream_connect,
+                &mut timeouts.upstream_connect,
+            ),
+            (
+                "upstreamResponse",
+                &self.upstream_response,
+                &mut timeouts.upstream_response,
+            ),
+            (
+                "upstreamIdle",
+                &self.upstream_idle,
+                &mut timeouts.upstream_idle,
+            ),
+            (
+                "clientHeader",
+                &self.client_header,
+                &mut timeouts.client_header,
+            ),
+        ];
+        for (field, text, slot) in fields {
+            let Some(text) = text.as_deref() else {
+                continue;
+            };
+            match parse_duration(text) {
+                Ok(duration) => *slot = duration,
+                Err(why) => errors.push(format!("`timeouts.{field}` = {text:?}: {why}")),
+            }
+        }
+        if errors.is_empty() {
+            Ok(timeouts)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// The default of `maxBodyBytes`: 10 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
+
+/// The request limits the gateway runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `maxBodyBytes`.
+    pub max_body_bytes: u64,
+    /// `maxConcurrentRequests` (`None`: no limit).
+    pub max_concurrent_requests: Option<usize>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_concurrent_requests: None,
+        }
+    }
 }
 
 /// `ledgerTiming`: how soon the records a killed (or hung) gateway left are taken over. Each is
@@ -207,6 +347,23 @@ impl LedgerTiming {
 }
 
 impl GatewayConfig {
+    /// The timeouts (`timeouts`, defaults for what it leaves out; see [`Self::ledger_timers`]
+    /// for a config built by hand with bad values).
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+            .as_ref()
+            .and_then(|timeouts| timeouts.timeouts().ok())
+            .unwrap_or_default()
+    }
+
+    /// The request limits (`maxBodyBytes`, `maxConcurrentRequests`).
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_body_bytes: self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            max_concurrent_requests: self.max_concurrent_requests,
+        }
+    }
+
     /// The ledger's timers (`ledgerTiming`, defaults for what it leaves out). A loaded
     /// configuration has been checked, so this falls back to the defaults only for a config
     /// built by hand with bad values.
@@ -243,6 +400,17 @@ pub struct KubernetesRoutes {
 
 fn yes() -> bool {
     true
+}
+
+/// The `logFormat` setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Human-readable lines (`tracing-subscriber`'s default format).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// How the gateway serves.
@@ -560,6 +728,17 @@ pub fn validate_with(
                     .to_owned(),
             );
         }
+    }
+    if let Some(Err(mut found)) = config.timeouts.as_ref().map(TimeoutsConfig::timeouts) {
+        errors.append(&mut found);
+    }
+    if config.max_body_bytes == Some(0) {
+        errors.push("`maxBodyBytes`: must be more than zero".to_owned());
+    }
+    if config.max_concurrent_requests == Some(0) {
+        errors.push(
+            "`maxConcurrentRequests`: must be more than zero (remove it for no limit)".to_owned(),
+        );
     }
     if let Some(timing) = &config.ledger_timing {
         if config.ledger.is_none() {

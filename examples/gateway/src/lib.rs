@@ -7,7 +7,11 @@
 //! to start with every error listed), binds the listeners, and serves until the shutdown
 //! signal, then finishes the requests in flight (and their settlements) before returning.
 //!
-//! - [`proxy`]: proxy mode, `X402Layer` over a streaming reverse proxy;
+//! - [`proxy`]: proxy mode, `X402Layer` over a streaming reverse proxy, with its timeouts
+//!   (`504`/`502`) and the client header-read timeout on the listener;
+//! - [`access_log`]: one structured line per request, never a payment header;
+//! - [`limits`]: `maxBodyBytes` (`413`) and `maxConcurrentRequests` (`503`), before anything
+//!   else;
 //! - ForwardAuth mode: [`x402_tower::ForwardAuth`], the gate driven from `X-Forwarded-*`
 //!   headers (`200` with `X-Payment-Payer`, `402`, `403`/`400`, `502`/`503`). The auth hop
 //!   cannot see the upstream's status, so it verifies only by default; settling there charges
@@ -53,10 +57,14 @@
 //! # }
 //! ```
 
+pub mod access_log;
 pub mod config;
+pub mod forwarded;
 pub mod ledger;
+pub mod limits;
 pub mod ops;
 pub mod proxy;
+mod serve;
 
 use std::{
     collections::BTreeSet,
@@ -99,7 +107,8 @@ use self::config::KubernetesRoutes;
 use self::{
     config::{ConfigError, FacilitatorChoice, GatewayConfig, Loaded, Mode, RouteSource},
     ops::{MetricsRecorder, Readiness},
-    proxy::ReverseProxy,
+    proxy::{ProxyOptions, ReverseProxy},
+    serve::ServerSettings,
 };
 
 /// Why the gateway did not start.
@@ -300,17 +309,28 @@ async fn start_inner(
     };
     let ops = ops_listener.as_ref().and_then(|l| l.local_addr().ok());
 
+    let timeouts = config.timeouts();
+    let forwarding = forwarded::Forwarding {
+        trust: config.trust_forwarded_headers,
+        rfc7239: config.forwarded,
+        https: false,
+    };
+    let proxy_options = ProxyOptions::new(forwarding, config.preserve_host, timeouts);
+    let server = ServerSettings {
+        client_header: timeouts.client_header,
+    };
     let app = match (config.mode, upstream) {
         // With a ledger, `BindBodyLayer` reads a paid request's body (up to 1 MiB) so that a
         // retry with the same body is served again; without one it passes everything on.
-        (Mode::Proxy, Some(upstream)) => Router::new().fallback_service(
-            BindBodyLayer::new(gate.clone()).layer(
-                X402Layer::new(gate.clone())
-                    .layer(ReverseProxy::new(upstream, config.trust_forwarded_headers)),
-            ),
-        ),
+        (Mode::Proxy, Some(upstream)) => {
+            Router::new().fallback_service(BindBodyLayer::new(gate.clone()).layer(
+                X402Layer::new(gate.clone()).layer(ReverseProxy::new(upstream, &proxy_options)),
+            ))
+        }
         _ => Router::new().fallback_service(ForwardAuth::new(gate.clone())),
     };
+    // The limits come first: a refused request costs no payment work.
+    let app = limits::apply(app, config.limits());
     let app = match &payment_ledger {
         Some(payment_ledger) => ledger::mount_usage(
             app,
@@ -318,6 +338,11 @@ async fn start_inner(
             std::env::var(ledger::INTERNAL_SECRET_VAR).ok(),
         ),
         None => app,
+    };
+    let app = if config.access_log {
+        access_log::apply(app, gate.routes().clone())
+    } else {
+        app
     };
 
     let (loaded, mut background) = match kube_routes {
@@ -355,6 +380,7 @@ async fn start_inner(
     let task = tokio::spawn(serve(
         listener,
         app,
+        server,
         ops_listener.map(|l| (l, ops::router(readiness.clone(), metrics))),
         Serving {
             readiness,
@@ -432,16 +458,11 @@ struct Serving {
     background: Vec<JoinHandle<()>>,
 }
 
-/// `listener` with `TCP_NODELAY` set on every accepted connection, as a reverse proxy must
-/// (nginx's `tcp_nodelay on`). axum leaves the OS default (Nagle on), and a proxied response
-/// goes out in several writes (head, then each body chunk as the upstream sends it): with
-/// Nagle, a write that follows an unacknowledged one waits for the client's delayed ACK, up
-/// to 40 ms on Linux.
+/// `listener` with `TCP_NODELAY` set on every accepted connection (see [`serve::set_nodelay`]);
+/// the operations listener is axum's own server.
 fn without_nagle(listener: TcpListener) -> TapIo<TcpListener, fn(&mut TcpStream)> {
     fn set_nodelay(tcp: &mut TcpStream) {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY on an accepted connection");
-        }
+        serve::set_nodelay(tcp);
     }
     listener.tap_io(set_nodelay)
 }
@@ -453,6 +474,7 @@ fn without_nagle(listener: TcpListener) -> TapIo<TcpListener, fn(&mut TcpStream)
 async fn serve(
     listener: TcpListener,
     app: Router,
+    server: ServerSettings,
     ops: Option<(TcpListener, Router)>,
     serving: Serving,
 ) -> io::Result<()> {
@@ -500,12 +522,7 @@ async fn serve(
                 tracing::info!("shutting down: finishing requests in flight");
             }
         };
-        axum::serve(
-            without_nagle(listener),
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(draining)
-        .await
+        serve::serve(listener, app, server, draining).await
     } else {
         readiness.set_draining();
         Ok(())
@@ -630,7 +647,7 @@ impl Reloader {
 /// `routes` reload).
 fn restart_needed(startup: &GatewayConfig, now: &GatewayConfig) -> Vec<&'static str> {
     let mut changed = Vec::new();
-    let checks: [(&'static str, bool); 13] = [
+    let checks: [(&'static str, bool); 20] = [
         ("listen", startup.listen != now.listen),
         ("mode", startup.mode != now.mode),
         ("upstream", startup.upstream != now.upstream),
@@ -641,6 +658,16 @@ fn restart_needed(startup: &GatewayConfig, now: &GatewayConfig) -> Vec<&'static 
             startup.trust_forwarded_headers != now.trust_forwarded_headers,
         ),
         ("baseUrl", startup.base_url != now.base_url),
+        ("forwarded", startup.forwarded != now.forwarded),
+        ("accessLog", startup.access_log != now.access_log),
+        ("logFormat", startup.log_format != now.log_format),
+        ("preserveHost", startup.preserve_host != now.preserve_host),
+        ("timeouts", startup.timeouts != now.timeouts),
+        ("maxBodyBytes", startup.max_body_bytes != now.max_body_bytes),
+        (
+            "maxConcurrentRequests",
+            startup.max_concurrent_requests != now.max_concurrent_requests,
+        ),
         (
             "metricsListen",
             startup.metrics_listen != now.metrics_listen,
