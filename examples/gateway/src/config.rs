@@ -14,6 +14,8 @@ use std::{
 };
 
 use serde::Deserialize;
+
+pub use crate::upstream_tls::UpstreamTlsConfig;
 use x402_core::{
     RouteTable,
     facilitator::dev::DevFacilitator,
@@ -29,7 +31,8 @@ use x402_core::{
 /// ```yaml
 /// listen: 0.0.0.0:8080
 /// mode: proxy                 # or forward-auth
-/// upstream: http://app:3000   # proxy mode
+/// upstream: http://app:3000   # proxy mode; or https://
+/// upstreamTls: { caFile: ca.pem, certFile: client.pem, keyFile: client.key }  # all optional
 /// unmatched: deny             # default: deny (403 no_route); or allow
 /// settlement: after           # after | before | verify-only (forward-auth default: verify-only)
 /// trustForwardedHeaders: false
@@ -63,6 +66,10 @@ pub struct GatewayConfig {
     /// Proxy mode: the upstream base URL (`http://app:3000`, optionally with a path prefix).
     #[serde(default)]
     pub upstream: Option<String>,
+    /// `https://` upstreams: the CAs to trust and a client certificate (see
+    /// [`crate::upstream_tls`]).
+    #[serde(default)]
+    pub upstream_tls: Option<UpstreamTlsConfig>,
     /// What requests no route matches get (default: `deny`, a 403 — fail closed).
     #[serde(default)]
     pub unmatched: Unmatched,
@@ -471,6 +478,8 @@ pub struct Loaded {
     pub facilitator: FacilitatorChoice,
     /// Proxy mode: the upstream, split for request rewriting.
     pub upstream: Option<Upstream>,
+    /// Proxy mode: the TLS client configuration of `https://` upstreams (`upstreamTls`).
+    pub upstream_tls: Option<Arc<rustls::ClientConfig>>,
     /// The shared replay store, when `replay` is set (`None`: the gate's in-memory one).
     pub replay_guard: Option<Arc<dyn ReplayGuard>>,
     /// Where the route table comes from.
@@ -492,7 +501,7 @@ pub enum RouteSource {
 /// The upstream of proxy mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upstream {
-    /// `http`.
+    /// `http` or `https`.
     pub scheme: http::uri::Scheme,
     /// `host:port`.
     pub authority: http::uri::Authority,
@@ -647,6 +656,31 @@ pub fn validate_with(
             None
         }
         (Mode::ForwardAuth, None) => None,
+    };
+
+    let upstream_tls = match (&upstream, &config.upstream_tls) {
+        (None, _) => None,
+        (Some(upstream), tls) if upstream.scheme == http::uri::Scheme::HTTPS => {
+            match tls.clone().unwrap_or_default().client_config() {
+                Ok(client) => Some(Arc::new(client)),
+                Err(mut found) => {
+                    errors.append(&mut found);
+                    None
+                }
+            }
+        }
+        (Some(_), tls) => {
+            if tls.is_some() {
+                warnings.push("`upstreamTls` is ignored: the upstream is plain http://".to_owned());
+            }
+            match crate::upstream_tls::unused_client_config() {
+                Ok(client) => Some(Arc::new(client)),
+                Err(error) => {
+                    errors.push(format!("`upstreamTls`: {error}"));
+                    None
+                }
+            }
+        }
     };
 
     let settlement = match (config.mode, config.settlement) {
@@ -819,6 +853,7 @@ pub fn validate_with(
             settlement,
             facilitator,
             upstream,
+            upstream_tls,
             replay_guard,
             route_source,
             warnings,
@@ -904,16 +939,10 @@ fn parse_upstream(url: &str) -> Result<Upstream, &'static str> {
         .parse()
         .map_err(|_| "not a URL (http://host:port[/prefix])")?;
     let parts = uri.into_parts();
-    match parts.scheme {
-        Some(ref s) if *s == http::uri::Scheme::HTTP => {}
-        Some(ref s) if *s == http::uri::Scheme::HTTPS => {
-            return Err(
-                "https upstreams are not supported by this example (plain http only; \
-                        terminate TLS in front of the upstream's sidecar or mesh)",
-            );
-        }
-        _ => return Err("must start with http://"),
-    }
+    let scheme = match parts.scheme {
+        Some(s) if s == http::uri::Scheme::HTTP || s == http::uri::Scheme::HTTPS => s,
+        _ => return Err("must start with http:// or https://"),
+    };
     let authority = parts.authority.ok_or("has no host")?;
     if authority.as_str().contains('@') {
         return Err("must not contain credentials");
@@ -924,7 +953,7 @@ fn parse_upstream(url: &str) -> Result<Upstream, &'static str> {
         None => String::new(),
     };
     Ok(Upstream {
-        scheme: http::uri::Scheme::HTTP,
+        scheme,
         authority,
         prefix,
     })

@@ -65,6 +65,7 @@ pub mod limits;
 pub mod ops;
 pub mod proxy;
 mod serve;
+pub mod upstream_tls;
 
 use std::{
     collections::BTreeSet,
@@ -228,6 +229,7 @@ async fn start_inner(
         unmatched,
         facilitator,
         upstream,
+        upstream_tls,
         replay_guard,
         route_source,
         warnings,
@@ -315,20 +317,22 @@ async fn start_inner(
         rfc7239: config.forwarded,
         https: false,
     };
-    let proxy_options = ProxyOptions::new(forwarding, config.preserve_host, timeouts);
+    let upstream = upstream.zip(upstream_tls);
     let server = ServerSettings {
         client_header: timeouts.client_header,
     };
-    let app = match (config.mode, upstream) {
-        // With a ledger, `BindBodyLayer` reads a paid request's body (up to 1 MiB) so that a
-        // retry with the same body is served again; without one it passes everything on.
-        (Mode::Proxy, Some(upstream)) => {
-            Router::new().fallback_service(BindBodyLayer::new(gate.clone()).layer(
-                X402Layer::new(gate.clone()).layer(ReverseProxy::new(upstream, &proxy_options)),
-            ))
-        }
-        _ => Router::new().fallback_service(ForwardAuth::new(gate.clone())),
-    };
+    let app =
+        match (config.mode, upstream) {
+            // With a ledger, `BindBodyLayer` reads a paid request's body (up to 1 MiB) so that a
+            // retry with the same body is served again; without one it passes everything on.
+            (Mode::Proxy, Some((upstream, tls))) => {
+                let options = ProxyOptions::new(forwarding, config.preserve_host, timeouts, tls);
+                Router::new().fallback_service(BindBodyLayer::new(gate.clone()).layer(
+                    X402Layer::new(gate.clone()).layer(ReverseProxy::new(upstream, &options)),
+                ))
+            }
+            _ => Router::new().fallback_service(ForwardAuth::new(gate.clone())),
+        };
     // The limits come first: a refused request costs no payment work.
     let app = limits::apply(app, config.limits());
     let app = match &payment_ledger {
@@ -647,10 +651,11 @@ impl Reloader {
 /// `routes` reload).
 fn restart_needed(startup: &GatewayConfig, now: &GatewayConfig) -> Vec<&'static str> {
     let mut changed = Vec::new();
-    let checks: [(&'static str, bool); 20] = [
+    let checks: [(&'static str, bool); 21] = [
         ("listen", startup.listen != now.listen),
         ("mode", startup.mode != now.mode),
         ("upstream", startup.upstream != now.upstream),
+        ("upstreamTls", startup.upstream_tls != now.upstream_tls),
         ("unmatched", startup.unmatched != now.unmatched),
         ("settlement", startup.settlement != now.settlement),
         (

@@ -43,6 +43,7 @@ use axum::{
     },
 };
 use http_body_util::LengthLimitError;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::{TokioExecutor, TokioTimer},
@@ -77,7 +78,7 @@ const HOP_BY_HOP: [&str; 9] = [
 /// The reverse proxy service (the inner service of `X402Layer`). Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ReverseProxy {
-    client: Client<HttpConnector, Body>,
+    client: Client<HttpsConnector<HttpConnector>, Body>,
     upstream: Arc<Upstream>,
     forwarding: Forwarding,
     preserve_host: bool,
@@ -85,7 +86,7 @@ pub struct ReverseProxy {
 }
 
 /// How [`ReverseProxy`] forwards (from the configuration file).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ProxyOptions {
     /// `trustForwardedHeaders`, `forwarded`, and whether the listener is TLS.
@@ -94,15 +95,23 @@ pub struct ProxyOptions {
     pub preserve_host: bool,
     /// `timeouts` (the client header one is the listener's).
     pub timeouts: Timeouts,
+    /// The TLS client configuration of `https://` upstreams ([`crate::upstream_tls`]).
+    pub tls: Arc<rustls::ClientConfig>,
 }
 
 impl ProxyOptions {
     /// The options of a configuration file.
-    pub fn new(forwarding: Forwarding, preserve_host: bool, timeouts: Timeouts) -> Self {
+    pub fn new(
+        forwarding: Forwarding,
+        preserve_host: bool,
+        timeouts: Timeouts,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Self {
         Self {
             forwarding,
             preserve_host,
             timeouts,
+            tls,
         }
     }
 }
@@ -113,6 +122,13 @@ impl ReverseProxy {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(options.timeouts.upstream_connect));
+        // `https://` upstreams; SNI from the URL's host; ALPN `h2`, `http/1.1`.
+        connector.enforce_http(false);
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(rustls::ClientConfig::clone(&options.tls))
+            .https_or_http()
+            .enable_all_versions()
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(options.timeouts.upstream_idle)
