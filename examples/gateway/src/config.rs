@@ -658,9 +658,28 @@ pub fn validate_with(
         (Mode::ForwardAuth, None) => None,
     };
 
+    // Routes with their own `upstream` (proxy mode).
+    let mut any_https = false;
+    for (index, route) in config.routes.iter().enumerate() {
+        let Some(url) = route.upstream.as_deref() else {
+            continue;
+        };
+        let name = route.name.as_deref().unwrap_or(&route.path);
+        match (config.mode, parse_upstream(url)) {
+            (Mode::ForwardAuth, _) => warnings.push(format!(
+                "route {name:?} (routes[{index}].upstream) is ignored in forward-auth mode"
+            )),
+            (Mode::Proxy, Ok(upstream)) => {
+                any_https |= upstream.scheme == http::uri::Scheme::HTTPS;
+            }
+            (Mode::Proxy, Err(message)) => errors.push(format!(
+                "route {name:?}: `routes[{index}].upstream` = {url:?}: {message}"
+            )),
+        }
+    }
     let upstream_tls = match (&upstream, &config.upstream_tls) {
         (None, _) => None,
-        (Some(upstream), tls) if upstream.scheme == http::uri::Scheme::HTTPS => {
+        (Some(upstream), tls) if any_https || upstream.scheme == http::uri::Scheme::HTTPS => {
             match tls.clone().unwrap_or_default().client_config() {
                 Ok(client) => Some(Arc::new(client)),
                 Err(mut found) => {
@@ -934,7 +953,9 @@ fn parse_duration(text: &str) -> Result<Duration, &'static str> {
     Ok(duration)
 }
 
-fn parse_upstream(url: &str) -> Result<Upstream, &'static str> {
+/// An upstream base URL: `http://` or `https://`, a host, an optional path prefix, no
+/// credentials and no query.
+pub(crate) fn parse_upstream(url: &str) -> Result<Upstream, &'static str> {
     let uri: http::Uri = url
         .parse()
         .map_err(|_| "not a URL (http://host:port[/prefix])")?;

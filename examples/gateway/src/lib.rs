@@ -321,18 +321,22 @@ async fn start_inner(
     let server = ServerSettings {
         client_header: timeouts.client_header,
     };
-    let app =
-        match (config.mode, upstream) {
-            // With a ledger, `BindBodyLayer` reads a paid request's body (up to 1 MiB) so that a
-            // retry with the same body is served again; without one it passes everything on.
-            (Mode::Proxy, Some((upstream, tls))) => {
-                let options = ProxyOptions::new(forwarding, config.preserve_host, timeouts, tls);
-                Router::new().fallback_service(BindBodyLayer::new(gate.clone()).layer(
-                    X402Layer::new(gate.clone()).layer(ReverseProxy::new(upstream, &options)),
-                ))
-            }
-            _ => Router::new().fallback_service(ForwardAuth::new(gate.clone())),
-        };
+    let app = match (config.mode, upstream) {
+        // With a ledger, `BindBodyLayer` reads a paid request's body (up to 1 MiB) so that a
+        // retry with the same body is served again; without one it passes everything on.
+        (Mode::Proxy, Some((upstream, tls))) => {
+            let mut options = ProxyOptions::new(forwarding, config.preserve_host, timeouts, tls);
+            options.route_upstreams = kube_routes.is_none();
+            Router::new().fallback_service(BindBodyLayer::new(gate.clone()).layer(
+                X402Layer::new(gate.clone()).layer(ReverseProxy::new(
+                    upstream,
+                    &options,
+                    gate.routes().clone(),
+                )),
+            ))
+        }
+        _ => Router::new().fallback_service(ForwardAuth::new(gate.clone())),
+    };
     // The limits come first: a refused request costs no payment work.
     let app = limits::apply(app, config.limits());
     let app = match &payment_ledger {

@@ -51,8 +51,14 @@ use hyper_util::{
 use tower::Service;
 use x402_core::{ErrorChain, gate::Payment, labels::ErrorCode, path::gateway::canonical_target};
 
+use x402_core::{
+    gate::RouteTableHandle,
+    table::{RequestParts, RouteMatch},
+};
+use x402_tower::HeaderMapLookup;
+
 use super::{
-    config::{Timeouts, Upstream},
+    config::{Timeouts, Upstream, parse_upstream},
     forwarded::{Forwarding, append_via},
 };
 
@@ -80,6 +86,8 @@ const HOP_BY_HOP: [&str; 9] = [
 pub struct ReverseProxy {
     client: Client<HttpsConnector<HttpConnector>, Body>,
     upstream: Arc<Upstream>,
+    routes: RouteTableHandle,
+    route_upstreams: bool,
     forwarding: Forwarding,
     preserve_host: bool,
     response_timeout: std::time::Duration,
@@ -95,6 +103,9 @@ pub struct ProxyOptions {
     pub preserve_host: bool,
     /// `timeouts` (the client header one is the listener's).
     pub timeouts: Timeouts,
+    /// Whether routes may name their own `upstream`: only those of the file (a route from
+    /// Kubernetes naming one is answered 502, never sent elsewhere).
+    pub route_upstreams: bool,
     /// The TLS client configuration of `https://` upstreams ([`crate::upstream_tls`]).
     pub tls: Arc<rustls::ClientConfig>,
 }
@@ -111,14 +122,15 @@ impl ProxyOptions {
             forwarding,
             preserve_host,
             timeouts,
+            route_upstreams: true,
             tls,
         }
     }
 }
 
 impl ReverseProxy {
-    /// A proxy to `upstream`.
-    pub fn new(upstream: Upstream, options: &ProxyOptions) -> Self {
+    /// A proxy to `upstream`, or to the `upstream` of the route of `routes` a request matches.
+    pub fn new(upstream: Upstream, options: &ProxyOptions, routes: RouteTableHandle) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(options.timeouts.upstream_connect));
@@ -136,14 +148,44 @@ impl ReverseProxy {
         Self {
             client,
             upstream: Arc::new(upstream),
+            routes,
+            route_upstreams: options.route_upstreams,
             forwarding: options.forwarding,
             preserve_host: options.preserve_host,
             response_timeout: options.timeouts.upstream_response,
         }
     }
 
+    /// The upstream of the request's route (`upstream` on the route), matched exactly as the
+    /// gate matched it; the gateway's own when the route names none. `Err` for a route whose
+    /// `upstream` is not a valid URL (only routes from Kubernetes can be: a file's are checked).
+    fn upstream_for(&self, request: &Request<Body>) -> Result<Arc<Upstream>, String> {
+        let table = self.routes.load();
+        let headers = HeaderMapLookup(request.headers());
+        let parts = RequestParts {
+            method: request.method().as_str(),
+            scheme: request.uri().scheme_str(),
+            host: request.uri().authority().map(|a| a.as_str()),
+            path_and_query: request.uri().path_and_query().map_or("/", |p| p.as_str()),
+            headers: &headers,
+        };
+        let url = match table.match_request(&parts) {
+            Ok(RouteMatch::Free(route) | RouteMatch::Priced(route, _)) => route.upstream(),
+            _ => None,
+        };
+        match url {
+            None => Ok(Arc::clone(&self.upstream)),
+            Some(url) if !self.route_upstreams => Err(format!(
+                "the route names an `upstream` ({url:?}), which only routes of the file may"
+            )),
+            Some(url) => parse_upstream(url)
+                .map(Arc::new)
+                .map_err(|why| format!("the route's `upstream` = {url:?}: {why}")),
+        }
+    }
+
     /// The request to send upstream; `None` if its target cannot be rewritten.
-    fn prepare(&self, mut request: Request<Body>) -> Option<Request<Body>> {
+    fn prepare(&self, mut request: Request<Body>, upstream: &Upstream) -> Option<Request<Body>> {
         let peer = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
@@ -181,9 +223,9 @@ impl ReverseProxy {
             Err(_) => return None,
         };
         let uri = Uri::builder()
-            .scheme(self.upstream.scheme.clone())
-            .authority(self.upstream.authority.clone())
-            .path_and_query(format!("{}{path}", self.upstream.prefix))
+            .scheme(upstream.scheme.clone())
+            .authority(upstream.authority.clone())
+            .path_and_query(format!("{}{path}", upstream.prefix))
             .build()
             .ok()?;
         *request.uri_mut() = uri;
@@ -191,7 +233,7 @@ impl ReverseProxy {
         *request.version_mut() = Version::HTTP_11;
         let host = match original_host {
             Some(host) if self.preserve_host => Some(host),
-            _ => HeaderValue::from_str(self.upstream.authority.as_str()).ok(),
+            _ => HeaderValue::from_str(upstream.authority.as_str()).ok(),
         };
         if let Some(host) = host {
             request.headers_mut().insert(header::HOST, host);
@@ -214,7 +256,16 @@ impl Service<Request<Body>> for ReverseProxy {
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
-        let Some(request) = self.prepare(request) else {
+        let upstream = match self.upstream_for(&request) {
+            Ok(upstream) => upstream,
+            Err(why) => {
+                tracing::warn!("not forwarded: {why}");
+                let response =
+                    error_response(StatusCode::BAD_GATEWAY, ErrorCode::UpstreamUnavailable);
+                return Box::pin(async move { Ok(response) });
+            }
+        };
+        let Some(request) = self.prepare(request, &upstream) else {
             let code = ErrorCode::InvalidRequestTarget;
             let response = error_response(StatusCode::BAD_REQUEST, code);
             return Box::pin(async move { Ok(response) });

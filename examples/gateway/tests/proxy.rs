@@ -737,3 +737,78 @@ async fn the_access_log_has_one_line_per_request_and_never_a_payment_header_or_s
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Several upstreams: `upstream` per route.
+
+#[tokio::test]
+async fn a_route_naming_its_own_upstream_is_forwarded_there_with_its_prefix() {
+    let main = upstream().await;
+    let other = upstream().await;
+    let (facilitator_url, dev, _facilitator) = facilitator().await;
+    let text = config(&main.address, &facilitator_url, "").replace(
+        "routes:\n",
+        &format!(
+            "routes:\n  - {{ path: /other/**, name: other, free: true, upstream: \"http://{}/v2\" }}\n  - {{ path: /other-paid, name: other-paid, upstream: \"http://{}\" }}\n",
+            other.address, other.address
+        ),
+    );
+    let gateway = Gateway::start(&text).await;
+
+    let echo = json(
+        client()
+            .get(gateway.url("/other/x?q=1"))
+            .send()
+            .await
+            .expect("answered"),
+    )
+    .await;
+    assert_eq!(echo["path"], "/v2/other/x?q=1", "{echo}");
+    assert_eq!(seen(&echo, "host"), Some(other.address.as_str()));
+    assert_eq!(other.hits.load(Ordering::SeqCst), 1);
+    assert_eq!(main.hits.load(Ordering::SeqCst), 0);
+
+    // A paid route on the other upstream: charged once, served by it.
+    let url = gateway.url("/other-paid");
+    let payment = payment_for(&url).await;
+    let response = client()
+        .get(&url)
+        .header(codec::PAYMENT_SIGNATURE, &payment)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(json(response).await["path"], "/other-paid");
+    assert_eq!(other.hits.load(Ordering::SeqCst), 2);
+    assert_eq!(dev.settlements().len(), 1);
+
+    // The other routes go to the gateway's upstream.
+    let echo = json(
+        client()
+            .get(gateway.url("/free/y"))
+            .send()
+            .await
+            .expect("answered"),
+    )
+    .await;
+    assert_eq!(echo["path"], "/free/y");
+    assert_eq!(main.hits.load(Ordering::SeqCst), 1);
+    gateway.stop().await;
+}
+
+#[test]
+fn a_bad_route_upstream_is_refused_naming_the_route() {
+    let path = std::path::Path::new("gateway.yaml");
+    let text = config("127.0.0.1:1", "http://127.0.0.1:2", "").replace(
+        "routes:\n",
+        "routes:\n  - { path: /x, name: elsewhere, upstream: \"ftp://files\" }\n",
+    );
+    let parsed = x402_gateway::config::GatewayConfig::parse(path, &text).expect("parses");
+    let error = x402_gateway::config::validate(path, parsed)
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        error.contains("\"elsewhere\"") && error.contains("`routes[0].upstream`"),
+        "{error}"
+    );
+}

@@ -160,6 +160,10 @@ struct Gateway {
 impl Gateway {
     async fn start(upstream: &str, tls: &str) -> Self {
         let file = TempPath::new("tls.yaml");
+        Self::write_and_start(file, upstream, tls).await
+    }
+
+    async fn write_and_start(file: TempPath, upstream: &str, tls: &str) -> Self {
         std::fs::write(
             &file.0,
             format!(
@@ -176,6 +180,11 @@ routes:
             ),
         )
         .expect("writes the config");
+        Self::start_file(file).await
+    }
+
+    /// Starts with the configuration already in `file`.
+    async fn start_file(file: TempPath) -> Self {
         let (stop, stopped) = oneshot::channel::<()>();
         let running = x402_gateway::start(file.0.clone(), async move {
             let _ = stopped.await;
@@ -256,6 +265,40 @@ async fn an_https_upstream_offering_only_http1_is_reached_over_http1() {
 
     assert_eq!(status, StatusCode::OK, "{seen}");
     assert_eq!(seen["version"], "HTTP/1.1", "{seen}");
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_route_may_name_an_https_upstream_beside_a_plain_http_one() {
+    let pki = Pki::new("route");
+    let leaf = pki.leaf("localhost");
+    let (secure, _task) = tls_upstream(&leaf, &[b"h2", b"http/1.1"], None).await;
+    let plain = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let plain_address = plain.local_addr().expect("address");
+    drop(plain);
+    // The gateway's upstream plain http (nothing listens), one route's https.
+    let file = TempPath::new("route-tls.yaml");
+    std::fs::write(
+        &file.0,
+        format!(
+            r#"
+listen: 127.0.0.1:0
+mode: proxy
+upstream: http://{plain_address}
+{tls}
+facilitator: dev
+payment: {{ wallet: "{PAY_TO}", network: base-sepolia, defaultPrice: "$0.001" }}
+routes:
+  - {{ path: /free/**, free: true, upstream: "https://{secure}" }}
+"#,
+            tls = ca_setting(&pki)
+        ),
+    )
+    .expect("writes");
+    let gateway = Gateway::start_file(file).await;
+    let (status, seen) = gateway.get("/free/x").await;
+    assert_eq!(status, StatusCode::OK, "{seen}");
+    assert_eq!(seen["sni"], "localhost");
     gateway.stop().await;
 }
 

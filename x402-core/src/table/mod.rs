@@ -83,6 +83,7 @@ pub struct Route {
     facilitator_url: Option<Arc<str>>,
     free_series: RouteSeries,
     allow_ambiguous_path: bool,
+    upstream: Option<Arc<str>>,
 }
 
 #[derive(Debug, Clone)]
@@ -321,6 +322,11 @@ impl Route {
     /// (`allowAmbiguousPath`; only ever set on a priced route).
     pub fn allows_ambiguous_path(&self) -> bool {
         self.allow_ambiguous_path
+    }
+
+    /// The route's own upstream (`upstream`, the gateway's proxy mode), if it names one.
+    pub fn upstream(&self) -> Option<&str> {
+        self.upstream.as_deref()
     }
 
     /// The facilitator URL the spec names (`payment.facilitatorURL`), if any.
