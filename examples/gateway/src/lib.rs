@@ -65,6 +65,7 @@ pub mod limits;
 pub mod ops;
 pub mod proxy;
 mod serve;
+mod upgrade;
 pub mod upstream_tls;
 
 use std::{

@@ -60,6 +60,7 @@ use x402_tower::HeaderMapLookup;
 use super::{
     config::{Timeouts, Upstream, parse_upstream},
     forwarded::{Forwarding, append_via},
+    upgrade,
 };
 
 /// The header carrying the verified payer to the upstream (the one ForwardAuth answers with).
@@ -255,7 +256,11 @@ impl Service<Request<Body>> for ReverseProxy {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<Body>) -> Self::Future {
+    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
+        // An `Upgrade` request (WebSocket, …): its headers are put back after the cleaning,
+        // and the client's side of the connection is taken for the tunnel (crate::upgrade).
+        let upgrade = upgrade::requested(request.headers())
+            .map(|protocol| (protocol, hyper::upgrade::on(&mut request)));
         let upstream = match self.upstream_for(&request) {
             Ok(upstream) => upstream,
             Err(why) => {
@@ -265,16 +270,40 @@ impl Service<Request<Body>> for ReverseProxy {
                 return Box::pin(async move { Ok(response) });
             }
         };
-        let Some(request) = self.prepare(request, &upstream) else {
+        let Some(mut request) = self.prepare(request, &upstream) else {
             let code = ErrorCode::InvalidRequestTarget;
             let response = error_response(StatusCode::BAD_REQUEST, code);
             return Box::pin(async move { Ok(response) });
         };
+        let client_side = upgrade.map(|(protocol, client_side)| {
+            upgrade::restore(request.headers_mut(), protocol);
+            client_side
+        });
         let client = self.client.clone();
         let timeout = self.response_timeout;
         Box::pin(async move {
             match tokio::time::timeout(timeout, client.request(request)).await {
-                Ok(Ok(response)) => {
+                Ok(Ok(mut response)) => {
+                    let switched = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+                    let protocol = response.headers().get(header::UPGRADE).cloned();
+                    match (switched, client_side, protocol) {
+                        (true, Some(client_side), Some(protocol)) => {
+                            let upstream_side = hyper::upgrade::on(&mut response);
+                            tokio::spawn(upgrade::tunnel(client_side, upstream_side));
+                            let mut response = response.map(Body::new);
+                            remove_hop_by_hop(response.headers_mut());
+                            upgrade::restore(response.headers_mut(), protocol);
+                            return Ok(response);
+                        }
+                        (true, _, _) => {
+                            tracing::warn!("the upstream switched protocols unasked");
+                            return Ok(error_response(
+                                StatusCode::BAD_GATEWAY,
+                                ErrorCode::UpstreamUnavailable,
+                            ));
+                        }
+                        _ => {}
+                    }
                     let mut response = response.map(Body::new);
                     remove_hop_by_hop(response.headers_mut());
                     let version = response.version();
