@@ -15,7 +15,8 @@ use std::{
 
 use serde::Deserialize;
 
-pub use crate::upstream_tls::UpstreamTlsConfig;
+use crate::listener_tls::Certificates;
+pub use crate::{listener_tls::ListenerTlsConfig, upstream_tls::UpstreamTlsConfig};
 use x402_core::{
     RouteTable,
     facilitator::dev::DevFacilitator,
@@ -31,6 +32,7 @@ use x402_core::{
 /// ```yaml
 /// listen: 0.0.0.0:8080
 /// mode: proxy                 # or forward-auth
+/// tls: { certFile: /etc/x402/tls.crt, keyFile: /etc/x402/tls.key }  # default: plain http
 /// upstream: http://app:3000   # proxy mode; or https://
 /// upstreamTls: { caFile: ca.pem, certFile: client.pem, keyFile: client.key }  # all optional
 /// unmatched: deny             # default: deny (403 no_route); or allow
@@ -63,6 +65,9 @@ pub struct GatewayConfig {
     pub listen: SocketAddr,
     /// Reverse proxy, or ForwardAuth server.
     pub mode: Mode,
+    /// TLS on the listener (see [`crate::listener_tls`]); default plain HTTP.
+    #[serde(default)]
+    pub tls: Option<ListenerTlsConfig>,
     /// Proxy mode: the upstream base URL (`http://app:3000`, optionally with a path prefix).
     #[serde(default)]
     pub upstream: Option<String>,
@@ -480,6 +485,8 @@ pub struct Loaded {
     pub upstream: Option<Upstream>,
     /// Proxy mode: the TLS client configuration of `https://` upstreams (`upstreamTls`).
     pub upstream_tls: Option<Arc<rustls::ClientConfig>>,
+    /// The listener's certificate (`tls`), loaded.
+    pub listener_tls: Option<Arc<Certificates>>,
     /// The shared replay store, when `replay` is set (`None`: the gate's in-memory one).
     pub replay_guard: Option<Arc<dyn ReplayGuard>>,
     /// Where the route table comes from.
@@ -702,6 +709,17 @@ pub fn validate_with(
         }
     };
 
+    let listener_tls = config
+        .tls
+        .as_ref()
+        .and_then(|files| match Certificates::load(files) {
+            Ok(certificates) => Some(Arc::new(certificates)),
+            Err(mut found) => {
+                errors.append(&mut found);
+                None
+            }
+        });
+
     let settlement = match (config.mode, config.settlement) {
         (Mode::Proxy, None | Some(Settlement::After)) => SettlementMode::AfterHandler,
         (Mode::ForwardAuth, None | Some(Settlement::VerifyOnly)) => SettlementMode::VerifyOnly,
@@ -873,6 +891,7 @@ pub fn validate_with(
             facilitator,
             upstream,
             upstream_tls,
+            listener_tls,
             replay_guard,
             route_source,
             warnings,

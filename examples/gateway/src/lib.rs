@@ -62,6 +62,7 @@ pub mod config;
 pub mod forwarded;
 pub mod ledger;
 pub mod limits;
+pub mod listener_tls;
 pub mod ops;
 pub mod proxy;
 mod serve;
@@ -157,9 +158,12 @@ pub struct Running {
 }
 
 impl Running {
-    /// Reloads the route table from the file now (what `SIGHUP` does). On error the old table
-    /// stays.
+    /// Reloads the route table from the file, and the listener's certificate, now (what
+    /// `SIGHUP` does). On error the old table (or certificate) stays.
     pub fn reload(&self) -> Result<ReloadSummary, ConfigError> {
+        if let Some(certificates) = &self.reloader.certificates {
+            certificates.reload_or_log();
+        }
         self.reloader.reload()
     }
 
@@ -231,6 +235,7 @@ async fn start_inner(
         facilitator,
         upstream,
         upstream_tls,
+        listener_tls,
         replay_guard,
         route_source,
         warnings,
@@ -316,11 +321,24 @@ async fn start_inner(
     let forwarding = forwarded::Forwarding {
         trust: config.trust_forwarded_headers,
         rfc7239: config.forwarded,
-        https: false,
+        https: listener_tls.is_some(),
     };
     let upstream = upstream.zip(upstream_tls);
     let server = ServerSettings {
         client_header: timeouts.client_header,
+        tls: match &listener_tls {
+            Some(certificates) => {
+                Some(
+                    certificates
+                        .server_config()
+                        .map_err(|error| ConfigError::Invalid {
+                            path: path.clone(),
+                            errors: vec![format!("`tls`: {error}")],
+                        })?,
+                )
+            }
+            None => None,
+        },
     };
     let app = match (config.mode, upstream) {
         // With a ledger, `BindBodyLayer` reads a paid request's body (up to 1 MiB) so that a
@@ -363,6 +381,7 @@ async fn start_inner(
     };
     let reloader = Arc::new(Reloader {
         path: path.clone(),
+        certificates: listener_tls,
         gate,
         metrics,
         routes_from_file: loaded.is_none(),
@@ -598,6 +617,8 @@ async fn startup_supported(path: &Path) -> Option<Arc<SupportedResponse>> {
 #[derive(Debug)]
 struct Reloader {
     path: PathBuf,
+    /// The listener's certificate (`tls`), reloaded with the file.
+    certificates: Option<Arc<listener_tls::Certificates>>,
     /// The facilitator's `/supported` of startup (see `startup_supported`).
     supported: Option<Arc<SupportedResponse>>,
     gate: Gate,
@@ -656,8 +677,10 @@ impl Reloader {
 /// `routes` reload).
 fn restart_needed(startup: &GatewayConfig, now: &GatewayConfig) -> Vec<&'static str> {
     let mut changed = Vec::new();
-    let checks: [(&'static str, bool); 21] = [
+    let checks: [(&'static str, bool); 22] = [
         ("listen", startup.listen != now.listen),
+        // The certificate files reload; which files they are does not.
+        ("tls", startup.tls != now.tls),
         ("mode", startup.mode != now.mode),
         ("upstream", startup.upstream != now.upstream),
         ("upstreamTls", startup.upstream_tls != now.upstream_tls),
@@ -717,6 +740,13 @@ async fn watch_file(reloader: Arc<Reloader>, stop: watch::Receiver<bool>) {
             _ = tick.tick() => false,
             () = next_hangup(&mut hangup) => true,
         };
+        if let Some(certificates) = &reloader.certificates {
+            if forced {
+                certificates.reload_or_log();
+            } else {
+                certificates.reload_if_changed();
+            }
+        }
         let now = stamp(&reloader.path);
         if forced || now != last {
             last = now;

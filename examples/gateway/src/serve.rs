@@ -1,4 +1,5 @@
-//! The main listener: hyper's server (HTTP/1.1 and HTTP/2, upgrades allowed) with the client
+//! The main listener: hyper's server (HTTP/1.1 and HTTP/2, upgrades allowed; over TLS when
+//! `tls` is set, see [`crate::listener_tls`]) with the client
 //! header-read timeout (`timeouts.clientHeader`, against slowloris: a client that has not sent
 //! a request's headers in time has its connection closed), `TCP_NODELAY` on every accepted
 //! connection, the client's address in each request (`ConnectInfo`), and a graceful shutdown
@@ -6,7 +7,7 @@
 //!
 //! axum's own `serve` sets none of these timeouts, hence this small accept loop.
 
-use std::{future::Future, io, time::Duration};
+use std::{future::Future, io, sync::Arc, time::Duration};
 
 use axum::{Router, extract::ConnectInfo};
 use hyper::body::Incoming;
@@ -16,13 +17,16 @@ use hyper_util::{
     service::TowerToHyperService,
 };
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
 /// What the main listener is configured with.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct ServerSettings {
-    /// `timeouts.clientHeader`.
+    /// `timeouts.clientHeader` (also the bound on a TLS handshake).
     pub(crate) client_header: Duration,
+    /// TLS on the listener.
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then waits for the connections to
@@ -40,6 +44,7 @@ pub(crate) async fn serve(
         .header_read_timeout(settings.client_header);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
+    let acceptor = settings.tls.clone().map(TlsAcceptor::from);
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -59,12 +64,38 @@ pub(crate) async fn serve(
                 request.extensions_mut().insert(ConnectInfo(peer));
                 request
             });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(tcp), TowerToHyperService::new(service))
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let service = TowerToHyperService::new(service);
+        let Some(acceptor) = acceptor.clone() else {
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+                .into_owned();
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%peer, error = %error, "client connection ended with an error");
+                }
+            });
+            continue;
+        };
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let handshake = settings.client_header;
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let tls = match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(error)) => {
+                    tracing::debug!(%peer, %error, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                .into_owned();
+            if let Err(error) = watcher.watch(connection).await {
                 tracing::debug!(%peer, error = %error, "client connection ended with an error");
             }
         });
@@ -120,7 +151,10 @@ mod tests {
         tokio::spawn(serve(
             listener,
             app,
-            ServerSettings { client_header },
+            ServerSettings {
+                client_header,
+                tls: None,
+            },
             async {
                 let _ = stopped.await;
             },
@@ -169,5 +203,26 @@ mod tests {
         let mut answer = String::new();
         fine.read_to_string(&mut answer).await.unwrap();
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+
+    #[tokio::test]
+    async fn http2_with_prior_knowledge_is_served_in_cleartext() {
+        use http_body_util::BodyExt as _;
+
+        let (address, _stop) = start(Duration::from_secs(10)).await;
+        let tcp = TcpStream::connect(address).await.unwrap();
+        let (mut sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        let request = hyper::Request::get(format!("http://{address}/"))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.version(), hyper::Version::HTTP_2);
+        assert_eq!(response.status(), 200);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(!body.is_empty());
     }
 }

@@ -118,6 +118,10 @@ async fn tls_upstream(leaf: &Leaf, alpn: &[&[u8]], client_ca: Option<&Pki>) -> (
                 "path": request.uri().path(),
                 "sni": seen.sni,
                 "clientCertificate": seen.client_certificate,
+                "forwardedProto": request
+                    .headers()
+                    .get("x-forwarded-proto")
+                    .and_then(|v| v.to_str().ok()),
             }))
         },
     );
@@ -211,6 +215,10 @@ routes:
         let body = serde_json::from_slice(&bytes)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
         (status, body)
+    }
+
+    fn running(&self) -> &Running {
+        self.running.as_ref().expect("running")
     }
 
     async fn stop(mut self) {
@@ -381,6 +389,188 @@ fn bad_upstream_tls_files_are_refused_naming_the_field() {
     ] {
         let text = format!(
             "listen: 127.0.0.1:0\nmode: proxy\nupstream: https://localhost:1\n{setting}\n\
+             facilitator: dev\npayment: {{ wallet: \"{PAY_TO}\", network: base-sepolia }}\n"
+        );
+        let parsed = x402_gateway::config::GatewayConfig::parse(path, &text).expect("parses");
+        let error = x402_gateway::config::validate(path, parsed)
+            .expect_err("refused")
+            .to_string();
+        assert!(error.contains(field), "{field} missing from:\n{error}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS on the listener.
+
+/// A TLS connection to the gateway at `address`, trusting only `pki`, offering `alpn`.
+async fn open(
+    address: std::net::SocketAddr,
+    pki: &Pki,
+    alpn: &[&[u8]],
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let mut roots = RootCertStore::empty();
+    roots.add(pki.ca.der().clone()).expect("a root");
+    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let tcp = tokio::net::TcpStream::connect(address).await?;
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a name");
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+}
+
+type H2 = hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>;
+
+/// An HTTP/2 connection over `tls`.
+async fn http2(tls: tokio_rustls::client::TlsStream<tokio::net::TcpStream>) -> H2 {
+    let (sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .expect("an HTTP/2 connection");
+    tokio::spawn(connection);
+    sender
+}
+
+async fn get_on(sender: &mut H2, path: &str) -> (StatusCode, serde_json::Value) {
+    use http_body_util::BodyExt as _;
+    let request = hyper::Request::get(format!("https://localhost{path}"))
+        .body(http_body_util::Empty::new())
+        .expect("a request");
+    let response = sender.send_request(request).await.expect("answered");
+    let status = StatusCode::from_u16(response.status().as_u16()).expect("a status");
+    assert_eq!(response.version(), hyper::Version::HTTP_2);
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, serde_json::from_slice(&bytes).expect("JSON"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_serves_tls_over_http2_and_reloads_its_certificate_without_dropping_connections()
+ {
+    let upstream_pki = Pki::new("backend");
+    let backend = upstream_pki.leaf("localhost");
+    let (upstream, _task) = tls_upstream(&backend, &[b"http/1.1"], None).await;
+    let first = Pki::new("first");
+    let served = first.leaf("localhost");
+    let settings = format!(
+        "{}\ntls: {{ certFile: \"{}\", keyFile: \"{}\" }}",
+        ca_setting(&upstream_pki),
+        served.cert_file.0.display(),
+        served.key_file.0.display()
+    );
+    let gateway = Gateway::start(&upstream, &settings).await;
+    let address = gateway.running().listen;
+
+    // HTTP/2 by ALPN; the upstream is told the client came over https.
+    let mut kept = http2(open(address, &first, &[b"h2"]).await.expect("a handshake")).await;
+    let (status, seen) = get_on(&mut kept, "/free/a").await;
+    assert_eq!(status, StatusCode::OK, "{seen}");
+    assert_eq!(seen["forwardedProto"], "https", "{seen}");
+    // HTTP/1.1 by ALPN too.
+    let tls = open(address, &first, &[b"http/1.1"])
+        .await
+        .expect("a handshake");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    drop(tls);
+
+    // Under traffic on the kept connection, the files change to a certificate of another CA
+    // and the gateway reloads them (what SIGHUP does).
+    let traffic = tokio::spawn(async move {
+        let mut statuses = Vec::new();
+        for i in 0..40 {
+            statuses.push(get_on(&mut kept, &format!("/free/{i}")).await.0);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        (kept, statuses)
+    });
+    let second = Pki::new("second");
+    let renewed = second.leaf("localhost");
+    std::fs::copy(&renewed.cert_file.0, &served.cert_file.0).expect("copies");
+    std::fs::copy(&renewed.key_file.0, &served.key_file.0).expect("copies");
+    gateway.running().reload().expect("reloads");
+    let (mut kept, statuses) = tokio::time::timeout(PATIENCE, traffic)
+        .await
+        .expect("the traffic ends")
+        .expect("joins");
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+
+    // The connection opened before the reload still serves; new handshakes get the new
+    // certificate, which only the second CA verifies.
+    assert_eq!(get_on(&mut kept, "/free/after").await.0, StatusCode::OK);
+    let mut fresh = http2(
+        open(address, &second, &[b"h2"])
+            .await
+            .expect("the new certificate"),
+    )
+    .await;
+    assert_eq!(get_on(&mut fresh, "/free/new").await.0, StatusCode::OK);
+    assert!(
+        open(address, &first, &[b"h2"]).await.is_err(),
+        "the old certificate is still served"
+    );
+
+    // Without a signal: the files are polled, and a change is picked up by itself.
+    let third = Pki::new("third");
+    let polled = third.leaf("localhost");
+    std::fs::copy(&polled.cert_file.0, &served.cert_file.0).expect("copies");
+    std::fs::copy(&polled.key_file.0, &served.key_file.0).expect("copies");
+    tokio::time::timeout(PATIENCE, async {
+        while open(address, &third, &[b"h2"]).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the changed files are picked up");
+    assert_eq!(get_on(&mut kept, "/free/last").await.0, StatusCode::OK);
+    gateway.stop().await;
+}
+
+#[test]
+fn bad_listener_tls_files_are_refused_naming_the_field() {
+    let not_pem = TempPath::new("listener-not.pem");
+    std::fs::write(&not_pem.0, "hello").expect("writes");
+    let pki = Pki::new("listener-files");
+    let leaf = pki.leaf("localhost");
+    let other = pki.leaf("other.localhost");
+    let path = std::path::Path::new("gateway.yaml");
+    for (setting, field) in [
+        (
+            format!(
+                "tls: {{ certFile: /nonexistent.pem, keyFile: \"{}\" }}",
+                leaf.key_file.0.display()
+            ),
+            "`tls.certFile`",
+        ),
+        (
+            format!(
+                "tls: {{ certFile: \"{}\", keyFile: \"{}\" }}",
+                leaf.cert_file.0.display(),
+                not_pem.0.display()
+            ),
+            "`tls.keyFile`",
+        ),
+        (
+            format!(
+                "tls: {{ certFile: \"{}\", keyFile: \"{}\" }}",
+                leaf.cert_file.0.display(),
+                other.key_file.0.display()
+            ),
+            "`tls.keyFile`",
+        ),
+    ] {
+        let text = format!(
+            "listen: 127.0.0.1:0\nmode: proxy\nupstream: http://localhost:1\n{setting}\n\
              facilitator: dev\npayment: {{ wallet: \"{PAY_TO}\", network: base-sepolia }}\n"
         );
         let parsed = x402_gateway::config::GatewayConfig::parse(path, &text).expect("parses");
