@@ -24,6 +24,7 @@ pub const VIA_NAME: &str = "x402-gateway";
 
 /// How the forwarding headers are set (from the configuration file).
 #[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
 pub struct Forwarding {
     /// `trustForwardedHeaders`.
     pub trust: bool,

@@ -8,7 +8,11 @@
 //! signal, then finishes the requests in flight (and their settlements) before returning.
 //!
 //! - [`proxy`]: proxy mode, `X402Layer` over a streaming reverse proxy, with its timeouts
-//!   (`504`/`502`) and the client header-read timeout on the listener;
+//!   (`504`/`502`), the forwarding headers ([`forwarded`]), `https://` upstreams
+//!   ([`upstream_tls`]), an `upstream` per route, and `Upgrade` pass-through (WebSocket; on a
+//!   priced route `101` only after settlement);
+//! - the listener: hyper's server, HTTP/1.1 and HTTP/2, the client header-read timeout, TLS
+//!   with a certificate reloaded in place ([`listener_tls`]);
 //! - [`access_log`]: one structured line per request, never a payment header;
 //! - [`limits`]: `maxBodyBytes` (`413`) and `maxConcurrentRequests` (`503`), before anything
 //!   else;
