@@ -25,7 +25,8 @@
 //!
 //! The route table reloads on `SIGHUP` and when the file changes (its modification time and
 //! size are polled every second); a file with errors keeps the old table and logs why. Only
-//! `payment` and `routes` reload: the other settings need a restart, and the gateway says so.
+//! `payment` and `routes` reload (and the files of the listener's certificate,
+//! [`listener_tls`]): the other settings need a restart, and the gateway says so.
 //! That includes `replay`: the running replay store is kept (replacing it would forget the
 //! payments in flight).
 //!
