@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import { startReferenceServer } from "./express-server.mjs";
 import { startEnvironment } from "./lib/env.mjs";
 import { installCleanup, stopAll } from "./lib/procs.mjs";
+import { DISCOVERY_SCENARIOS } from "./lib/discovery-scenarios.mjs";
 import { PAYMENT_ID_SCENARIOS } from "./lib/payment-id-scenarios.mjs";
 import { DEV_FACILITATOR_SCENARIOS, PERMIT2_SCENARIOS } from "./lib/permit2-scenarios.mjs";
 import { SCENARIOS } from "./lib/scenarios.mjs";
@@ -84,7 +85,7 @@ async function main() {
         ? DEV_FACILITATOR_SCENARIOS
         : target.ledger
           ? PAYMENT_ID_SCENARIOS
-          : [...SCENARIOS, ...PERMIT2_SCENARIOS];
+          : [...SCENARIOS, ...PERMIT2_SCENARIOS, ...DISCOVERY_SCENARIOS];
       for (const scenario of scenarios) {
         if (!scenario.applies(target) || !(selected(target.name) || selected(scenario.name))) {
           continue;

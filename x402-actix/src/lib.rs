@@ -53,6 +53,7 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+pub mod discovery;
 mod extract;
 mod middleware;
 pub mod usage;

@@ -108,7 +108,7 @@ impl<S> fmt::Debug for X402Middleware<S> {
 }
 
 /// Header access over actix-web's `HeaderMap`.
-struct Headers<'a>(&'a HeaderMap);
+pub(crate) struct Headers<'a>(pub(crate) &'a HeaderMap);
 
 impl HeaderLookup for Headers<'_> {
     fn first(&self, name: &str) -> Option<&str> {
@@ -268,7 +268,7 @@ const PAYMENT_RESPONSE: HeaderName = HeaderName::from_static("payment-response")
 const X_PAYMENT_RESPONSE: HeaderName = HeaderName::from_static("x-payment-response");
 
 /// Builds the response for a reply of the gate.
-fn reply_response(reply: Reply) -> HttpResponse {
+pub(crate) fn reply_response(reply: Reply) -> HttpResponse {
     let status = StatusCode::from_u16(reply.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let outcome = PaymentOutcome::from_reply(&reply);
     let mut response = HttpResponse::new(status);

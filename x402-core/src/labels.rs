@@ -17,6 +17,17 @@
 //! | `x402_facilitator_request_duration_seconds` | histogram | `operation`, `outcome` | facilitator latency by [`FacilitatorOperation`] and [`FacilitatorOutcome`] |
 //! | `x402_route_table_routes` | gauge | — | routes in the live table |
 //! | `x402_route_table_reloads_total` | counter | `result` | table swaps by [`ReloadResult`] |
+//! | `x402_facilitator_breaker_opened_total` | counter | `facilitator` | a facilitator's circuit breaker opened |
+//! | `x402_facilitator_breaker_state` | gauge | `facilitator` | `0` closed, `1` half-open, `2` open (set when an exporter asks) |
+//! | `x402_facilitator_failovers_total` | counter | `operation`, `facilitator` | calls moved on to the next facilitator |
+//!
+//! The counters of every `(route, chain)` pair of a table — `x402_requests_total` for each
+//! [`Outcome`] (a free route: `free` and `bad_request`), `x402_payments_settled_total` and
+//! `x402_amount_settled_total` — are registered at 0 when the table goes live
+//! ([`RouteTableHandle::new`](crate::gate::RouteTableHandle::new),
+//! [`replace`](crate::gate::RouteTableHandle::replace), [`GateBuilder::build`](crate::gate::GateBuilder::build)),
+//! so Prometheus scrapes a 0 before the first payment and `increase()` counts that payment.
+//! Rejections by reason and the last-payment gauge appear on first use.
 //!
 //! When a reload removes a route, its `(route, chain)` series must disappear from the exporter:
 //! [`RouteTable::label_sets`](crate::RouteTable::label_sets) lists the pairs a table can emit,
@@ -54,6 +65,9 @@ pub mod names {
     pub const ROUTE_TABLE_RELOADS_TOTAL: &str = "x402_route_table_reloads_total";
     /// Counter: a facilitator's circuit breaker opened, label `facilitator` (its host).
     pub const FACILITATOR_BREAKER_OPENED_TOTAL: &str = "x402_facilitator_breaker_opened_total";
+    /// Gauge: a facilitator's circuit breaker, `0` closed, `1` half-open, `2` open, label
+    /// `facilitator`; set by `HttpFacilitator::record_breaker_states`.
+    pub const FACILITATOR_BREAKER_STATE: &str = "x402_facilitator_breaker_state";
     /// Counter: a call moved on to the next facilitator because the previous one failed or its
     /// breaker was open, labels `operation`, `facilitator` (the host it moved to).
     pub const FACILITATOR_FAILOVERS_TOTAL: &str = "x402_facilitator_failovers_total";

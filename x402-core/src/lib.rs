@@ -91,6 +91,7 @@ struct ReadmeDoctests;
 pub mod client;
 pub mod clock;
 pub mod codec;
+pub mod discovery;
 mod error;
 #[cfg(feature = "evm")]
 pub mod evm;

@@ -113,19 +113,21 @@ impl Offer {
         mime_type: &str,
         supported: Option<&SupportedResponse>,
     ) -> Result<Self, TemplateError> {
-        Self::offering(resolved, description, mime_type, supported, None).map(|(offer, _)| offer)
+        Self::offering(resolved, description, mime_type, supported, None, None)
+            .map(|(offer, _)| offer)
     }
 
     /// [`Offer::new`], leaving out the options whose mechanism cannot build its part (e.g.
     /// `upto` without a facilitator address in `/supported`): they are returned beside the
     /// offer, by index, with the reason. An error when no option is left. `payment_identifier`
-    /// declares that extension.
+    /// declares that extension, `bazaar` is the [discovery](crate::discovery) declaration.
     pub(crate) fn offering(
         resolved: Vec<ResolvedAccept>,
         description: &str,
         mime_type: &str,
         supported: Option<&SupportedResponse>,
         payment_identifier: Option<PaymentIdentifier>,
+        bazaar: Option<serde_json::Value>,
     ) -> Result<(Self, Vec<(usize, OfferError)>), TemplateError> {
         let mut accepts = Vec::with_capacity(resolved.len());
         let mut left_out = Vec::new();
@@ -157,6 +159,11 @@ impl Offer {
                 crate::payment_identifier::PAYMENT_IDENTIFIER.to_owned(),
                 declared.declaration(),
             );
+        }
+        if let Some(declaration) = bazaar {
+            extensions
+                .get_or_insert_default()
+                .insert(crate::discovery::BAZAAR.to_owned(), declaration);
         }
 
         let v2_template = HeaderTemplate::new(JsonTemplate::new(&v2::PaymentRequired {

@@ -203,6 +203,72 @@ pub struct RouteRule {
     /// `upstream`. Ignored where the gate is embedded in an app.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<String>,
+    /// Extension: how buyers and crawlers call this priced route — the `bazaar` declaration in
+    /// its 402, and its entries in the discovery documents (`/.well-known/x402.json`,
+    /// `/openapi.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<DiscoverySpec>,
+}
+
+/// `routes[].discovery`: what the [`bazaar`](crate::discovery) extension declares for a
+/// route, in the terms of the official SDKs' `declareDiscoveryExtension` (the same field
+/// names).
+///
+/// ```yaml
+/// discovery:
+///   input: { city: Paris }                       # example query parameters
+///   inputSchema: { properties: { city: { type: string } }, required: [city] }
+///   output: { example: { city: Paris, weather: sunny } }
+/// ```
+///
+/// With `bodyType` the route takes a body (`input` is an example body, `inputSchema` its
+/// schema) and is declared as a `POST`, `PUT` or `PATCH`; without, a `GET`, `HEAD` or `DELETE`
+/// with query parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+// Exhaustive on purpose: written as a struct literal; a new field is a breaking change.
+pub struct DiscoverySpec {
+    /// The method declared: defaults to the route's only method, else `GET` (`POST` with a
+    /// `bodyType`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// An example input: query parameters (an object of strings), or with `bodyType` a body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schemars", schemars(schema_with = "any_json"))]
+    pub input: Option<serde_json::Value>,
+    /// The JSON Schema (draft 2020-12) of the query parameters or the body: its
+    /// `properties`, `required`, ….
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schemars", schemars(schema_with = "any_json"))]
+    pub input_schema: Option<serde_json::Value>,
+    /// `json`, `form-data` or `text`: the route takes a body of this kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_type: Option<String>,
+    /// What a paid request returns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<DiscoveryOutputSpec>,
+}
+
+/// `routes[].discovery.output`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+// Exhaustive on purpose: written as a struct literal; a new field is a breaking change.
+pub struct DiscoveryOutputSpec {
+    /// An example response body (JSON).
+    #[cfg_attr(feature = "schemars", schemars(schema_with = "any_json"))]
+    pub example: serde_json::Value,
+    /// The JSON Schema of the response body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schemars", schemars(schema_with = "any_json"))]
+    pub schema: Option<serde_json::Value>,
+}
+
+/// Any JSON value; Kubernetes keeps such a field as written.
+#[cfg(feature = "schemars")]
+fn any_json(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "x-kubernetes-preserve-unknown-fields": true })
 }
 
 /// How a route decides whether to charge.

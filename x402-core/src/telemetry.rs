@@ -7,6 +7,13 @@
 //! first time its series is recorded, and later requests only hand the stored key to the
 //! recorder. The recorder itself is still looked up on every call, exactly as the macros do, so
 //! a recorder installed late or set locally (`metrics::with_local_recorder`) sees every series.
+//!
+//! When a table goes live ([`register`], from [`RouteTableHandle`](crate::gate::RouteTableHandle) and
+//! the gate builder) every counter the recording rules read is registered at 0, building its
+//! key then rather than on the first request: Prometheus sees a series *before* its first
+//! increment, so `increase()` counts a route's first payment (a series born at 1 has no
+//! earlier sample to increase from). The last-payment gauge is not registered: "no payment yet"
+//! stays an absent series, not a payment at 1970.
 
 use std::{
     sync::OnceLock,
@@ -74,6 +81,36 @@ impl<const N: usize> LazyKeys<N> {
             .get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())))[index]
             .get_or_init(make)
     }
+}
+
+/// Registers the counters of one label set at 0: every [`Outcome`] of `x402_requests_total`,
+/// and for a priced option also `x402_payments_settled_total` and `x402_amount_settled_total`.
+/// Rejections by reason (fifteen per option, read by no rule) still appear on first use.
+pub(crate) fn register(series: &RouteSeries, priced: bool) {
+    metrics::with_recorder(|recorder| {
+        for outcome in Outcome::ALL {
+            if !priced && !matches!(outcome, Outcome::Free | Outcome::BadRequest) {
+                continue;
+            }
+            let key = series.requests.get(*outcome as usize, || {
+                series.key(
+                    names::REQUESTS_TOTAL,
+                    Some((keys::OUTCOME, outcome.as_str())),
+                )
+            });
+            recorder.register_counter(key, &METADATA).increment(0);
+        }
+        if priced {
+            let count = series
+                .settled
+                .get(0, || series.key(names::PAYMENTS_SETTLED_TOTAL, None));
+            recorder.register_counter(count, &METADATA).increment(0);
+            let total = series
+                .settled
+                .get(1, || series.key(names::AMOUNT_SETTLED_TOTAL, None));
+            recorder.register_counter(total, &METADATA).increment(0);
+        }
+    });
 }
 
 fn increment(key: &Key, by: u64) {

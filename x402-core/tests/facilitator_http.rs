@@ -1170,3 +1170,84 @@ fn each_call_records_its_duration_by_operation_and_outcome_but_cache_hits_do_not
         ]
     );
 }
+
+/// The facilitator's series exist from `build` (latency per operation and outcome, empty; the
+/// breaker-opened count at 0), and `record_breaker_states` sets the breaker gauge when asked.
+#[tokio::test]
+async fn facilitator_series_exist_from_build_and_breaker_states_are_recorded_when_asked() {
+    use metrics_util::{
+        MetricKind,
+        debugging::{DebugValue, DebuggingRecorder},
+    };
+    /// Kind, name, labels and value of one series.
+    type Series = (MetricKind, String, Vec<(String, String)>, DebugValue);
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    let server = TestFacilitator::healthy();
+    let host = server.base.trim_start_matches("http://").to_owned();
+    let facilitator = client(&server.base)
+        .breaker_threshold(1)
+        .breaker_cool_down(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let snapshot = || {
+        snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(key, _, _, value)| {
+                let labels: Vec<(String, String)> = key
+                    .key()
+                    .labels()
+                    .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                    .collect();
+                (key.kind(), key.key().name().to_owned(), labels, value)
+            })
+            .collect::<Vec<_>>()
+    };
+    let at_build = snapshot();
+    let latencies = at_build
+        .iter()
+        .filter(|(kind, name, _, value)| {
+            *kind == MetricKind::Histogram
+                && name == "x402_facilitator_request_duration_seconds"
+                && matches!(value, DebugValue::Histogram(v) if v.is_empty())
+        })
+        .count();
+    assert_eq!(latencies, 3 * 4, "{at_build:?}");
+    let opened = |snapshot: &[Series]| {
+        snapshot.iter().find_map(|(_, name, labels, value)| {
+            (name == "x402_facilitator_breaker_opened_total"
+                && labels == &[("facilitator".to_owned(), host.clone())])
+                .then(|| match value {
+                    DebugValue::Counter(n) => *n,
+                    other => panic!("{other:?}"),
+                })
+        })
+    };
+    assert_eq!(opened(&at_build), Some(0));
+
+    let state = |snapshot: &[Series]| {
+        snapshot.iter().find_map(|(_, name, labels, value)| {
+            (name == "x402_facilitator_breaker_state"
+                && labels == &[("facilitator".to_owned(), host.clone())])
+                .then(|| match value {
+                    DebugValue::Gauge(v) => v.into_inner(),
+                    other => panic!("{other:?}"),
+                })
+        })
+    };
+    assert_eq!(state(&at_build), None, "only set when asked");
+    facilitator.record_breaker_states();
+    assert_eq!(state(&snapshot()), Some(0.0), "closed");
+
+    server.reply("/verify", Reply::json(503, ""));
+    let payment = Payment::new();
+    assert!(facilitator.verify(&payment.request()).await.is_err());
+    assert_eq!(facilitator.breaker_states()[0].1, BreakerState::Open);
+    facilitator.record_breaker_states();
+    let after = snapshot();
+    assert_eq!(state(&after), Some(2.0), "open");
+    assert_eq!(opened(&after), Some(1));
+}

@@ -369,6 +369,176 @@ fn every_outcome_is_counted_with_the_route_name_and_the_resolved_chain() {
     }
 }
 
+/// Every `(route, chain)` series the recording rules read exists at 0 as soon as a table is
+/// live (so Prometheus has a sample before the first payment and `increase()` counts it),
+/// with the resolved chain, for each payment option; a replaced table's new routes too.
+#[test]
+fn every_counter_the_rules_read_is_registered_at_zero_when_a_table_goes_live() {
+    const ROUTES: &str = r#"
+payment: { wallet: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", network: base-sepolia }
+routes:
+  - { path: /weather, name: weather, price: "$0.001" }
+  - { path: /premium, name: premium, price: "$0.01", network: base }
+  - path: /multi
+    name: multi
+    price: "$0.002"
+    accepts: [ { network: base-sepolia }, { network: base } ]
+  - { path: /health, name: health, free: true }
+"#;
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let table = |text: &str| RouteTable::from_spec(&RouteSpec::from_yaml(text).unwrap()).unwrap();
+    let snapshot = || -> Vec<(CompositeKey, DebugValue)> {
+        snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(key, _, _, value)| (key, value))
+            .collect()
+    };
+    let labels_of = |key: &CompositeKey| -> Vec<(String, String)> {
+        key.key()
+            .labels()
+            .map(|l| (l.key().to_owned(), l.value().to_owned()))
+            .collect()
+    };
+    metrics::with_local_recorder(&recorder, || {
+        let handle = RouteTableHandle::new(table(ROUTES));
+        let at_start = snapshot();
+        let priced = [
+            ("weather", "eip155:84532"),
+            ("premium", "eip155:8453"),
+            ("multi", "eip155:84532"),
+            ("multi", "eip155:8453"),
+        ];
+        for (route, chain) in priced {
+            let labels = [("route", route), ("chain", chain)];
+            for outcome in x402_core::labels::Outcome::ALL {
+                let mut with_outcome = labels.to_vec();
+                with_outcome.push(("outcome", outcome.as_str()));
+                let found = at_start.iter().find(|(key, _)| {
+                    key.key().name() == "x402_requests_total"
+                        && labels_of(key).len() == 3
+                        && with_outcome.iter().all(|(k, v)| {
+                            labels_of(key).contains(&((*k).to_owned(), (*v).to_owned()))
+                        })
+                });
+                assert!(
+                    matches!(found, Some((_, DebugValue::Counter(0)))),
+                    "x402_requests_total {with_outcome:?}: {found:?}"
+                );
+            }
+            for name in ["x402_payments_settled_total", "x402_amount_settled_total"] {
+                let found = at_start.iter().find(|(key, _)| {
+                    key.key().name() == name
+                        && labels_of(key)
+                            == vec![
+                                ("route".to_owned(), route.to_owned()),
+                                ("chain".to_owned(), chain.to_owned()),
+                            ]
+                });
+                assert!(
+                    matches!(found, Some((_, DebugValue::Counter(0)))),
+                    "{name} {labels:?}: {found:?}"
+                );
+            }
+        }
+        // A free route: its outcomes only, with the inherited chain; nothing to settle.
+        let health: Vec<_> = at_start
+            .iter()
+            .filter(|(key, _)| labels_of(key).contains(&("route".into(), "health".into())))
+            .map(|(key, value)| (key.key().name().to_owned(), labels_of(key), value))
+            .collect();
+        assert_eq!(health.len(), 2, "{health:?}");
+        for (name, labels, value) in &health {
+            assert_eq!(name, "x402_requests_total");
+            assert!(
+                labels.contains(&("chain".into(), "eip155:84532".into())),
+                "{labels:?}"
+            );
+            assert!(matches!(value, DebugValue::Counter(0)), "{value:?}");
+        }
+        // No blank chain; no gauge ("no payment yet" is an absent series) and no rejections.
+        for (key, _) in &at_start {
+            assert!(
+                !labels_of(key).contains(&("chain".into(), String::new())),
+                "{key:?}"
+            );
+            assert!(
+                key.key().name().starts_with("x402_requests_total")
+                    || key.key().name() == "x402_payments_settled_total"
+                    || key.key().name() == "x402_amount_settled_total",
+                "registered at start: {key:?}"
+            );
+        }
+        // 4 options x (9 outcomes + 2) + the free route's 2.
+        assert_eq!(at_start.len(), 4 * 11 + 2);
+
+        // A reload: the new route's series exist before its first request.
+        handle.replace(table(&ROUTES.replace("name: health", "name: status")));
+        let after = snapshot();
+        assert!(after.iter().any(|(key, value)| {
+            key.key().name() == "x402_requests_total"
+                && labels_of(key).contains(&("route".into(), "status".into()))
+                && labels_of(key).contains(&("outcome".into(), "free".into()))
+                && *value == DebugValue::Counter(0)
+        }));
+    });
+}
+
+/// The gate builder registers the table again, for a handle made before the recorder was
+/// installed; the first payment then increments the series registered at 0.
+#[test]
+fn the_gate_builder_registers_a_table_made_before_the_recorder() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let table = RouteTable::from_spec(&RouteSpec::from_yaml(SPEC).unwrap()).unwrap();
+    let handle = RouteTableHandle::new(table);
+    metrics::with_local_recorder(&recorder, || {
+        let gate = Gate::builder(handle, Arc::new(Accepting))
+            .clock(Arc::new(FixedClock::new(NOW)))
+            .build()
+            .unwrap();
+        let weather = [("route", "weather"), ("chain", "eip155:84532")];
+        let settled = |snapshot: &[(CompositeKey, DebugValue)]| {
+            snapshot
+                .iter()
+                .find(|(key, _)| {
+                    key.key().name() == "x402_amount_settled_total"
+                        && weather.iter().all(|(k, v)| {
+                            key.key().labels().any(|l| l.key() == *k && l.value() == *v)
+                        })
+                })
+                .and_then(|(_, value)| match value {
+                    DebugValue::Counter(n) => Some(*n),
+                    _ => None,
+                })
+        };
+        let plain = |s: Vec<(CompositeKey, _, _, DebugValue)>| -> Vec<(CompositeKey, DebugValue)> {
+            s.into_iter().map(|(k, _, _, v)| (k, v)).collect()
+        };
+        let before = plain(snapshotter.snapshot().into_vec());
+        assert_eq!(settled(&before), Some(0));
+        let header = payment_header(&gate);
+        let Admission::Pay(pending) = admit(&gate, "/weather", &[("payment-signature", &header)])
+        else {
+            panic!("expected a payment")
+        };
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let (authorized, _payment) = pending.authorize().await.expect("authorized");
+                assert!(matches!(
+                    authorized.settle(200).await,
+                    Settlement::Paid { .. }
+                ));
+            });
+        let after = plain(snapshotter.snapshot().into_vec());
+        assert_eq!(settled(&after), Some(1000));
+    });
+}
+
 #[test]
 fn unmatched_requests_pass_by_default_and_are_refused_when_denied() {
     assert!(matches!(

@@ -66,6 +66,7 @@ mod body;
 pub mod client;
 #[cfg(feature = "dev-facilitator")]
 pub mod dev_facilitator;
+pub mod discovery;
 #[cfg(feature = "axum")]
 mod extract;
 pub mod forward_auth;

@@ -52,6 +52,7 @@ use x402_core::{
 ///   redis: { url: "redis://redis:6379/", timeout: 1s, keyPrefix: "x402:replay:" }
 /// ledger: sqlite:///var/lib/x402/ledger.db  # default: none; replaces `replay` when set
 /// ledgerTiming: { claimLease: 60s, settlingStaleAfter: 60s, reconcileEvery: 5s }  # defaults
+/// discovery: { wellKnown: true, openapi: true, title: Weather API, version: "1.0" }  # default: off
 /// routesFrom:                 # default: `routes` below
 ///   kubernetes: { namespaces: [shop], labelSelector: team=payments, writeStatus: true }
 /// payment: { wallet: "0x…", network: base-sepolia, facilitatorURL: https://x402.org/facilitator }
@@ -129,6 +130,10 @@ pub struct GatewayConfig {
     /// `ledger`. Restart to change it.
     #[serde(default)]
     pub ledger_timing: Option<LedgerTiming>,
+    /// Proxy mode: serve the discovery documents generated from the routes (see
+    /// `x402_core::discovery`); default: neither, so that the upstream's own paths stay its.
+    #[serde(default)]
+    pub discovery: Option<DiscoveryConfig>,
     /// Where the route table comes from (default: `routes` in this file). Restart to change it.
     #[serde(default)]
     pub routes_from: Option<RoutesFrom>,
@@ -141,6 +146,36 @@ pub struct GatewayConfig {
     /// As in an `X402Route` spec: the routes, first match wins.
     #[serde(default)]
     pub routes: Vec<RouteRule>,
+}
+
+/// `discovery`: which documents the gateway answers itself (each then shadows the upstream's
+/// path), and the OpenAPI document's `info`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DiscoveryConfig {
+    /// Serve `/.well-known/x402.json` (default: yes).
+    #[serde(default = "yes")]
+    pub well_known: bool,
+    /// Serve `/openapi.json` (default: yes).
+    #[serde(default = "yes")]
+    pub openapi: bool,
+    /// The OpenAPI `info.title` (default: `x402 paid API`).
+    #[serde(default)]
+    pub title: Option<String>,
+    /// The OpenAPI `info.version` (default: `1.0.0`).
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+impl DiscoveryConfig {
+    /// The OpenAPI `info` this asks for.
+    pub fn api_info(&self) -> x402_core::discovery::ApiInfo {
+        let default = x402_core::discovery::ApiInfo::default();
+        x402_core::discovery::ApiInfo::new(
+            self.title.clone().unwrap_or(default.title),
+            self.version.clone().unwrap_or(default.version),
+        )
+    }
 }
 
 /// The `replay` setting: the store that remembers payments in flight and settled.
@@ -719,6 +754,14 @@ pub fn validate_with(
                 None
             }
         });
+
+    if config.mode == Mode::ForwardAuth && config.discovery.is_some() {
+        errors.push(
+            "`discovery`: proxy mode only (in forward-auth mode the proxy in front routes the \
+             paths; serve the documents from the upstream with x402-tower or x402-actix)"
+                .to_owned(),
+        );
+    }
 
     let settlement = match (config.mode, config.settlement) {
         (Mode::Proxy, None | Some(Settlement::After)) => SettlementMode::AfterHandler,

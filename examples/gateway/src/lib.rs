@@ -246,13 +246,19 @@ async fn start_inner(
         warnings,
     } = loaded;
 
-    let facilitator: Arc<dyn Facilitator> = match &facilitator {
-        FacilitatorChoice::Dev => Arc::new(DevFacilitator::new(dev_networks(&table))),
-        FacilitatorChoice::Url(url) => Arc::new(HttpFacilitator::builder(url.clone()).build()?),
-    };
     let metrics = config
         .metrics_listen
         .and_then(|_| MetricsRecorder::global());
+    let facilitator: Arc<dyn Facilitator> = match &facilitator {
+        FacilitatorChoice::Dev => Arc::new(DevFacilitator::new(dev_networks(&table))),
+        FacilitatorChoice::Url(url) => {
+            let http = Arc::new(HttpFacilitator::builder(url.clone()).build()?);
+            if let Some(metrics) = metrics {
+                metrics.watch_breakers(&http);
+            }
+            http
+        }
+    };
     let readiness = Arc::new(Readiness::default());
 
     // From the file: the table is live now. From Kubernetes: empty until the first full list,
@@ -298,6 +304,9 @@ async fn start_inner(
         .trust_forwarded_headers(config.trust_forwarded_headers);
     if let Some(base_url) = &config.base_url {
         builder = builder.base_url(base_url.clone());
+    }
+    if let Some(discovery) = &config.discovery {
+        builder = builder.api_info(discovery.api_info());
     }
     if let Some(guard) = replay_guard {
         builder = builder.replay_guard(guard);
@@ -360,6 +369,10 @@ async fn start_inner(
             ))
         }
         _ => Router::new().fallback_service(ForwardAuth::new(gate.clone())),
+    };
+    let app = match &config.discovery {
+        Some(discovery) => mount_discovery(app, &gate, discovery),
+        None => app,
     };
     // The limits come first: a refused request costs no payment work.
     let app = limits::apply(app, config.limits());
@@ -489,6 +502,32 @@ struct Serving {
     stop: watch::Receiver<bool>,
     /// The file watcher and the Kubernetes watcher, stopped after draining.
     background: Vec<JoinHandle<()>>,
+}
+
+/// Answers the discovery documents `discovery` asks for, from the gate's live table; warns
+/// about the priced routes they cannot list.
+fn mount_discovery(app: Router, gate: &Gate, discovery: &config::DiscoveryConfig) -> Router {
+    use x402_core::discovery::Listing;
+    use x402_tower::discovery::Discovery;
+
+    let unlisted = gate.routes().load().undiscoverable();
+    if !unlisted.is_empty() {
+        tracing::warn!(
+            routes = ?unlisted,
+            "these priced routes are not in the discovery documents: no URL template says a \
+             path with `**` or a glob inside a segment"
+        );
+    }
+    let mut app = app;
+    for (on, listing) in [
+        (discovery.well_known, Listing::WellKnown),
+        (discovery.openapi, Listing::OpenApi),
+    ] {
+        if on {
+            app = app.route_service(listing.path(), Discovery::document(gate.clone(), listing));
+        }
+    }
+    app
 }
 
 /// `listener` with `TCP_NODELAY` set on every accepted connection (see [`serve::set_nodelay`]);

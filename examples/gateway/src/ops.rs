@@ -20,11 +20,15 @@
 //! `x402_last_payment_success_timestamp_seconds`, which would otherwise satisfy "recent
 //! payment" alerts forever. Histograms (facilitator latency, labelled by operation, not route)
 //! are never expired. A route added back un-prunes its pairs.
+//!
+//! Each render also sets `x402_facilitator_breaker_state` from the facilitator clients it
+//! watches ([`MetricsRecorder::watch_breakers`]), so the breaker state is read at scrape time,
+//! never on the request path.
 
 use std::{
     collections::{BTreeSet, HashMap, HashSet},
     sync::{
-        Arc, OnceLock, PoisonError, RwLock,
+        Arc, OnceLock, PoisonError, RwLock, Weak,
         atomic::{AtomicBool, Ordering},
     },
     time::Duration,
@@ -40,7 +44,10 @@ use axum::{
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use metrics_util::MetricKindMask;
-use x402_core::labels::{RouteLabels, keys};
+use x402_core::{
+    facilitator::HttpFacilitator,
+    labels::{RouteLabels, keys},
+};
 
 /// Whether the gateway can take traffic: a route table is loaded and it is not draining.
 #[derive(Debug, Default)]
@@ -123,6 +130,8 @@ pub struct MetricsRecorder {
     keys: RwLock<HashMap<Key, Kind>>,
     /// `(route, chain)` pairs of deleted routes.
     pruned: RwLock<HashSet<(String, String)>>,
+    /// Facilitator clients whose breaker states each render records.
+    breakers: RwLock<Vec<Weak<HttpFacilitator>>>,
 }
 
 static GLOBAL: OnceLock<Option<&'static MetricsRecorder>> = OnceLock::new();
@@ -144,6 +153,7 @@ impl MetricsRecorder {
             handle,
             keys: RwLock::default(),
             pruned: RwLock::default(),
+            breakers: RwLock::default(),
         }
     }
 
@@ -173,8 +183,27 @@ impl MetricsRecorder {
         pruned.extend(removed.iter().map(pair));
     }
 
+    /// Records `facilitator`'s breaker states (`x402_facilitator_breaker_state`) at every
+    /// render, for as long as it lives.
+    pub fn watch_breakers(&self, facilitator: &Arc<HttpFacilitator>) {
+        self.breakers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::downgrade(facilitator));
+    }
+
     /// Prometheus text of every live series.
     pub fn render(&self) -> String {
+        self.breakers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|facilitator| match facilitator.upgrade() {
+                Some(facilitator) => {
+                    facilitator.record_breaker_states();
+                    true
+                }
+                None => false,
+            });
         let dropped = self.touch_live();
         if !dropped.is_empty() {
             let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);

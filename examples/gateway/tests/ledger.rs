@@ -12,8 +12,7 @@ use std::{
 
 use examples::BUYER_KEY;
 use reqwest::StatusCode;
-use support::{Task, TempPath, echo_upstream, free_port, serve_facilitator, upstream};
-use tokio::sync::oneshot;
+use support::{Gateway, Task, TempPath, echo_upstream, free_port, serve_facilitator, upstream};
 use x402_core::{
     clock::{Clock as _, SystemClock},
     codec,
@@ -21,7 +20,6 @@ use x402_core::{
     facilitator::dev::{DevFacilitator, DevNetwork},
     wire::SettleResponse,
 };
-use x402_gateway::Running;
 
 const PAY_TO: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -50,55 +48,6 @@ routes:
 "#,
         ledger = ledger.0.display()
     )
-}
-
-struct Gateway {
-    running: Option<Running>,
-    stop: Option<oneshot::Sender<()>>,
-    base: String,
-    _file: TempPath,
-}
-
-impl Gateway {
-    async fn start(config: &str) -> Self {
-        let file = TempPath::new("config.yaml");
-        std::fs::write(&file.0, config).expect("writes the config");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let running = x402_gateway::start(file.0.clone(), async move {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap_or_else(|error| panic!("the gateway did not start: {error}"));
-        Self {
-            base: format!("http://{}", running.listen),
-            running: Some(running),
-            stop: Some(stop),
-            _file: file,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let running = self.running.take().expect("running");
-        tokio::time::timeout(PATIENCE, running.wait())
-            .await
-            .expect("the gateway stops")
-            .expect("the gateway stopped cleanly");
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
 }
 
 fn client() -> reqwest::Client {

@@ -181,6 +181,7 @@ export async function startOurServers(env) {
         streamUrl: `${proxy}/stream`,
         permit2: `${proxy}/permit2`,
         upto: uptoRoute(`${proxy}/metered`, "charge", { header: true }),
+        discovery: proxy,
       },
       // Settling at the auth hop: the hop cannot see the upstream's status, so a failing
       // upstream is charged. The gateway warns about it at startup; verify-only is the default.

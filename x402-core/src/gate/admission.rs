@@ -277,8 +277,20 @@ impl Gate {
 
     /// The absolute URL of the request, for challenges. Built with one exact allocation (the
     /// pieces are concatenated, not formatted): it runs for every 402 and every payment.
-    fn resource_url<H: HeaderLookup + ?Sized>(&self, request: &RequestParts<'_, H>) -> String {
-        let path = request.path_and_query;
+    pub(super) fn resource_url<H: HeaderLookup + ?Sized>(
+        &self,
+        request: &RequestParts<'_, H>,
+    ) -> String {
+        self.url_with(request, request.path_and_query)
+    }
+
+    /// The request's origin (or the base URL, which may end in a path prefix) followed by
+    /// `path`.
+    pub(super) fn url_with<H: HeaderLookup + ?Sized>(
+        &self,
+        request: &RequestParts<'_, H>,
+        path: &str,
+    ) -> String {
         if let Some(base) = &self.config.base_url {
             return [&**base, path].concat();
         }

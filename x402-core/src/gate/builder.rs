@@ -72,6 +72,7 @@ pub(super) struct Config {
     pub(super) max_header_bytes: usize,
     pub(super) max_bound_body_bytes: usize,
     pub(super) retry_after_seconds: u32,
+    pub(super) api_info: crate::discovery::ApiInfo,
 }
 
 /// Builds a [`Gate`].
@@ -130,6 +131,13 @@ impl GateBuilder {
     /// before the facilitator is called (default: yes).
     pub fn local_checks(mut self, enabled: bool) -> Self {
         self.config.local_checks = enabled;
+        self
+    }
+
+    /// The `info` (title and version) of the [OpenAPI document](crate::discovery)
+    /// [`Gate::discovery`] serves (default: `x402 paid API`, `1.0.0`).
+    pub fn api_info(mut self, info: crate::discovery::ApiInfo) -> Self {
+        self.config.api_info = info;
         self
     }
 
@@ -198,7 +206,8 @@ impl GateBuilder {
         self
     }
 
-    /// Builds the gate.
+    /// Builds the gate. The live table's counter series are registered at 0 again, with the
+    /// recorder installed now (the handle may have been made before it).
     pub fn build(self) -> Result<Gate, GateConfigError> {
         if self.config.ledger.is_some() && self.config.settlement == SettlementMode::VerifyOnly {
             return Err(GateConfigError::LedgerWithoutSettlement);
@@ -232,6 +241,7 @@ impl GateBuilder {
                 return Err(GateConfigError::BaseUrl(url.to_string()));
             }
         }
+        self.config.routes.load().register_series();
         Ok(Gate {
             config: Arc::new(self.config),
         })
@@ -259,6 +269,7 @@ impl Gate {
                 max_header_bytes: codec::DEFAULT_MAX_HEADER_BYTES,
                 max_bound_body_bytes: super::DEFAULT_MAX_BOUND_BODY_BYTES,
                 retry_after_seconds: 1,
+                api_info: crate::discovery::ApiInfo::default(),
             },
         }
     }

@@ -63,6 +63,8 @@ pub const EXPOSE: &str = "Access-Control-Expose-Headers";
 pub const NO_STORE: &str = "no-store";
 /// `Cache-Control` directive added to paid responses.
 pub const PRIVATE: &str = "private";
+/// `Cache-Control` of the discovery documents.
+pub const PUBLIC_MINUTE: &str = "public, max-age=60";
 /// `Content-Type` of JSON bodies.
 pub const JSON: &str = "application/json";
 /// `Content-Type` of the paywall page.

@@ -63,6 +63,23 @@ pub struct Gate {
 }
 
 impl Gate {
+    /// A [discovery document](crate::discovery) of the live table for this request: `200`,
+    /// JSON, cacheable for a minute. The origin in it is the one the 402's `resource.url` would
+    /// have; routes limited to other hosts than the request's are not listed. The adapter
+    /// decides where it is served ([`Listing::path`](crate::discovery::Listing::path) is the
+    /// usual place).
+    pub fn discovery<H: HeaderLookup + ?Sized>(
+        &self,
+        listing: crate::discovery::Listing,
+        request: &RequestParts<'_, H>,
+    ) -> Reply {
+        let origin = self.url_with(request, "");
+        let table = self.config.routes.load();
+        let document =
+            table.discovery_document(listing, &origin, request.host(), &self.config.api_info);
+        Reply::document(document)
+    }
+
     /// The route table handle (to swap the table while serving).
     pub fn routes(&self) -> &RouteTableHandle {
         &self.config.routes

@@ -67,6 +67,22 @@ impl Reply {
     }
 }
 
+impl Reply {
+    /// `200` with a JSON document that crawlers may cache for a minute.
+    pub(super) fn document(json: String) -> Self {
+        Self {
+            status: 200,
+            headers: vec![
+                (Header::ContentType, Cow::Borrowed(headers::JSON)),
+                (Header::CacheControl, Cow::Borrowed(headers::PUBLIC_MINUTE)),
+            ],
+            body: Bytes::from(json),
+            outcome: Outcome::Free,
+            reason: None,
+        }
+    }
+}
+
 impl Gate {
     pub(super) fn challenge(
         &self,

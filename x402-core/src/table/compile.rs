@@ -10,6 +10,7 @@ use super::{
     HostPattern, HostSet, Location, MAX_MAX_TIMEOUT_SECONDS, MethodSet, Route, RouteKind,
 };
 use crate::{
+    discovery::{Declared, RouteDiscovery},
     flow::PaymentFlow,
     labels::RouteLabels,
     mechanism, money,
@@ -212,6 +213,7 @@ impl SpecCompiler<'_> {
         }
         let conditional = rule.mode == Some(RouteMode::Conditional);
         let mut warning_list = Vec::new();
+        let mut discovery = None;
         let kind = if rule.free {
             Some(RouteKind::Free)
         } else {
@@ -226,7 +228,17 @@ impl SpecCompiler<'_> {
                 Vec::new()
             };
             let mut left_out = Vec::new();
-            let offer = self.offer(at, (i, table_index), rule, defaults, &name, &mut left_out);
+            discovery = self.discovery(at, i, rule);
+            let bazaar = discovery.as_ref().and_then(|d| d.declared.declaration());
+            let offer = self.offer(
+                at,
+                (i, table_index),
+                rule,
+                defaults,
+                &name,
+                &mut left_out,
+                bazaar,
+            );
             warning_list.extend(left_out);
             offer.map(|offer| RouteKind::Priced {
                 offer,
@@ -251,8 +263,48 @@ impl SpecCompiler<'_> {
             facilitator_url: defaults.facilitator_url.clone(),
             allow_ambiguous_path: rule.allow_ambiguous_path,
             upstream: rule.upstream.as_deref().map(Arc::from),
+            discovery: discovery.map(Arc::new),
         };
         Some((route, pattern?, warning_list))
+    }
+
+    /// A priced route's discovery: its `discovery` block checked against its methods.
+    fn discovery(
+        &mut self,
+        at: Option<(usize, &str)>,
+        i: usize,
+        rule: &RouteRule,
+    ) -> Option<RouteDiscovery> {
+        let methods: Vec<String> = rule
+            .methods
+            .iter()
+            .map(|m| m.to_ascii_uppercase())
+            .collect();
+        match Declared::new(rule.discovery.as_ref(), &methods, &rule.path) {
+            Ok(declared) => Some(RouteDiscovery {
+                declared,
+                pattern: rule.path.as_str().into(),
+                methods: methods.into_iter().map(String::into_boxed_str).collect(),
+            }),
+            Err(invalid) => {
+                let value = rule
+                    .discovery
+                    .as_ref()
+                    .and_then(|d| match invalid.field {
+                        "method" => d.method.clone(),
+                        "bodyType" => d.body_type.clone(),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                self.error(
+                    at,
+                    format!("routes[{i}].discovery.{}", invalid.field),
+                    value,
+                    ConfigErrorKind::Discovery(invalid.problem),
+                );
+                None
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -264,6 +316,7 @@ impl SpecCompiler<'_> {
         defaults: &Defaults<'_>,
         name: &Arc<str>,
         warnings: &mut Vec<BuildWarning>,
+        bazaar: Option<serde_json::Value>,
     ) -> Option<Offer> {
         let route_level = Level {
             network: rule.network.as_deref(),
@@ -362,6 +415,7 @@ impl SpecCompiler<'_> {
             mime_type,
             self.supported,
             payment_identifier,
+            bazaar,
         ) {
             Ok((offer, left_out)) => {
                 for (option, reason) in left_out {

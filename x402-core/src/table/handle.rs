@@ -13,8 +13,10 @@ use crate::labels::{ReloadResult, RouteLabels, keys, names};
 pub struct RouteTableHandle(Arc<ArcSwap<RouteTable>>);
 
 impl RouteTableHandle {
-    /// A handle holding `table`.
+    /// A handle holding `table`, whose counter series are registered at 0 with the metrics
+    /// recorder installed now (see [`crate::labels`]).
     pub fn new(table: RouteTable) -> Self {
+        table.register_series();
         Self(Arc::new(ArcSwap::from_pointee(table)))
     }
 
@@ -30,9 +32,12 @@ impl RouteTableHandle {
     }
 
     /// Publishes `table` with one atomic store, records it (`x402_route_table_routes`, one
-    /// `x402_route_table_reloads_total{result="ok"}`), and returns what changed, for the label
-    /// GC described in [`crate::labels`]. Every reload path (a file, the Kubernetes watcher) goes through here.
+    /// `x402_route_table_reloads_total{result="ok"}`, every counter series of the new table
+    /// registered at 0 before it goes live), and returns what changed, for the label GC
+    /// described in [`crate::labels`]. Every reload path (a file, the Kubernetes watcher) goes
+    /// through here.
     pub fn replace(&self, table: RouteTable) -> TableSwap {
+        table.register_series();
         let live = table.label_sets();
         let routes = table.len();
         let old = self.swap(table);

@@ -39,12 +39,18 @@ mod handle;
 use self::compile::{SpecCompiler, shadowed};
 pub use self::handle::{RouteTableHandle, TableSwap};
 
-use std::{collections::BTreeSet, error::Error as StdError, fmt, sync::Arc};
+use std::{
+    collections::BTreeSet,
+    error::Error as StdError,
+    fmt,
+    sync::{Arc, OnceLock},
+};
 
 use regex::Regex;
 
 use crate::{
     ErrorChain,
+    discovery::{ApiInfo, Documents, Listing, RouteDiscovery},
     labels::RouteLabels,
     matcher::PathMatcher,
     money::MoneyError,
@@ -53,7 +59,7 @@ use crate::{
     path::{NormalizedPath, PathError},
     pattern::{MatchCase, PatternError},
     spec::{ConditionAction, RouteSpec},
-    telemetry::RouteSeries,
+    telemetry::{self, RouteSeries},
     wire::SupportedResponse,
 };
 
@@ -69,6 +75,8 @@ pub struct RouteTable {
     routes: Box<[Route]>,
     matcher: PathMatcher,
     warnings: Box<[BuildWarning]>,
+    /// The discovery documents, built on first use.
+    documents: OnceLock<Arc<Documents>>,
 }
 
 /// One compiled route.
@@ -84,6 +92,7 @@ pub struct Route {
     free_series: RouteSeries,
     allow_ambiguous_path: bool,
     upstream: Option<Arc<str>>,
+    discovery: Option<Arc<RouteDiscovery>>,
 }
 
 #[derive(Debug, Clone)]
@@ -286,6 +295,52 @@ impl RouteTable {
         }
         sets
     }
+
+    /// A [discovery document](crate::discovery) of this table for a request to `origin`
+    /// (`https://api.example.com`, or a base URL with a path prefix) whose `Host` is `host`:
+    /// routes limited to other hosts are not listed. Built once per table, on first use.
+    pub fn discovery_document(
+        &self,
+        listing: Listing,
+        origin: &str,
+        host: Option<&str>,
+        info: &ApiInfo,
+    ) -> String {
+        self.documents().render(self, listing, origin, host, info)
+    }
+
+    /// The priced routes the discovery documents leave out (paths with `**` or a glob inside a
+    /// segment, which no URL template can say), by name.
+    pub fn undiscoverable(&self) -> Vec<Arc<str>> {
+        self.documents()
+            .left_out()
+            .iter()
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    fn documents(&self) -> &Documents {
+        self.documents.get_or_init(|| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            Arc::new(Documents::new(self, now))
+        })
+    }
+
+    /// Registers every counter series of the table at 0 (see [`crate::telemetry`]).
+    pub(crate) fn register_series(&self) {
+        for route in self.routes.iter() {
+            match &route.kind {
+                RouteKind::Free => telemetry::register(&route.free_series, false),
+                RouteKind::Priced { offer, .. } => {
+                    for accept in offer.accepts() {
+                        telemetry::register(accept.series(), true);
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl Route {
@@ -327,6 +382,16 @@ impl Route {
     /// The route's own upstream (`upstream`, the gateway's proxy mode), if it names one.
     pub fn upstream(&self) -> Option<&str> {
         self.upstream.as_deref()
+    }
+
+    /// What the route's `discovery` block compiled to (priced routes only).
+    pub(crate) fn discovery(&self) -> Option<&RouteDiscovery> {
+        self.discovery.as_deref()
+    }
+
+    /// Whether a request with this `Host` may match the route.
+    pub(crate) fn serves_host(&self, host: Option<&str>) -> bool {
+        self.hosts.matches(host.map(strip_port))
     }
 
     /// The facilitator URL the spec names (`payment.facilitatorURL`), if any.
@@ -451,6 +516,7 @@ impl<'s> RouteTableBuilder<'s> {
             routes: routes.into(),
             matcher: PathMatcher::new(patterns),
             warnings: warnings.into(),
+            documents: OnceLock::new(),
         })
     }
 }
@@ -653,6 +719,9 @@ pub enum ConfigErrorKind {
     /// `allowAmbiguousPath` on a free route, which would let any spelling through unpaid.
     #[error("only a priced route may allow ambiguous paths: on a free one any spelling would pass")]
     AmbiguousPathOnFreeRoute,
+    /// A `discovery` block that cannot be declared.
+    #[error("{0}")]
+    Discovery(&'static str),
 }
 
 /// Something building accepted but that probably is not what was meant.

@@ -11,8 +11,9 @@ use std::{
 };
 
 use axum::{Router, extract::Request, middleware::Next, response::Response, routing::get};
-use tokio::{net::TcpListener, task::JoinHandle};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use x402_core::facilitator::dev::DevFacilitator;
+use x402_gateway::Running;
 
 /// A spawned server, aborted on drop.
 pub(crate) struct Task(JoinHandle<()>);
@@ -164,4 +165,59 @@ pub(crate) async fn postgres_schema(
         ledger,
         format!("{url}{separator}options=-c%20search_path%3D{schema}"),
     ))
+}
+
+/// A gateway started in this process from a config file, stopped on drop.
+#[allow(dead_code, reason = "not every test binary uses it")]
+pub(crate) struct Gateway {
+    running: Option<Running>,
+    stop: Option<oneshot::Sender<()>>,
+    base: String,
+    _file: TempPath,
+}
+
+#[allow(dead_code, reason = "not every test binary uses it")]
+impl Gateway {
+    /// Starts a gateway from `config` (YAML); panics naming the error if it does not start.
+    pub(crate) async fn start(config: &str) -> Self {
+        let file = TempPath::new("config.yaml");
+        std::fs::write(&file.0, config).expect("writes the config");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let running = x402_gateway::start(file.0.clone(), async move {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap_or_else(|error| panic!("the gateway did not start: {error}"));
+        Self {
+            base: format!("http://{}", running.listen),
+            running: Some(running),
+            stop: Some(stop),
+            _file: file,
+        }
+    }
+
+    /// The URL of `path` on the gateway.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the gateway and waits until it has.
+    pub(crate) async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let running = self.running.take().expect("running");
+        tokio::time::timeout(std::time::Duration::from_secs(30), running.wait())
+            .await
+            .expect("the gateway stops")
+            .expect("the gateway stopped cleanly");
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
 }

@@ -7,6 +7,7 @@ use std::{
 
 use super::super::{auth::FacilitatorAuth, breaker::Breaker, supported::SupportedCache};
 use super::{Endpoint, HttpFacilitator, Retry, error_chain};
+use crate::labels::{FacilitatorOperation, FacilitatorOutcome, keys, names};
 use reqwest::{
     Url,
     header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue},
@@ -286,6 +287,7 @@ impl HttpFacilitatorBuilder {
                 detail: error_chain(&error),
             })?;
 
+        register_series(&endpoints);
         Ok(HttpFacilitator {
             client,
             endpoints: endpoints.into(),
@@ -294,6 +296,28 @@ impl HttpFacilitatorBuilder {
             max_response_bytes: self.max_response_bytes,
             supported: SupportedCache::new(self.supported_ttl, self.supported_max_stale),
         })
+    }
+}
+
+/// Registers the facilitator series with the recorder installed now, before the first call:
+/// the latency of every operation and outcome (empty), and each facilitator's breaker-opened
+/// count at 0. A series born at its first call would hide that call from `rate()`.
+fn register_series(endpoints: &[Endpoint]) {
+    for operation in FacilitatorOperation::ALL {
+        for outcome in FacilitatorOutcome::ALL {
+            let _ = metrics::histogram!(
+                names::FACILITATOR_REQUEST_DURATION_SECONDS,
+                keys::OPERATION => operation.as_str(),
+                keys::OUTCOME => outcome.as_str(),
+            );
+        }
+    }
+    for endpoint in endpoints {
+        metrics::counter!(
+            names::FACILITATOR_BREAKER_OPENED_TOTAL,
+            keys::FACILITATOR => Arc::clone(&endpoint.host),
+        )
+        .increment(0);
     }
 }
 

@@ -96,7 +96,9 @@
 //! (label `facilitator`, its `host:port`); a call moving on to the next facilitator counts in
 //! `x402_facilitator_failovers_total` (labels `operation`, `facilitator`: the one it moved to).
 //! Payers and transaction hashes are never metric labels.
-//! [`HttpFacilitator::breaker_states`] reports each facilitator's breaker.
+//! [`HttpFacilitator::breaker_states`] reports each facilitator's breaker, and
+//! [`HttpFacilitator::record_breaker_states`] sets them as `x402_facilitator_breaker_state`
+//! (an exporter calls it before rendering).
 //!
 //! [`SettleUnknown`]: FacilitatorError::SettleUnknown
 //! [`Malformed`]: FacilitatorError::Malformed
@@ -235,6 +237,25 @@ impl HttpFacilitator {
             .iter()
             .map(|endpoint| (Arc::clone(&endpoint.name), endpoint.breaker.state()))
             .collect()
+    }
+
+    /// Sets `x402_facilitator_breaker_state{facilitator}` (its `host:port`) for each
+    /// facilitator: `0` closed, `1` half-open, `2` open. For an exporter to call before it
+    /// renders: the state is read when asked (an open breaker past its cool-down reads as it
+    /// is), and the request path records nothing.
+    pub fn record_breaker_states(&self) {
+        for endpoint in self.endpoints.iter() {
+            let value = match endpoint.breaker.state() {
+                BreakerState::Closed => 0.0,
+                BreakerState::HalfOpen => 1.0,
+                BreakerState::Open => 2.0,
+            };
+            metrics::gauge!(
+                names::FACILITATOR_BREAKER_STATE,
+                keys::FACILITATOR => Arc::clone(&endpoint.host),
+            )
+            .set(value);
+        }
     }
 
     /// The operation's deadline for one call, retries and failover included.
