@@ -200,6 +200,9 @@ label_enum! {
     /// | `settlement_unknown` | 503 | settlement may have landed but its outcome is unknown; not retriable |
     /// | `invalid_request_target` | 400 | (the gateway's proxy) the request cannot be forwarded as received |
     /// | `upstream_unavailable` | 502 | (the gateway's proxy) the upstream service could not be reached |
+    /// | `upstream_timeout` | 504 | (the gateway's proxy) the upstream did not connect or answer in time; nothing was charged |
+    /// | `body_too_large` | 413 | (the gateway's proxy) the request body is larger than the gateway accepts |
+    /// | `overloaded` | 503 | (the gateway's proxy) the gateway serves as many requests as it may; retriable, with `Retry-After` |
     /// | `ledger_unavailable` | 503 | the payment ledger cannot record a step; retriable, with `Retry-After` |
     /// | `payment_request_mismatch` | 409 | (with a ledger) this payment was made for another request |
     /// | `payment_in_progress` | 409 | (with a ledger) the same payment is being processed; retriable, with `Retry-After` |
@@ -231,6 +234,13 @@ label_enum! {
         InvalidRequestTarget => "invalid_request_target",
         /// The gateway's proxy could not reach the upstream service: 502.
         UpstreamUnavailable => "upstream_unavailable",
+        /// The gateway's proxy got no connection or no response head from the upstream in
+        /// time: 504.
+        UpstreamTimeout => "upstream_timeout",
+        /// The request body is larger than the gateway's proxy accepts: 413.
+        BodyTooLarge => "body_too_large",
+        /// The gateway's proxy already serves as many requests as it may: 503, retriable.
+        Overloaded => "overloaded",
         /// The payment ledger could not record a step, so the payment is refused: 503.
         LedgerUnavailable => "ledger_unavailable",
         /// The payment was made for another request (method, path, body): 409.

@@ -198,6 +198,11 @@ pub struct RouteRule {
     /// spelling through unpaid.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_ambiguous_path: bool,
+    /// Extension, the gateway's proxy mode only: the upstream base URL this route is forwarded
+    /// to (`https://api:8443`, optionally with a path prefix), instead of the gateway's
+    /// `upstream`. Ignored where the gate is embedded in an app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
     /// Extension: how buyers and crawlers call this priced route — the `bazaar` declaration in
     /// its 402, and its entries in the discovery documents (`/.well-known/x402.json`,
     /// `/openapi.json`).

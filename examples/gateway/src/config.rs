@@ -14,6 +14,9 @@ use std::{
 };
 
 use serde::Deserialize;
+
+use crate::listener_tls::Certificates;
+pub use crate::{listener_tls::ListenerTlsConfig, upstream_tls::UpstreamTlsConfig};
 use x402_core::{
     RouteTable,
     facilitator::dev::DevFacilitator,
@@ -29,10 +32,19 @@ use x402_core::{
 /// ```yaml
 /// listen: 0.0.0.0:8080
 /// mode: proxy                 # or forward-auth
-/// upstream: http://app:3000   # proxy mode
+/// tls: { certFile: /etc/x402/tls.crt, keyFile: /etc/x402/tls.key }  # default: plain http
+/// upstream: http://app:3000   # proxy mode; or https://
+/// upstreamTls: { caFile: ca.pem, certFile: client.pem, keyFile: client.key }  # all optional
 /// unmatched: deny             # default: deny (403 no_route); or allow
 /// settlement: after           # after | before | verify-only (forward-auth default: verify-only)
 /// trustForwardedHeaders: false
+/// forwarded: false            # also set RFC 7239 `Forwarded`
+/// preserveHost: false         # true: the upstream gets the client's `Host`
+/// timeouts: { upstreamConnect: 5s, upstreamResponse: 60s, upstreamIdle: 90s, clientHeader: 10s }
+/// maxBodyBytes: 10485760      # 10 MiB (default); larger bodies get 413
+/// maxConcurrentRequests: 1024 # default: unlimited; beyond it 503
+/// accessLog: true             # one line per request (default); false: none
+/// logFormat: text             # or json (every log line)
 /// baseUrl: https://api.example.com
 /// metricsListen: 0.0.0.0:9090 # /metrics, /healthz, /readyz
 /// facilitator: dev            # the dev facilitator; otherwise payment.facilitatorURL
@@ -56,9 +68,16 @@ pub struct GatewayConfig {
     pub listen: SocketAddr,
     /// Reverse proxy, or ForwardAuth server.
     pub mode: Mode,
+    /// TLS on the listener (see [`crate::listener_tls`]); default plain HTTP.
+    #[serde(default)]
+    pub tls: Option<ListenerTlsConfig>,
     /// Proxy mode: the upstream base URL (`http://app:3000`, optionally with a path prefix).
     #[serde(default)]
     pub upstream: Option<String>,
+    /// `https://` upstreams: the CAs to trust and a client certificate (see
+    /// [`crate::upstream_tls`]).
+    #[serde(default)]
+    pub upstream_tls: Option<UpstreamTlsConfig>,
     /// What requests no route matches get (default: `deny`, a 403 — fail closed).
     #[serde(default)]
     pub unmatched: Unmatched,
@@ -68,6 +87,30 @@ pub struct GatewayConfig {
     /// Trust `X-Forwarded-*` from the client side (only behind a proxy that sets them).
     #[serde(default)]
     pub trust_forwarded_headers: bool,
+    /// Also set RFC 7239 `Forwarded` on proxied requests (`X-Forwarded-*` are always set).
+    #[serde(default)]
+    pub forwarded: bool,
+    /// Proxy mode: send the client's `Host` to the upstream instead of the upstream's own.
+    #[serde(default)]
+    pub preserve_host: bool,
+    /// The proxy's timeouts (see [`TimeoutsConfig`]; defaults for what it leaves out).
+    #[serde(default)]
+    pub timeouts: Option<TimeoutsConfig>,
+    /// The largest request body accepted, in bytes (default 10 MiB): a larger `Content-Length`
+    /// is refused with 413 before anything else, and a streamed body is cut, and answered 413,
+    /// when it goes past it.
+    #[serde(default)]
+    pub max_body_bytes: Option<u64>,
+    /// The most requests served at once (default: no limit); those beyond it get 503
+    /// `overloaded` at once, before any payment work.
+    #[serde(default)]
+    pub max_concurrent_requests: Option<usize>,
+    /// One access log line per request (default `true`; see [`crate::access_log`]).
+    #[serde(default = "yes")]
+    pub access_log: bool,
+    /// How the binary writes its log lines (default `text`). Read once at startup.
+    #[serde(default)]
+    pub log_format: LogFormat,
     /// The public base URL used in resource URLs of challenges.
     #[serde(default)]
     pub base_url: Option<String>,
@@ -161,6 +204,115 @@ pub struct RedisReplayConfig {
     pub key_prefix: Option<String>,
 }
 
+/// `timeouts`: how long the gateway waits, each a duration (`500ms`, `5s`, `1m`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TimeoutsConfig {
+    /// Connecting to the upstream (default 5 s); past it the request gets 504.
+    #[serde(default)]
+    pub upstream_connect: Option<String>,
+    /// From sending the request to the upstream's response head (default 60 s); past it the
+    /// request gets 504 `upstream_timeout`, and a paid request is not charged.
+    #[serde(default)]
+    pub upstream_response: Option<String>,
+    /// How long an idle upstream connection is kept in the pool (default 90 s).
+    #[serde(default)]
+    pub upstream_idle: Option<String>,
+    /// How long a client may take to send a request's headers (default 10 s; slowloris): past
+    /// it the connection is closed.
+    #[serde(default)]
+    pub client_header: Option<String>,
+}
+
+/// [`TimeoutsConfig`] read: the values the gateway runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// `upstreamConnect`.
+    pub upstream_connect: Duration,
+    /// `upstreamResponse`.
+    pub upstream_response: Duration,
+    /// `upstreamIdle`.
+    pub upstream_idle: Duration,
+    /// `clientHeader`.
+    pub client_header: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            upstream_connect: Duration::from_secs(5),
+            upstream_response: Duration::from_secs(60),
+            upstream_idle: Duration::from_secs(90),
+            client_header: Duration::from_secs(10),
+        }
+    }
+}
+
+impl TimeoutsConfig {
+    /// The timeouts, or every error naming its field (`timeouts.upstreamResponse`, …).
+    pub fn timeouts(&self) -> Result<Timeouts, Vec<String>> {
+        let mut timeouts = Timeouts::default();
+        let mut errors = Vec::new();
+        let fields = [
+            (
+                "upstreamConnect",
+                &self.upstream_connect,
+                &mut timeouts.upstream_connect,
+            ),
+            (
+                "upstreamResponse",
+                &self.upstream_response,
+                &mut timeouts.upstream_response,
+            ),
+            (
+                "upstreamIdle",
+                &self.upstream_idle,
+                &mut timeouts.upstream_idle,
+            ),
+            (
+                "clientHeader",
+                &self.client_header,
+                &mut timeouts.client_header,
+            ),
+        ];
+        for (field, text, slot) in fields {
+            let Some(text) = text.as_deref() else {
+                continue;
+            };
+            match parse_duration(text) {
+                Ok(duration) => *slot = duration,
+                Err(why) => errors.push(format!("`timeouts.{field}` = {text:?}: {why}")),
+            }
+        }
+        if errors.is_empty() {
+            Ok(timeouts)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// The default of `maxBodyBytes`: 10 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
+
+/// The request limits the gateway runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `maxBodyBytes`.
+    pub max_body_bytes: u64,
+    /// `maxConcurrentRequests` (`None`: no limit).
+    pub max_concurrent_requests: Option<usize>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_concurrent_requests: None,
+        }
+    }
+}
+
 /// `ledgerTiming`: how soon the records a killed (or hung) gateway left are taken over. Each is
 /// a duration (`500ms`, `2s`, `1m`), whole seconds for the first two.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -244,6 +396,23 @@ impl LedgerTiming {
 }
 
 impl GatewayConfig {
+    /// The timeouts (`timeouts`, defaults for what it leaves out; see [`Self::ledger_timers`]
+    /// for a config built by hand with bad values).
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+            .as_ref()
+            .and_then(|timeouts| timeouts.timeouts().ok())
+            .unwrap_or_default()
+    }
+
+    /// The request limits (`maxBodyBytes`, `maxConcurrentRequests`).
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_body_bytes: self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            max_concurrent_requests: self.max_concurrent_requests,
+        }
+    }
+
     /// The ledger's timers (`ledgerTiming`, defaults for what it leaves out). A loaded
     /// configuration has been checked, so this falls back to the defaults only for a config
     /// built by hand with bad values.
@@ -307,6 +476,17 @@ fn yes() -> bool {
     true
 }
 
+/// The `logFormat` setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Human-readable lines (`tracing-subscriber`'s default format).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// How the gateway serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -365,6 +545,10 @@ pub struct Loaded {
     pub facilitator: FacilitatorChoice,
     /// Proxy mode: the upstream, split for request rewriting.
     pub upstream: Option<Upstream>,
+    /// Proxy mode: the TLS client configuration of `https://` upstreams (`upstreamTls`).
+    pub upstream_tls: Option<Arc<rustls::ClientConfig>>,
+    /// The listener's certificate (`tls`), loaded.
+    pub listener_tls: Option<Arc<Certificates>>,
     /// The shared replay store, when `replay` is set (`None`: the gate's in-memory one).
     pub replay_guard: Option<Arc<dyn ReplayGuard>>,
     /// Where the route table comes from.
@@ -386,7 +570,7 @@ pub enum RouteSource {
 /// The upstream of proxy mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upstream {
-    /// `http`.
+    /// `http` or `https`.
     pub scheme: http::uri::Scheme,
     /// `host:port`.
     pub authority: http::uri::Authority,
@@ -543,6 +727,61 @@ pub fn validate_with(
         (Mode::ForwardAuth, None) => None,
     };
 
+    // Routes with their own `upstream` (proxy mode).
+    let mut any_https = false;
+    for (index, route) in config.routes.iter().enumerate() {
+        let Some(url) = route.upstream.as_deref() else {
+            continue;
+        };
+        let name = route.name.as_deref().unwrap_or(&route.path);
+        match (config.mode, parse_upstream(url)) {
+            (Mode::ForwardAuth, _) => warnings.push(format!(
+                "route {name:?} (routes[{index}].upstream) is ignored in forward-auth mode"
+            )),
+            (Mode::Proxy, Ok(upstream)) => {
+                any_https |= upstream.scheme == http::uri::Scheme::HTTPS;
+            }
+            (Mode::Proxy, Err(message)) => errors.push(format!(
+                "route {name:?}: `routes[{index}].upstream` = {url:?}: {message}"
+            )),
+        }
+    }
+    let upstream_tls = match (&upstream, &config.upstream_tls) {
+        (None, _) => None,
+        (Some(upstream), tls) if any_https || upstream.scheme == http::uri::Scheme::HTTPS => {
+            match tls.clone().unwrap_or_default().client_config() {
+                Ok(client) => Some(Arc::new(client)),
+                Err(mut found) => {
+                    errors.append(&mut found);
+                    None
+                }
+            }
+        }
+        (Some(_), tls) => {
+            if tls.is_some() {
+                warnings.push("`upstreamTls` is ignored: the upstream is plain http://".to_owned());
+            }
+            match crate::upstream_tls::unused_client_config() {
+                Ok(client) => Some(Arc::new(client)),
+                Err(error) => {
+                    errors.push(format!("`upstreamTls`: {error}"));
+                    None
+                }
+            }
+        }
+    };
+
+    let listener_tls = config
+        .tls
+        .as_ref()
+        .and_then(|files| match Certificates::load(files) {
+            Ok(certificates) => Some(Arc::new(certificates)),
+            Err(mut found) => {
+                errors.append(&mut found);
+                None
+            }
+        });
+
     if config.mode == Mode::ForwardAuth && config.discovery.is_some() {
         errors.push(
             "`discovery`: proxy mode only (in forward-auth mode the proxy in front routes the \
@@ -631,6 +870,17 @@ pub fn validate_with(
             );
         }
     }
+    if let Some(Err(mut found)) = config.timeouts.as_ref().map(TimeoutsConfig::timeouts) {
+        errors.append(&mut found);
+    }
+    if config.max_body_bytes == Some(0) {
+        errors.push("`maxBodyBytes`: must be more than zero".to_owned());
+    }
+    if config.max_concurrent_requests == Some(0) {
+        errors.push(
+            "`maxConcurrentRequests`: must be more than zero (remove it for no limit)".to_owned(),
+        );
+    }
     if let Some(timing) = &config.ledger_timing {
         if config.ledger.is_none() {
             errors.push(
@@ -713,6 +963,8 @@ pub fn validate_with(
             settlement,
             facilitator,
             upstream,
+            upstream_tls,
+            listener_tls,
             replay_guard,
             route_source,
             warnings,
@@ -843,21 +1095,17 @@ fn parse_duration(text: &str) -> Result<Duration, &'static str> {
     Ok(duration)
 }
 
-fn parse_upstream(url: &str) -> Result<Upstream, &'static str> {
+/// An upstream base URL: `http://` or `https://`, a host, an optional path prefix, no
+/// credentials and no query.
+pub(crate) fn parse_upstream(url: &str) -> Result<Upstream, &'static str> {
     let uri: http::Uri = url
         .parse()
         .map_err(|_| "not a URL (http://host:port[/prefix])")?;
     let parts = uri.into_parts();
-    match parts.scheme {
-        Some(ref s) if *s == http::uri::Scheme::HTTP => {}
-        Some(ref s) if *s == http::uri::Scheme::HTTPS => {
-            return Err(
-                "https upstreams are not supported by this example (plain http only; \
-                        terminate TLS in front of the upstream's sidecar or mesh)",
-            );
-        }
-        _ => return Err("must start with http://"),
-    }
+    let scheme = match parts.scheme {
+        Some(s) if s == http::uri::Scheme::HTTP || s == http::uri::Scheme::HTTPS => s,
+        _ => return Err("must start with http:// or https://"),
+    };
     let authority = parts.authority.ok_or("has no host")?;
     if authority.as_str().contains('@') {
         return Err("must not contain credentials");
@@ -868,7 +1116,7 @@ fn parse_upstream(url: &str) -> Result<Upstream, &'static str> {
         None => String::new(),
     };
     Ok(Upstream {
-        scheme: http::uri::Scheme::HTTP,
+        scheme,
         authority,
         prefix,
     })

@@ -7,7 +7,15 @@
 //! to start with every error listed), binds the listeners, and serves until the shutdown
 //! signal, then finishes the requests in flight (and their settlements) before returning.
 //!
-//! - [`proxy`]: proxy mode, `X402Layer` over a streaming reverse proxy;
+//! - [`proxy`]: proxy mode, `X402Layer` over a streaming reverse proxy, with its timeouts
+//!   (`504`/`502`), the forwarding headers ([`forwarded`]), `https://` upstreams
+//!   ([`upstream_tls`]), an `upstream` per route, and `Upgrade` pass-through (WebSocket; on a
+//!   priced route `101` only after settlement);
+//! - the listener: hyper's server, HTTP/1.1 and HTTP/2, the client header-read timeout, TLS
+//!   with a certificate reloaded in place ([`listener_tls`]);
+//! - [`access_log`]: one structured line per request, never a payment header;
+//! - [`limits`]: `maxBodyBytes` (`413`) and `maxConcurrentRequests` (`503`), before anything
+//!   else;
 //! - ForwardAuth mode: [`x402_tower::ForwardAuth`], the gate driven from `X-Forwarded-*`
 //!   headers (`200` with `X-Payment-Payer`, `402`, `403`/`400`, `502`/`503`). The auth hop
 //!   cannot see the upstream's status, so it verifies only by default; settling there charges
@@ -17,7 +25,8 @@
 //!
 //! The route table reloads on `SIGHUP` and when the file changes (its modification time and
 //! size are polled every second); a file with errors keeps the old table and logs why. Only
-//! `payment` and `routes` reload: the other settings need a restart, and the gateway says so.
+//! `payment` and `routes` reload (and the files of the listener's certificate,
+//! [`listener_tls`]): the other settings need a restart, and the gateway says so.
 //! That includes `replay`: the running replay store is kept (replacing it would forget the
 //! payments in flight).
 //!
@@ -56,10 +65,17 @@
 //! # }
 //! ```
 
+pub mod access_log;
 pub mod config;
+pub mod forwarded;
 pub mod ledger;
+pub mod limits;
+pub mod listener_tls;
 pub mod ops;
 pub mod proxy;
+mod serve;
+mod upgrade;
+pub mod upstream_tls;
 
 use std::{
     collections::BTreeSet,
@@ -102,7 +118,8 @@ use self::config::KubernetesRoutes;
 use self::{
     config::{ConfigError, FacilitatorChoice, GatewayConfig, Loaded, Mode, RouteSource},
     ops::{MetricsRecorder, Readiness},
-    proxy::ReverseProxy,
+    proxy::{ProxyOptions, ReverseProxy},
+    serve::ServerSettings,
 };
 
 /// Why the gateway did not start.
@@ -149,9 +166,12 @@ pub struct Running {
 }
 
 impl Running {
-    /// Reloads the route table from the file now (what `SIGHUP` does). On error the old table
-    /// stays.
+    /// Reloads the route table from the file, and the listener's certificate, now (what
+    /// `SIGHUP` does). On error the old table (or certificate) stays.
     pub fn reload(&self) -> Result<ReloadSummary, ConfigError> {
+        if let Some(certificates) = &self.reloader.certificates {
+            certificates.reload_or_log();
+        }
         self.reloader.reload()
     }
 
@@ -222,6 +242,8 @@ async fn start_inner(
         unmatched,
         facilitator,
         upstream,
+        upstream_tls,
+        listener_tls,
         replay_guard,
         route_source,
         warnings,
@@ -312,21 +334,51 @@ async fn start_inner(
     };
     let ops = ops_listener.as_ref().and_then(|l| l.local_addr().ok());
 
+    let timeouts = config.timeouts();
+    let forwarding = forwarded::Forwarding {
+        trust: config.trust_forwarded_headers,
+        rfc7239: config.forwarded,
+        https: listener_tls.is_some(),
+    };
+    let upstream = upstream.zip(upstream_tls);
+    let server = ServerSettings {
+        client_header: timeouts.client_header,
+        tls: match &listener_tls {
+            Some(certificates) => {
+                Some(
+                    certificates
+                        .server_config()
+                        .map_err(|error| ConfigError::Invalid {
+                            path: path.clone(),
+                            errors: vec![format!("`tls`: {error}")],
+                        })?,
+                )
+            }
+            None => None,
+        },
+    };
     let app = match (config.mode, upstream) {
         // With a ledger, `BindBodyLayer` reads a paid request's body (up to 1 MiB) so that a
         // retry with the same body is served again; without one it passes everything on.
-        (Mode::Proxy, Some(upstream)) => Router::new().fallback_service(
-            BindBodyLayer::new(gate.clone()).layer(
-                X402Layer::new(gate.clone())
-                    .layer(ReverseProxy::new(upstream, config.trust_forwarded_headers)),
-            ),
-        ),
+        (Mode::Proxy, Some((upstream, tls))) => {
+            let mut options = ProxyOptions::new(forwarding, config.preserve_host, timeouts, tls);
+            options.route_upstreams = kube_routes.is_none();
+            Router::new().fallback_service(BindBodyLayer::new(gate.clone()).layer(
+                X402Layer::new(gate.clone()).layer(ReverseProxy::new(
+                    upstream,
+                    &options,
+                    gate.routes().clone(),
+                )),
+            ))
+        }
         _ => Router::new().fallback_service(ForwardAuth::new(gate.clone())),
     };
     let app = match &config.discovery {
         Some(discovery) => mount_discovery(app, &gate, discovery),
         None => app,
     };
+    // The limits come first: a refused request costs no payment work.
+    let app = limits::apply(app, config.limits());
     let app = match &payment_ledger {
         Some(payment_ledger) => ledger::mount_usage(
             app,
@@ -334,6 +386,11 @@ async fn start_inner(
             std::env::var(ledger::INTERNAL_SECRET_VAR).ok(),
         ),
         None => app,
+    };
+    let app = if config.access_log {
+        access_log::apply(app, gate.routes().clone())
+    } else {
+        app
     };
 
     let (loaded, mut background) = match kube_routes {
@@ -345,6 +402,7 @@ async fn start_inner(
     };
     let reloader = Arc::new(Reloader {
         path: path.clone(),
+        certificates: listener_tls,
         gate,
         metrics,
         routes_from_file: loaded.is_none(),
@@ -371,6 +429,7 @@ async fn start_inner(
     let task = tokio::spawn(serve(
         listener,
         app,
+        server,
         ops_listener.map(|l| (l, ops::router(readiness.clone(), metrics))),
         Serving {
             readiness,
@@ -481,16 +540,11 @@ fn mount_discovery(app: Router, gate: &Gate, discovery: &config::DiscoveryConfig
     app
 }
 
-/// `listener` with `TCP_NODELAY` set on every accepted connection, as a reverse proxy must
-/// (nginx's `tcp_nodelay on`). axum leaves the OS default (Nagle on), and a proxied response
-/// goes out in several writes (head, then each body chunk as the upstream sends it): with
-/// Nagle, a write that follows an unacknowledged one waits for the client's delayed ACK, up
-/// to 40 ms on Linux.
+/// `listener` with `TCP_NODELAY` set on every accepted connection (see [`serve::set_nodelay`]);
+/// the operations listener is axum's own server.
 fn without_nagle(listener: TcpListener) -> TapIo<TcpListener, fn(&mut TcpStream)> {
     fn set_nodelay(tcp: &mut TcpStream) {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY on an accepted connection");
-        }
+        serve::set_nodelay(tcp);
     }
     listener.tap_io(set_nodelay)
 }
@@ -502,6 +556,7 @@ fn without_nagle(listener: TcpListener) -> TapIo<TcpListener, fn(&mut TcpStream)
 async fn serve(
     listener: TcpListener,
     app: Router,
+    server: ServerSettings,
     ops: Option<(TcpListener, Router)>,
     serving: Serving,
 ) -> io::Result<()> {
@@ -549,12 +604,7 @@ async fn serve(
                 tracing::info!("shutting down: finishing requests in flight");
             }
         };
-        axum::serve(
-            without_nagle(listener),
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(draining)
-        .await
+        serve::serve(listener, app, server, draining).await
     } else {
         readiness.set_draining();
         Ok(())
@@ -621,6 +671,8 @@ async fn startup_supported(path: &Path) -> Option<Arc<SupportedResponse>> {
 #[derive(Debug)]
 struct Reloader {
     path: PathBuf,
+    /// The listener's certificate (`tls`), reloaded with the file.
+    certificates: Option<Arc<listener_tls::Certificates>>,
     /// The facilitator's `/supported` of startup (see `startup_supported`).
     supported: Option<Arc<SupportedResponse>>,
     gate: Gate,
@@ -679,10 +731,13 @@ impl Reloader {
 /// `routes` reload).
 fn restart_needed(startup: &GatewayConfig, now: &GatewayConfig) -> Vec<&'static str> {
     let mut changed = Vec::new();
-    let checks: [(&'static str, bool); 13] = [
+    let checks: [(&'static str, bool); 22] = [
         ("listen", startup.listen != now.listen),
+        // The certificate files reload; which files they are does not.
+        ("tls", startup.tls != now.tls),
         ("mode", startup.mode != now.mode),
         ("upstream", startup.upstream != now.upstream),
+        ("upstreamTls", startup.upstream_tls != now.upstream_tls),
         ("unmatched", startup.unmatched != now.unmatched),
         ("settlement", startup.settlement != now.settlement),
         (
@@ -690,6 +745,16 @@ fn restart_needed(startup: &GatewayConfig, now: &GatewayConfig) -> Vec<&'static 
             startup.trust_forwarded_headers != now.trust_forwarded_headers,
         ),
         ("baseUrl", startup.base_url != now.base_url),
+        ("forwarded", startup.forwarded != now.forwarded),
+        ("accessLog", startup.access_log != now.access_log),
+        ("logFormat", startup.log_format != now.log_format),
+        ("preserveHost", startup.preserve_host != now.preserve_host),
+        ("timeouts", startup.timeouts != now.timeouts),
+        ("maxBodyBytes", startup.max_body_bytes != now.max_body_bytes),
+        (
+            "maxConcurrentRequests",
+            startup.max_concurrent_requests != now.max_concurrent_requests,
+        ),
         (
             "metricsListen",
             startup.metrics_listen != now.metrics_listen,
@@ -729,6 +794,13 @@ async fn watch_file(reloader: Arc<Reloader>, stop: watch::Receiver<bool>) {
             _ = tick.tick() => false,
             () = next_hangup(&mut hangup) => true,
         };
+        if let Some(certificates) = &reloader.certificates {
+            if forced {
+                certificates.reload_or_log();
+            } else {
+                certificates.reload_if_changed();
+            }
+        }
         let now = stamp(&reloader.path);
         if forced || now != last {
             last = now;

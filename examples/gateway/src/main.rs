@@ -9,21 +9,31 @@
 //! Logs go to stderr; `RUST_LOG` filters them (default `info`). The gateway itself is
 //! the [`x402_gateway`] library.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use tracing_subscriber::EnvFilter;
 use x402_core::ErrorChain;
+use x402_gateway::config::{GatewayConfig, LogFormat};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+    let path = config_path();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    // `logFormat` from the file; a file that does not parse is reported by `start` below.
+    if path.as_deref().and_then(log_format) == Some(LogFormat::Json) {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
 
-    let Some(path) = config_path() else {
+    let Some(path) = path else {
         tracing::error!("usage: x402-gateway --config FILE (YAML, or JSON when it ends in .json)");
         return ExitCode::from(2);
     };
@@ -42,6 +52,13 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The file's `logFormat`, if it can be read.
+fn log_format(path: &Path) -> Option<LogFormat> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let config = GatewayConfig::parse(path, &text).ok()?;
+    Some(config.log_format)
 }
 
 /// `--config FILE` or `--config=FILE`.

@@ -262,6 +262,7 @@ impl SpecCompiler<'_> {
             kind: kind?,
             facilitator_url: defaults.facilitator_url.clone(),
             allow_ambiguous_path: rule.allow_ambiguous_path,
+            upstream: rule.upstream.as_deref().map(Arc::from),
             discovery: discovery.map(Arc::new),
         };
         Some((route, pattern?, warning_list))

@@ -91,6 +91,7 @@ pub struct Route {
     facilitator_url: Option<Arc<str>>,
     free_series: RouteSeries,
     allow_ambiguous_path: bool,
+    upstream: Option<Arc<str>>,
     discovery: Option<Arc<RouteDiscovery>>,
 }
 
@@ -376,6 +377,11 @@ impl Route {
     /// (`allowAmbiguousPath`; only ever set on a priced route).
     pub fn allows_ambiguous_path(&self) -> bool {
         self.allow_ambiguous_path
+    }
+
+    /// The route's own upstream (`upstream`, the gateway's proxy mode), if it names one.
+    pub fn upstream(&self) -> Option<&str> {
+        self.upstream.as_deref()
     }
 
     /// What the route's `discovery` block compiled to (priced routes only).

@@ -18,6 +18,14 @@ use x402_gateway::Running;
 /// A spawned server, aborted on drop.
 pub(crate) struct Task(JoinHandle<()>);
 
+impl Task {
+    /// Aborts `task` when dropped.
+    #[allow(dead_code, reason = "not every test binary uses it")]
+    pub(crate) fn new(task: JoinHandle<()>) -> Self {
+        Self(task)
+    }
+}
+
 impl Drop for Task {
     fn drop(&mut self) {
         self.0.abort();
