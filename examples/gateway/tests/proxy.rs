@@ -23,11 +23,11 @@ use axum::{
 };
 use examples::BUYER_KEY;
 use reqwest::StatusCode;
-use support::{Task, TempPath, serve_facilitator};
+use support::{Gateway, Task, serve_facilitator};
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::{TcpListener, TcpStream},
-    sync::{Notify, oneshot},
+    sync::Notify,
 };
 use x402_core::{
     clock::{Clock as _, SystemClock},
@@ -35,7 +35,6 @@ use x402_core::{
     evm::signer::PrivateKeySigner,
     facilitator::dev::{DevFacilitator, DevNetwork},
 };
-use x402_gateway::Running;
 
 const PAY_TO: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 /// Bounds every wait, so a broken gateway fails the test instead of hanging it.
@@ -124,56 +123,7 @@ async fn hanging_up_upstream() -> (String, Task) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The gateway under test.
-
-struct Gateway {
-    running: Option<Running>,
-    stop: Option<oneshot::Sender<()>>,
-    address: String,
-    _file: TempPath,
-}
-
-impl Gateway {
-    async fn start(config: &str) -> Self {
-        let file = TempPath::new("proxy.yaml");
-        std::fs::write(&file.0, config).expect("writes the config");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let running = x402_gateway::start(file.0.clone(), async move {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap_or_else(|error| panic!("the gateway did not start: {error}"));
-        Self {
-            address: running.listen.to_string(),
-            running: Some(running),
-            stop: Some(stop),
-            _file: file,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let running = self.running.take().expect("running");
-        tokio::time::timeout(PATIENCE, running.wait())
-            .await
-            .expect("the gateway stops")
-            .expect("the gateway stopped cleanly");
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
+// The gateway under test: `support::Gateway`.
 
 /// A proxy configuration in front of `upstream`: `/free/**` and `/slow-free` free, the rest
 /// priced at $0.001 on Base Sepolia.

@@ -22,8 +22,8 @@ use axum::{
 };
 use examples::BUYER_KEY;
 use futures_util::{SinkExt as _, StreamExt as _};
-use support::{Task, TempPath, serve_facilitator};
-use tokio::{net::TcpListener, sync::oneshot};
+use support::{Gateway, Task, serve_facilitator};
+use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest as _};
 use x402_core::{
     clock::{Clock as _, SystemClock},
@@ -31,7 +31,6 @@ use x402_core::{
     evm::signer::PrivateKeySigner,
     facilitator::dev::{DevFacilitator, DevNetwork},
 };
-use x402_gateway::Running;
 
 const PAY_TO: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -101,20 +100,10 @@ async fn failing_settle_facilitator() -> (String, Arc<DevFacilitator>, Task) {
     (url, dev, Task::new(task))
 }
 
-struct Gateway {
-    running: Option<Running>,
-    stop: Option<oneshot::Sender<()>>,
-    address: String,
-    _file: TempPath,
-}
-
-impl Gateway {
-    async fn start(upstream: &str, facilitator: &str) -> Self {
-        let file = TempPath::new("upgrade.yaml");
-        std::fs::write(
-            &file.0,
-            format!(
-                r#"
+/// The gateway's configuration: a free and a paid WebSocket route in front of `upstream`.
+fn config(upstream: &str, facilitator: &str) -> String {
+    format!(
+        r#"
 listen: 127.0.0.1:0
 mode: proxy
 upstream: http://{upstream}
@@ -127,41 +116,7 @@ routes:
   - {{ path: /ws/free, name: free, free: true }}
   - {{ path: /ws/paid, name: paid }}
 "#
-            ),
-        )
-        .expect("writes the config");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let running = x402_gateway::start(file.0.clone(), async move {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap_or_else(|error| panic!("the gateway did not start: {error}"));
-        Self {
-            address: running.listen.to_string(),
-            running: Some(running),
-            stop: Some(stop),
-            _file: file,
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let running = self.running.take().expect("running");
-        tokio::time::timeout(PATIENCE, running.wait())
-            .await
-            .expect("the gateway stops")
-            .expect("the gateway stopped cleanly");
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
+    )
 }
 
 async fn payment_for(url: &str) -> String {
@@ -214,7 +169,7 @@ async fn a_websocket_passes_through_a_free_route() {
     let (upstream, upgrades, _upstream) = echo_upstream().await;
     let (facilitator, _dev, _settles, _facilitator) =
         serve_facilitator(DevFacilitator::new([DevNetwork::base_sepolia()])).await;
-    let gateway = Gateway::start(&upstream, &facilitator).await;
+    let gateway = Gateway::start(&config(&upstream, &facilitator)).await;
 
     let (mut socket, response) = connect(&gateway, "/ws/free", None).await.expect("upgraded");
 
@@ -231,7 +186,7 @@ async fn a_priced_websocket_is_402_unpaid_and_101_with_its_receipt_after_settlem
     let (upstream, upgrades, _upstream) = echo_upstream().await;
     let (facilitator, dev, _settles, _facilitator) =
         serve_facilitator(DevFacilitator::new([DevNetwork::base_sepolia()])).await;
-    let gateway = Gateway::start(&upstream, &facilitator).await;
+    let gateway = Gateway::start(&config(&upstream, &facilitator)).await;
 
     // Unpaid: the challenge, and the upstream never sees the upgrade.
     match connect(&gateway, "/ws/paid", None).await {
@@ -265,7 +220,7 @@ async fn a_priced_websocket_is_402_unpaid_and_101_with_its_receipt_after_settlem
 async fn a_priced_websocket_whose_settlement_fails_never_gets_a_101() {
     let (upstream, upgrades, ended, _upstream) = echo_upstream_counting_ends().await;
     let (facilitator, dev, _facilitator) = failing_settle_facilitator().await;
-    let gateway = Gateway::start(&upstream, &facilitator).await;
+    let gateway = Gateway::start(&config(&upstream, &facilitator)).await;
     let payment = payment_for(&format!("http://{}/ws/paid", gateway.address)).await;
 
     match connect(&gateway, "/ws/paid", Some(&payment)).await {

@@ -172,7 +172,8 @@ pub(crate) async fn postgres_schema(
 pub(crate) struct Gateway {
     running: Option<Running>,
     stop: Option<oneshot::Sender<()>>,
-    base: String,
+    /// The address it listens on (`127.0.0.1:port`).
+    pub(crate) address: String,
     _file: TempPath,
 }
 
@@ -189,7 +190,7 @@ impl Gateway {
         .await
         .unwrap_or_else(|error| panic!("the gateway did not start: {error}"));
         Self {
-            base: format!("http://{}", running.listen),
+            address: running.listen.to_string(),
             running: Some(running),
             stop: Some(stop),
             _file: file,
@@ -198,7 +199,7 @@ impl Gateway {
 
     /// The URL of `path` on the gateway.
     pub(crate) fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        format!("http://{}{path}", self.address)
     }
 
     /// Stops the gateway and waits until it has.
