@@ -35,29 +35,44 @@ function quantile(values, q) {
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
 }
 
-/** Pays `url` PAYMENTS times, one at a time; resolves to per-request `{ totalMs, verifyMs, settleMs }`. */
-async function measure(env, url) {
-  const payloads = [];
-  for (let i = 0; i < PAYMENTS; i += 1) payloads.push(await officialPayload(env, url));
-  const samples = [];
-  const before = await env.balanceOf(env.payee.address);
-  for (const payload of payloads) {
-    env.facilitatorTimings.length = 0;
-    const t0 = performance.now();
-    const response = await fetch(url, { headers: { "PAYMENT-SIGNATURE": encodePaymentSignatureHeader(payload) } });
-    const body = await response.text();
-    const totalMs = performance.now() - t0;
-    check(response.status === 200, `${url}: ${response.status}, expected 200: ${body.slice(0, 200)}`);
-    const receipt = decodePaymentResponseHeader(response.headers.get("payment-response") ?? "");
-    check(receipt.success === true, `${url}: receipt success=${receipt.success}`);
-    const spent = (operation) =>
-      env.facilitatorTimings.filter((t) => t.operation === operation).reduce((sum, t) => sum + t.ms, 0);
-    samples.push({ totalMs, verifyMs: spent("verify"), settleMs: spent("settle"), tx: receipt.transaction });
+/**
+ * Pays each of `urls` PAYMENTS times, one request at a time, interleaved: round `i` pays every
+ * server once, starting at a different server each round. The facilitator and anvil get slower
+ * as payments accumulate over a run (settle medians rose by ~100 ms after some 600 settlements,
+ * whichever server came then), so measuring the servers one after another would charge that to
+ * whichever came last. Resolves to per-URL arrays of `{ totalMs, verifyMs, settleMs, tx }`.
+ */
+async function measure(env, urls) {
+  const payloads = new Map();
+  for (const url of urls) {
+    const signed = [];
+    for (let i = 0; i < PAYMENTS; i += 1) signed.push(await officialPayload(env, url));
+    payloads.set(url, signed);
   }
-  // Every payment moved the price, and the last one is a mined USDC transfer payer -> payee.
+  const samples = new Map(urls.map((url) => [url, []]));
+  const before = await env.balanceOf(env.payee.address);
+  for (let i = 0; i < PAYMENTS; i += 1) {
+    for (let k = 0; k < urls.length; k += 1) {
+      const url = urls[(i + k) % urls.length];
+      const payload = payloads.get(url)[i];
+      env.facilitatorTimings.length = 0;
+      const t0 = performance.now();
+      const response = await fetch(url, { headers: { "PAYMENT-SIGNATURE": encodePaymentSignatureHeader(payload) } });
+      const body = await response.text();
+      const totalMs = performance.now() - t0;
+      check(response.status === 200, `${url}: ${response.status}, expected 200: ${body.slice(0, 200)}`);
+      const receipt = decodePaymentResponseHeader(response.headers.get("payment-response") ?? "");
+      check(receipt.success === true, `${url}: receipt success=${receipt.success}`);
+      const spent = (operation) =>
+        env.facilitatorTimings.filter((t) => t.operation === operation).reduce((sum, t) => sum + t.ms, 0);
+      samples.get(url).push({ totalMs, verifyMs: spent("verify"), settleMs: spent("settle"), tx: receipt.transaction });
+    }
+  }
+  // Every payment moved the price, and each server's last one is a mined USDC transfer.
   const after = await env.balanceOf(env.payee.address);
-  check(after - before === PRICE * BigInt(PAYMENTS), `payee +${after - before}, expected ${PRICE * BigInt(PAYMENTS)}`);
-  await checkMined(env, samples.at(-1).tx, env.payer.address);
+  const expected = PRICE * BigInt(PAYMENTS * urls.length);
+  check(after - before === expected, `payee +${after - before}, expected ${expected}`);
+  for (const url of urls) await checkMined(env, samples.get(url).at(-1).tx, env.payer.address);
   return samples;
 }
 
@@ -72,8 +87,10 @@ async function main() {
     const servers = await startOurServers(env);
     closers.push(servers.stop);
     const ours = servers.targets.filter((t) => ["axum (quickstart)", "actix", "gateway proxy"].includes(t.name));
-    for (const target of [{ name: "official express", url: reference.url }, ...ours]) {
-      const samples = await measure(env, `${target.url}/weather`);
+    const targets = [{ name: "official express", url: reference.url }, ...ours];
+    const measured = await measure(env, targets.map((t) => `${t.url}/weather`));
+    for (const target of targets) {
+      const samples = measured.get(`${target.url}/weather`);
       const pick = (field) => samples.map((s) => s[field]);
       const rest = samples.map((s) => s.totalMs - s.verifyMs - s.settleMs);
       rows.push({
@@ -85,14 +102,14 @@ async function main() {
         rest: quantile(rest, 0.5),
         restP99: quantile(rest, 0.99),
       });
-      console.error(`${target.name}: ${PAYMENTS} payments settled`);
+      console.error(`${target.name}: ${PAYMENTS} payments settled (interleaved with the others)`);
     }
   } finally {
     for (const close of closers.reverse()) await close().catch(() => {});
     await stopAll();
   }
   const official = rows[0];
-  console.log(`\npaid GET /weather, ${PAYMENTS} payments per server, one at a time, official facilitator on anvil`);
+  console.log(`\npaid GET /weather, ${PAYMENTS} payments per server, one at a time, the servers interleaved, official facilitator on anvil`);
   console.log(`our servers: the builds in ${examplesDir()}`);
   console.log("| server | p50 ms | p99 ms | p50 vs official | verify p50 | settle p50 | the rest p50 · p99 |");
   console.log("|---|---:|---:|---:|---:|---:|---:|");
