@@ -13,12 +13,9 @@
 //! ```
 
 use actix_web::{HttpRequest, HttpResponse, Resource, web};
-use x402_core::{
-    discovery::Listing,
-    gate::{Gate, RequestParts},
-};
+use x402_core::{discovery::Listing, gate::Gate};
 
-use crate::middleware::{Headers, reply_response};
+use crate::middleware::{Headers, reply_response, request_parts};
 
 /// Both documents at their usual paths ([`Listing::path`]), answering `GET` and `HEAD`.
 pub fn resources(gate: Gate) -> (Resource, Resource) {
@@ -38,16 +35,6 @@ pub fn resource(gate: Gate, listing: Listing, path: &str) -> Resource {
 
 async fn answer(request: HttpRequest, state: web::Data<(Gate, Listing)>) -> HttpResponse {
     let (gate, listing) = state.get_ref();
-    let scheme = request
-        .uri()
-        .scheme_str()
-        .or_else(|| request.app_config().secure().then_some("https"));
-    let parts = RequestParts {
-        method: request.method().as_str(),
-        scheme,
-        host: request.uri().authority().map(|a| a.as_str()),
-        path_and_query: request.uri().path_and_query().map_or("/", |p| p.as_str()),
-        headers: &Headers(request.headers()),
-    };
-    reply_response(gate.discovery(*listing, &parts))
+    let headers = Headers(request.headers());
+    reply_response(gate.discovery(*listing, &request_parts(&request, &headers)))
 }

@@ -20,7 +20,7 @@ use std::{
 
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{
-    HttpMessage, HttpResponse,
+    HttpMessage, HttpRequest, HttpResponse,
     body::{BoxBody, EitherBody, MessageBody},
     dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready},
     http::{
@@ -107,6 +107,28 @@ impl<S> fmt::Debug for X402Middleware<S> {
     }
 }
 
+/// The gate's view of an actix request; `headers` is `Headers(request.headers())`.
+pub(crate) fn request_parts<'a>(
+    request: &'a HttpRequest,
+    headers: &'a Headers<'a>,
+) -> RequestParts<'a, Headers<'a>> {
+    // The URI's scheme (absolute-form targets, HTTP/2), else what the server knows of the
+    // connection (bound with TLS or not). Never the client's forwarded headers: trusting those
+    // is the gate's opt-in decision.
+    let scheme = request
+        .uri()
+        .scheme_str()
+        .or_else(|| request.app_config().secure().then_some("https"));
+    RequestParts {
+        method: request.method().as_str(),
+        scheme,
+        // The `Host` header is read by the gate only when it needs it.
+        host: request.uri().authority().map(|a| a.as_str()),
+        path_and_query: request.uri().path_and_query().map_or("/", |p| p.as_str()),
+        headers,
+    }
+}
+
 /// Header access over actix-web's `HeaderMap`.
 pub(crate) struct Headers<'a>(pub(crate) &'a HeaderMap);
 
@@ -154,22 +176,8 @@ where
 
     fn call(&self, mut request: ServiceRequest) -> Self::Future {
         let admission = {
-            // The URI's scheme (absolute-form targets, HTTP/2), else what the server knows of
-            // the connection (bound with TLS or not). Never the client's forwarded headers:
-            // trusting those is the gate's opt-in decision.
-            let scheme = request
-                .uri()
-                .scheme_str()
-                .or_else(|| request.app_config().secure().then_some("https"));
-            let parts = RequestParts {
-                method: request.method().as_str(),
-                scheme,
-                // The `Host` header is read by the gate only when it needs it.
-                host: request.uri().authority().map(|a| a.as_str()),
-                path_and_query: request.uri().path_and_query().map_or("/", |p| p.as_str()),
-                headers: &Headers(request.headers()),
-            };
-            self.gate.admit(&parts)
+            let headers = Headers(request.headers());
+            self.gate.admit(&request_parts(request.request(), &headers))
         };
         match admission {
             Admission::Pass => ResponseFuture::inner(self.service.call(request)),
