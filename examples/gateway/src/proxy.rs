@@ -35,6 +35,7 @@ use std::{
     task::{Context, Poll},
 };
 
+use arc_swap::ArcSwap;
 use axum::{
     body::Body,
     extract::ConnectInfo,
@@ -89,6 +90,9 @@ pub struct ReverseProxy {
     upstream: Arc<Upstream>,
     routes: RouteTableHandle,
     route_upstreams: bool,
+    /// The routes' own upstreams, parsed the first time a request uses each (the file's routes
+    /// name few; a reload may add one). Copied on write: a request only reads it.
+    parsed: Arc<ArcSwap<ParsedUpstreams>>,
     forwarding: Forwarding,
     preserve_host: bool,
     response_timeout: std::time::Duration,
@@ -151,6 +155,7 @@ impl ReverseProxy {
             upstream: Arc::new(upstream),
             routes,
             route_upstreams: options.route_upstreams,
+            parsed: Arc::default(),
             forwarding: options.forwarding,
             preserve_host: options.preserve_host,
             response_timeout: options.timeouts.upstream_response,
@@ -179,10 +184,28 @@ impl ReverseProxy {
             Some(url) if !self.route_upstreams => Err(format!(
                 "the route names an `upstream` ({url:?}), which only routes of the file may"
             )),
-            Some(url) => parse_upstream(url)
-                .map(Arc::new)
-                .map_err(|why| format!("the route's `upstream` = {url:?}: {why}")),
+            Some(url) => self.parsed_upstream(url),
         }
+    }
+
+    /// `url` parsed, once per URL (the file's check already refused a bad one; a route from a
+    /// reload that names a bad one is a 502 here).
+    fn parsed_upstream(&self, url: &str) -> Result<Arc<Upstream>, String> {
+        if let Some((_, upstream)) = self.parsed.load().iter().find(|(u, _)| &**u == url) {
+            return Ok(Arc::clone(upstream));
+        }
+        let upstream = Arc::new(
+            parse_upstream(url)
+                .map_err(|why| format!("the route's `upstream` = {url:?}: {why}"))?,
+        );
+        self.parsed.rcu(|parsed| {
+            let mut parsed = Vec::clone(parsed);
+            if !parsed.iter().any(|(u, _)| &**u == url) {
+                parsed.push((url.into(), Arc::clone(&upstream)));
+            }
+            parsed
+        });
+        Ok(upstream)
     }
 
     /// The request to send upstream; `None` if its target cannot be rewritten.
@@ -242,6 +265,9 @@ impl ReverseProxy {
         Some(request)
     }
 }
+
+/// Route upstream URLs and what they parsed to.
+type ParsedUpstreams = Vec<(Box<str>, Arc<Upstream>)>;
 
 /// The future of [`ReverseProxy`].
 pub type ProxyFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
