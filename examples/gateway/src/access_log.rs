@@ -20,7 +20,7 @@
 use std::{
     pin::Pin,
     sync::{
-        Arc,
+        Arc, LazyLock,
         atomic::{AtomicU64, Ordering},
     },
     task::{Context, Poll},
@@ -31,6 +31,7 @@ use axum::{
     Router,
     body::{Body, Bytes, HttpBody},
     extract::Request,
+    http::Method,
     middleware::{self, Next},
 };
 use http_body::{Frame, SizeHint};
@@ -71,7 +72,7 @@ pub fn apply(router: Router, routes: RouteTableHandle) -> Router {
             };
             let line = Line {
                 started,
-                method: method.to_string(),
+                method,
                 path,
                 route,
                 status: response.status().as_u16(),
@@ -86,8 +87,11 @@ pub fn apply(router: Router, routes: RouteTableHandle) -> Router {
     }))
 }
 
+/// The `route` of a request no route matches.
+static UNMATCHED: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("-"));
+
 /// The matched route's name and whether it is free (`-` and `false` for none).
-fn route_of(routes: &RouteTableHandle, request: &Request) -> (String, bool) {
+fn route_of(routes: &RouteTableHandle, request: &Request) -> (Arc<str>, bool) {
     let table = routes.load();
     let headers = HeaderMapLookup(request.headers());
     let parts = RequestParts::new(
@@ -97,18 +101,18 @@ fn route_of(routes: &RouteTableHandle, request: &Request) -> (String, bool) {
     )
     .with_headers(&headers);
     match table.match_request(&parts) {
-        Ok(RouteMatch::Free(route)) => (route.name().to_string(), true),
-        Ok(RouteMatch::Priced(route, _)) => (route.name().to_string(), false),
-        _ => ("-".to_owned(), false),
+        Ok(RouteMatch::Free(route)) => (Arc::clone(route.name()), true),
+        Ok(RouteMatch::Priced(route, _)) => (Arc::clone(route.name()), false),
+        _ => (Arc::clone(&UNMATCHED), false),
     }
 }
 
 /// What the line says, filled in as the response goes out.
 struct Line {
     started: Instant,
-    method: String,
+    method: Method,
     path: String,
-    route: String,
+    route: Arc<str>,
     status: u16,
     outcome: &'static str,
     reason: &'static str,
