@@ -3,6 +3,9 @@
 //! facilitator (served over HTTP when the test counts settlements), and stops everything it
 //! started. No test asserts a duration; waits are bounded only to fail instead of hanging.
 
+#[allow(dead_code, reason = "the helpers this test does not use")]
+mod support;
+
 use std::{
     collections::BTreeMap,
     path::PathBuf,
@@ -26,6 +29,7 @@ use bytes::Bytes;
 use examples::{BUYER, BUYER_KEY};
 use hyper::body::Frame;
 use reqwest::StatusCode;
+use support::{client, json, payment_for, seen};
 use tokio::{
     net::TcpListener,
     sync::{Notify, mpsc, oneshot},
@@ -347,10 +351,6 @@ impl Drop for Gateway {
     }
 }
 
-fn client() -> reqwest::Client {
-    examples::http_client().expect("client builds")
-}
-
 fn buyer() -> PrivateKeySigner {
     BUYER_KEY.parse().expect("valid key")
 }
@@ -411,16 +411,6 @@ async fn proxy_setup_with(routes: &str) -> ProxySetup {
     }
 }
 
-/// A `PAYMENT-SIGNATURE` for the challenge at `url` (fetched without paying).
-async fn payment_for(url: &str) -> String {
-    let challenge = examples::request_challenge(&client(), url)
-        .await
-        .expect("a 402 challenge");
-    examples::sign(&challenge.payment_required, &buyer(), SystemClock.now())
-        .expect("signs")
-        .header
-}
-
 fn receipt(response: &reqwest::Response) -> Option<SettleResponse> {
     response
         .headers()
@@ -443,17 +433,6 @@ fn challenge(response: &reqwest::Response) -> v2::PaymentRequired {
 /// What the upstream saw: its path and headers.
 async fn echoed(response: reqwest::Response) -> serde_json::Value {
     json(response).await
-}
-
-/// A JSON body (reqwest is built without its `json` feature here).
-async fn json(response: reqwest::Response) -> serde_json::Value {
-    let bytes = response.bytes().await.expect("body");
-    serde_json::from_slice(&bytes)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
-}
-
-fn seen<'a>(echo: &'a serde_json::Value, header: &str) -> Option<&'a str> {
-    echo["headers"][header][0].as_str()
 }
 
 // ---------------------------------------------------------------------------------------------

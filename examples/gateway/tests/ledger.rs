@@ -10,13 +10,13 @@ use std::{
     time::Duration,
 };
 
-use examples::BUYER_KEY;
 use reqwest::StatusCode;
-use support::{Gateway, Task, TempPath, echo_upstream, free_port, serve_facilitator, upstream};
+use support::{
+    Gateway, Task, TempPath, client, echo_upstream, free_port, payment_for, serve_facilitator,
+    upstream,
+};
 use x402_core::{
-    clock::{Clock as _, SystemClock},
     codec,
-    evm::signer::PrivateKeySigner,
     facilitator::dev::{DevFacilitator, DevNetwork},
     wire::SettleResponse,
 };
@@ -48,20 +48,6 @@ routes:
 "#,
         ledger = ledger.0.display()
     )
-}
-
-fn client() -> reqwest::Client {
-    examples::http_client().expect("client builds")
-}
-
-async fn payment_for(url: &str) -> String {
-    let challenge = examples::request_challenge(&client(), url)
-        .await
-        .expect("a 402 challenge");
-    let buyer: PrivateKeySigner = BUYER_KEY.parse().expect("valid key");
-    examples::sign(&challenge.payment_required, &buyer, SystemClock.now())
-        .expect("signs")
-        .header
 }
 
 async fn paid(url: &str, header: &str) -> (StatusCode, Option<SettleResponse>, String) {

@@ -21,18 +21,15 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use examples::BUYER_KEY;
 use reqwest::StatusCode;
-use support::{Gateway, Task, serve_facilitator};
+use support::{Gateway, Task, client, json, payment_for, seen, serve_facilitator};
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::{TcpListener, TcpStream},
     sync::Notify,
 };
 use x402_core::{
-    clock::{Clock as _, SystemClock},
     codec,
-    evm::signer::PrivateKeySigner,
     facilitator::dev::{DevFacilitator, DevNetwork},
 };
 
@@ -153,27 +150,6 @@ async fn facilitator() -> (String, Arc<DevFacilitator>, Task) {
     let (url, dev, _settles, task) =
         serve_facilitator(DevFacilitator::new([DevNetwork::base_sepolia()])).await;
     (url, dev, task)
-}
-
-fn client() -> reqwest::Client {
-    examples::http_client().expect("client builds")
-}
-
-async fn payment_for(url: &str) -> String {
-    let challenge = examples::request_challenge(&client(), url)
-        .await
-        .expect("a 402 challenge");
-    let buyer: PrivateKeySigner = BUYER_KEY.parse().expect("valid key");
-    examples::sign(&challenge.payment_required, &buyer, SystemClock.now())
-        .expect("signs")
-        .header
-}
-
-/// A JSON body.
-async fn json(response: reqwest::Response) -> serde_json::Value {
-    let bytes = response.bytes().await.expect("body");
-    serde_json::from_slice(&bytes)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
 }
 
 /// Sends `request` as raw bytes and reads until the gateway closes the connection.
@@ -471,10 +447,6 @@ fn bad_timeouts_and_limits_are_refused_naming_the_field() {
 
 // ---------------------------------------------------------------------------------------------
 // Forwarding headers.
-
-fn seen<'a>(echo: &'a serde_json::Value, header: &str) -> Option<&'a str> {
-    echo["headers"][header][0].as_str()
-}
 
 #[tokio::test]
 async fn forwarding_headers_replace_the_clients_own_unless_trusted_and_via_goes_both_ways() {

@@ -20,15 +20,12 @@ use axum::{
     http::StatusCode as AxumStatus,
     response::IntoResponse,
 };
-use examples::BUYER_KEY;
 use futures_util::{SinkExt as _, StreamExt as _};
-use support::{Gateway, Task, serve_facilitator};
+use support::{Gateway, Task, payment_for, serve_facilitator};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest as _};
 use x402_core::{
-    clock::{Clock as _, SystemClock},
     codec,
-    evm::signer::PrivateKeySigner,
     facilitator::dev::{DevFacilitator, DevNetwork},
 };
 
@@ -117,17 +114,6 @@ routes:
   - {{ path: /ws/paid, name: paid }}
 "#
     )
-}
-
-async fn payment_for(url: &str) -> String {
-    let client = examples::http_client().expect("client");
-    let challenge = examples::request_challenge(&client, url)
-        .await
-        .expect("a 402 challenge");
-    let buyer: PrivateKeySigner = BUYER_KEY.parse().expect("valid key");
-    examples::sign(&challenge.payment_required, &buyer, SystemClock.now())
-        .expect("signs")
-        .header
 }
 
 type Socket =

@@ -222,3 +222,39 @@ impl Drop for Gateway {
         }
     }
 }
+
+/// The tests' HTTP client (reqwest with the workspace's TLS setup).
+#[allow(dead_code, reason = "not every test binary uses it")]
+pub(crate) fn client() -> reqwest::Client {
+    examples::http_client().expect("client builds")
+}
+
+/// A `PAYMENT-SIGNATURE` for the challenge at `url` (fetched without paying), signed by the
+/// funded test buyer.
+#[allow(dead_code, reason = "not every test binary uses it")]
+pub(crate) async fn payment_for(url: &str) -> String {
+    use x402_core::clock::{Clock as _, SystemClock};
+
+    let challenge = examples::request_challenge(&client(), url)
+        .await
+        .expect("a 402 challenge");
+    let buyer: x402_core::evm::signer::PrivateKeySigner =
+        examples::BUYER_KEY.parse().expect("valid key");
+    examples::sign(&challenge.payment_required, &buyer, SystemClock.now())
+        .expect("signs")
+        .header
+}
+
+/// A JSON body (reqwest is built without its `json` feature here).
+#[allow(dead_code, reason = "not every test binary uses it")]
+pub(crate) async fn json(response: reqwest::Response) -> serde_json::Value {
+    let bytes = response.bytes().await.expect("body");
+    serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+}
+
+/// The first value of `header` an echoing upstream saw (`{"headers": {name: [values]}}`).
+#[allow(dead_code, reason = "not every test binary uses it")]
+pub(crate) fn seen<'a>(echo: &'a serde_json::Value, header: &str) -> Option<&'a str> {
+    echo["headers"][header][0].as_str()
+}
