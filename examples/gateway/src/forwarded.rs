@@ -77,14 +77,20 @@ impl Forwarding {
 
 /// Appends `this` hop to `Via` (`1.1 x402-gateway`), for a message of `version`.
 pub fn append_via(headers: &mut HeaderMap, version: Version) {
-    let protocol = match version {
-        Version::HTTP_09 => "0.9",
-        Version::HTTP_10 => "1.0",
-        Version::HTTP_2 => "2",
-        Version::HTTP_3 => "3",
-        _ => "1.1",
+    // `<protocol> x402-gateway`, spelled out so the common case (no `Via` yet) allocates nothing.
+    let ours = match version {
+        Version::HTTP_09 => "0.9 x402-gateway",
+        Version::HTTP_10 => "1.0 x402-gateway",
+        Version::HTTP_2 => "2 x402-gateway",
+        Version::HTTP_3 => "3 x402-gateway",
+        _ => "1.1 x402-gateway",
     };
-    append_list(headers, header::VIA, &format!("{protocol} {VIA_NAME}"));
+    debug_assert!(ours.ends_with(VIA_NAME));
+    if headers.contains_key(header::VIA) {
+        append_list(headers, header::VIA, ours);
+    } else {
+        headers.insert(header::VIA, HeaderValue::from_static(ours));
+    }
 }
 
 /// One RFC 7239 element: `for=192.0.2.1;host=example.com;proto=https`, an IPv6 address
