@@ -23,12 +23,9 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use tower_service::Service;
-use x402_core::{
-    discovery::Listing,
-    gate::{Gate, RequestParts},
-};
+use x402_core::{discovery::Listing, gate::Gate};
 
-use crate::service::{HeaderMapLookup, header_name, header_value};
+use crate::service::{HeaderMapLookup, header_name, header_value, request_parts};
 
 /// Answers `GET` (and `HEAD`) for the discovery documents. Never fails, always ready, cheap to
 /// clone.
@@ -79,14 +76,10 @@ impl<B> Service<Request<B>> for Discovery {
                 .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             return ready(Ok(response));
         }
-        let parts = RequestParts {
-            method: request.method().as_str(),
-            scheme: request.uri().scheme_str(),
-            host: request.uri().authority().map(|a| a.as_str()),
-            path_and_query: request.uri().path_and_query().map_or("/", |p| p.as_str()),
-            headers: &HeaderMapLookup(request.headers()),
-        };
-        let reply = self.gate.discovery(listing, &parts);
+        let headers = HeaderMapLookup(request.headers());
+        let reply = self
+            .gate
+            .discovery(listing, &request_parts(&request, &headers));
         let code = StatusCode::from_u16(reply.status()).unwrap_or(StatusCode::OK);
         let (reply_headers, body) = reply.into_parts();
         let mut headers = HeaderMap::with_capacity(reply_headers.len());

@@ -84,7 +84,7 @@ pub use extract::{Paid, PaymentMissing};
 pub use forward_auth::ForwardAuth;
 pub use future::ResponseFuture;
 pub use layer::X402Layer;
-pub use service::{HeaderMapLookup, X402, reply_response};
+pub use service::{HeaderMapLookup, X402, reply_response, request_parts};
 pub use x402_core::{
     self,
     gate::{

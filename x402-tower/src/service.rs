@@ -73,6 +73,22 @@ impl HeaderLookup for HeaderMapLookup<'_> {
     }
 }
 
+/// The gate's view of an `http` request: method, scheme and authority of its URI, its target,
+/// and `headers` (`HeaderMapLookup(request.headers())`). The `Host` header is read by the gate
+/// only when it needs it.
+pub fn request_parts<'a, B>(
+    request: &'a Request<B>,
+    headers: &'a HeaderMapLookup<'a>,
+) -> RequestParts<'a, HeaderMapLookup<'a>> {
+    RequestParts {
+        method: request.method().as_str(),
+        scheme: request.uri().scheme_str(),
+        host: request.uri().authority().map(|a| a.as_str()),
+        path_and_query: request.uri().path_and_query().map_or("/", |p| p.as_str()),
+        headers,
+    }
+}
+
 /// The request headers the gate looks up, as `HeaderName`s (names come in lower case).
 fn known_request_header(name: &str) -> Option<HeaderName> {
     Some(match name {
@@ -105,15 +121,8 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let admission = {
-            // The `Host` header is read by the gate only when it needs it.
-            let parts = RequestParts {
-                method: request.method().as_str(),
-                scheme: request.uri().scheme_str(),
-                host: request.uri().authority().map(|a| a.as_str()),
-                path_and_query: request.uri().path_and_query().map_or("/", |p| p.as_str()),
-                headers: &HeaderMapLookup(request.headers()),
-            };
-            self.gate.admit(&parts)
+            let headers = HeaderMapLookup(request.headers());
+            self.gate.admit(&request_parts(&request, &headers))
         };
         match admission {
             Admission::Pass => ResponseFuture::inner(self.inner.call(request)),

@@ -37,9 +37,9 @@ use axum::{
 use http_body::{Frame, SizeHint};
 use x402_core::{
     gate::{PaymentOutcome, RouteTableHandle},
-    table::{RequestParts, RouteMatch},
+    table::RouteMatch,
 };
-use x402_tower::HeaderMapLookup;
+use x402_tower::{HeaderMapLookup, request_parts};
 
 /// The `tracing` target of the access log.
 pub const TARGET: &str = "x402_gateway::access";
@@ -94,13 +94,7 @@ static UNMATCHED: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("-"));
 fn route_of(routes: &RouteTableHandle, request: &Request) -> (Arc<str>, bool) {
     let table = routes.load();
     let headers = HeaderMapLookup(request.headers());
-    let parts = RequestParts::new(
-        request.method().as_str(),
-        request.uri().authority().map(|a| a.as_str()),
-        request.uri().path_and_query().map_or("/", |pq| pq.as_str()),
-    )
-    .with_headers(&headers);
-    match table.match_request(&parts) {
+    match table.match_request(&request_parts(request, &headers)) {
         Ok(RouteMatch::Free(route)) => (Arc::clone(route.name()), true),
         Ok(RouteMatch::Priced(route, _)) => (Arc::clone(route.name()), false),
         _ => (Arc::clone(&UNMATCHED), false),

@@ -52,11 +52,8 @@ use hyper_util::{
 use tower::Service;
 use x402_core::{ErrorChain, gate::Payment, labels::ErrorCode, path::gateway::canonical_target};
 
-use x402_core::{
-    gate::RouteTableHandle,
-    table::{RequestParts, RouteMatch},
-};
-use x402_tower::HeaderMapLookup;
+use x402_core::{gate::RouteTableHandle, table::RouteMatch};
+use x402_tower::{HeaderMapLookup, request_parts};
 
 use super::{
     config::{Timeouts, Upstream, parse_upstream},
@@ -168,14 +165,7 @@ impl ReverseProxy {
     fn upstream_for(&self, request: &Request<Body>) -> Result<Arc<Upstream>, String> {
         let table = self.routes.load();
         let headers = HeaderMapLookup(request.headers());
-        let parts = RequestParts {
-            method: request.method().as_str(),
-            scheme: request.uri().scheme_str(),
-            host: request.uri().authority().map(|a| a.as_str()),
-            path_and_query: request.uri().path_and_query().map_or("/", |p| p.as_str()),
-            headers: &headers,
-        };
-        let url = match table.match_request(&parts) {
+        let url = match table.match_request(&request_parts(request, &headers)) {
             Ok(RouteMatch::Free(route) | RouteMatch::Priced(route, _)) => route.upstream(),
             _ => None,
         };
