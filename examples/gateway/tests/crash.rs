@@ -52,6 +52,11 @@ const KILLS: usize = 6;
 const BUYER_DEADLINE: Duration = Duration::from_secs(60);
 /// How long a (re)started gateway may take to listen.
 const START_PATIENCE: Duration = Duration::from_secs(20);
+/// The bound on one request, as a real buyer has one: a request that gets no answer (its
+/// connection lost in a kill without the client noticing) is a transport error, retried with
+/// the same header. Without it one such request once hung a run for good (2026-12-06, every
+/// task parked, no connection open).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The price's atomic units (`$0.001` in USDC).
 const PRICE_UNITS: u64 = 1000;
 
@@ -160,7 +165,7 @@ impl ChildGateway {
                         .expect("the gateway binary starts"),
                 );
             }
-            if let Ok(response) = client.get(self.url()).send().await {
+            if let Ok(response) = client.get(self.url()).timeout(REQUEST_TIMEOUT).send().await {
                 assert_eq!(response.status(), 402, "seed {seed}: an unpaid request");
                 return;
             }
@@ -217,6 +222,7 @@ async fn buy(client: reqwest::Client, urls: Vec<String>, header: String, first: 
         match client
             .get(url)
             .header("PAYMENT-SIGNATURE", &header)
+            .timeout(REQUEST_TIMEOUT)
             .send()
             .await
         {
